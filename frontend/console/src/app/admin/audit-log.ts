@@ -1,0 +1,87 @@
+import { ChangeDetectionStrategy, Component, DestroyRef, inject, signal } from '@angular/core';
+import { DatePipe } from '@angular/common';
+import { MatButtonModule } from '@angular/material/button';
+import { MatFormFieldModule } from '@angular/material/form-field';
+import { MatInputModule } from '@angular/material/input';
+import { MatProgressBarModule } from '@angular/material/progress-bar';
+import { MatTableModule } from '@angular/material/table';
+import { ActorPipe } from '../shared/format';
+import { Notice } from '../shared/notice';
+import { Pager } from '../shared/pager';
+import { AuditApi, AuditFilter } from './audit-api';
+
+/** Who did what to which aggregate, newest first. */
+@Component({
+  selector: 'adm-audit-log',
+  imports: [MatTableModule, MatFormFieldModule, MatInputModule, MatButtonModule, MatProgressBarModule, DatePipe, ActorPipe, Notice, Pager],
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  template: `
+    <header class="page-head"><h1>Audit log</h1></header>
+    <form class="toolbar-row" (submit)="apply($event, actor.value, action.value, subject.value)" data-testid="audit-filters">
+      <mat-form-field>
+        <mat-label>Actor</mat-label>
+        <input matInput #actor [value]="filter().actor" data-testid="audit-actor" />
+      </mat-form-field>
+      <mat-form-field>
+        <mat-label>Action</mat-label>
+        <input matInput #action [value]="filter().action" placeholder="server.started" data-testid="audit-action" />
+      </mat-form-field>
+      <mat-form-field>
+        <mat-label>Subject</mat-label>
+        <input matInput #subject [value]="filter().subject" placeholder="server/…" data-testid="audit-subject" />
+      </mat-form-field>
+      <button mat-stroked-button type="submit" data-testid="audit-apply">Filter</button>
+    </form>
+    @if (list.loading()) {
+      <mat-progress-bar mode="indeterminate" />
+    }
+    @if (list.error() || list.empty()) {
+      <adm-notice [error]="list.error()" (retry)="list.reload()">No audit entries match.</adm-notice>
+    } @else {
+      <div class="table-wrap">
+        <table mat-table [dataSource]="list.items()" data-testid="audit-table">
+          <ng-container matColumnDef="sequence">
+            <th mat-header-cell *matHeaderCellDef>#</th>
+            <td mat-cell *matCellDef="let r">{{ r.sequence }}</td>
+          </ng-container>
+          <ng-container matColumnDef="time">
+            <th mat-header-cell *matHeaderCellDef>Time</th>
+            <td mat-cell *matCellDef="let r">{{ r.time | date: 'medium' }}</td>
+          </ng-container>
+          <ng-container matColumnDef="actor">
+            <th mat-header-cell *matHeaderCellDef>Actor</th>
+            <td mat-cell *matCellDef="let r">{{ r.actor | actor }}</td>
+          </ng-container>
+          <ng-container matColumnDef="action">
+            <th mat-header-cell *matHeaderCellDef>Action</th>
+            <td mat-cell *matCellDef="let r"><code>{{ r.action }}</code></td>
+          </ng-container>
+          <ng-container matColumnDef="subject">
+            <th mat-header-cell *matHeaderCellDef>Subject</th>
+            <td mat-cell *matCellDef="let r">{{ r.subject }}</td>
+          </ng-container>
+          <tr mat-header-row *matHeaderRowDef="columns"></tr>
+          <tr mat-row *matRowDef="let r; columns: columns" data-testid="audit-row"></tr>
+        </table>
+      </div>
+      <adm-pager [list]="list" />
+    }
+  `,
+})
+export class AuditLog {
+  private readonly api = inject(AuditApi);
+  protected readonly filter = signal<AuditFilter>({ actor: '', action: '', subject: '' });
+  protected readonly list = this.api.list(() => this.filter());
+  protected readonly columns = ['sequence', 'time', 'actor', 'action', 'subject'];
+
+  constructor() {
+    inject(DestroyRef).onDestroy(() => this.list.destroy());
+    this.list.first();
+  }
+
+  protected apply(event: Event, actor: string, action: string, subject: string): void {
+    event.preventDefault();
+    this.filter.set({ actor: actor.trim(), action: action.trim(), subject: subject.trim() });
+    this.list.first();
+  }
+}

@@ -1,0 +1,3 @@
+import { Routes } from '@angular/router';
+
+export const JOBS_ROUTES: Routes = [{ path: '', loadComponent: () => import('./job-runner').then((m) => m.JobRunner), title: 'Jobs · Encedeus' }];

@@ -1,0 +1,235 @@
+import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal, untracked } from '@angular/core';
+import { DatePipe } from '@angular/common';
+import { MatButtonModule } from '@angular/material/button';
+import { MatButtonToggleModule } from '@angular/material/button-toggle';
+import { MatCardModule } from '@angular/material/card';
+import { MatDialog } from '@angular/material/dialog';
+import { MatProgressBarModule } from '@angular/material/progress-bar';
+import { MatSnackBar } from '@angular/material/snack-bar';
+import { Router, RouterLink } from '@angular/router';
+import { ApiError, toApiError } from '../core/api-error';
+import { Auth } from '../core/auth';
+import { Realtime } from '../core/realtime';
+import { confirmAction } from '../shared/confirm';
+import { BytesPipe, MegabytesPipe } from '../shared/format';
+import { Icon } from '../shared/icon';
+import { Notice } from '../shared/notice';
+import { StateChip } from '../shared/state-chip';
+import { ChartSeries, UsageChart } from '../shared/usage-chart';
+import { UsageSeries, percentOf } from '../shared/usage-series';
+import { FleetNode, HistoryRange, NodeUsage, NodesApi } from './nodes-api';
+
+const SERIES: ChartSeries[] = [
+  { label: 'CPU', color: '#1e88e5' },
+  { label: 'Memory', color: '#8e24aa' },
+];
+
+const sample = (u: NodeUsage) => ({ at: u.at, values: [u.cpu_percent ?? null, percentOf(u.memory_usage, u.memory_limit)] });
+
+/** One node: spec, allocation, live and historical usage, drain and delete. */
+@Component({
+  selector: 'adm-node-detail',
+  imports: [MatCardModule, MatButtonModule, MatButtonToggleModule, MatProgressBarModule, RouterLink, DatePipe, BytesPipe, MegabytesPipe, Icon, Notice, StateChip, UsageChart],
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  template: `
+    <header class="page-head">
+      <a mat-icon-button routerLink="/nodes" aria-label="Back to nodes"><adm-icon name="back" /></a>
+      <h1>{{ node()?.name ?? 'Node' }}</h1>
+      @if (node(); as n) {
+        <adm-state-chip data-testid="node-state" [state]="n.state" />
+        @if (n.draining) { <adm-state-chip state="draining" data-testid="node-draining" /> }
+        @if (canManage()) {
+          <button mat-stroked-button (click)="drain()" [disabled]="n.draining || busy()" data-testid="node-drain"><adm-icon name="drain" /> Drain</button>
+          <button mat-stroked-button class="danger" (click)="remove()" [disabled]="busy()" data-testid="node-delete"><adm-icon name="delete" /> Delete</button>
+        }
+      }
+    </header>
+    @if (loading() || busy()) {
+      <mat-progress-bar mode="indeterminate" />
+    }
+    @if (error(); as e) {
+      <adm-notice [error]="e" (retry)="reload()" />
+    } @else if (node(); as n) {
+      <div class="grid section">
+        <mat-card appearance="outlined">
+          <mat-card-header><mat-card-title>Machine</mat-card-title></mat-card-header>
+          <mat-card-content>
+            @if (n.spec; as s) {
+              <dl class="kv" data-testid="node-spec">
+                <dt>CPU</dt><dd>{{ s.cpu.model }} · {{ s.cpu.cores }} cores</dd>
+                <dt>Memory</dt><dd>{{ s.memory_bytes | bytes }}</dd>
+                <dt>Disk</dt><dd>{{ s.disk_bytes | bytes }}</dd>
+                <dt>OS</dt><dd>{{ s.os }} · {{ s.kernel }}</dd>
+                <dt>Agent</dt><dd>{{ s.agent_version }}</dd>
+                <dt>Drivers</dt><dd>{{ s.drivers.join(', ') || '—' }}</dd>
+                <dt>Last seen</dt><dd>{{ n.lastSeenAt | date: 'medium' }}</dd>
+              </dl>
+            } @else {
+              <adm-notice>The agent has not reported its spec yet. Enroll it with the command shown when the node was created.</adm-notice>
+            }
+          </mat-card-content>
+        </mat-card>
+        <mat-card appearance="outlined">
+          <mat-card-header><mat-card-title>Allocation</mat-card-title></mat-card-header>
+          <mat-card-content>
+            <p>Memory {{ n.allocated?.memory_mb | mb }} of {{ n.memory_mb | mb }}</p>
+            <mat-progress-bar mode="determinate" [value]="memoryAllocated()" />
+            <p>CPU {{ n.allocated?.cpu_percent ?? 0 }}% of {{ n.cpu_percent }}%</p>
+            <mat-progress-bar mode="determinate" [value]="cpuAllocated()" />
+            <p>Storage {{ n.storage_size }} · tags {{ n.tags.join(', ') || '—' }}</p>
+            @if (latest(); as u) {
+              <p>Disk used {{ u.disk_used | bytes }} of {{ u.disk_total | bytes }}</p>
+              <mat-progress-bar mode="determinate" [value]="diskUsed()" />
+            }
+          </mat-card-content>
+        </mat-card>
+      </div>
+      <mat-card appearance="outlined" class="section">
+        <mat-card-header><mat-card-title>Live usage</mat-card-title></mat-card-header>
+        <mat-card-content>
+          <adm-usage-chart [series]="series" [data]="live.data()" data-testid="node-live-chart" />
+        </mat-card-content>
+      </mat-card>
+      <mat-card appearance="outlined" class="section">
+        <mat-card-header>
+          <mat-card-title>History</mat-card-title>
+          <span class="spacer"></span>
+          <mat-button-toggle-group [value]="range()" (change)="showRange($event.value)" aria-label="Range" data-testid="history-range">
+            @for (r of ranges; track r) {
+              <mat-button-toggle [value]="r">{{ r }}</mat-button-toggle>
+            }
+          </mat-button-toggle-group>
+        </mat-card-header>
+        <mat-card-content>
+          @if (historyLoading()) {
+            <mat-progress-bar mode="indeterminate" />
+          }
+          @if (historyError(); as e) {
+            <adm-notice [error]="e" (retry)="loadHistory()" />
+          } @else if (historyMissing()) {
+            <adm-notice data-testid="history-empty">No usage history is recorded for this node yet.</adm-notice>
+          } @else {
+            <adm-usage-chart [series]="series" [data]="history.data()" data-testid="node-history-chart" />
+          }
+        </mat-card-content>
+      </mat-card>
+    }
+  `,
+})
+export class NodeDetail {
+  private readonly api = inject(NodesApi);
+  private readonly auth = inject(Auth);
+  private readonly dialog = inject(MatDialog);
+  private readonly snack = inject(MatSnackBar);
+  private readonly router = inject(Router);
+  readonly id = input.required<string>();
+
+  protected readonly node = signal<FleetNode | null>(null);
+  protected readonly latest = signal<NodeUsage | null>(null);
+  protected readonly loading = signal(false);
+  protected readonly busy = signal(false);
+  protected readonly error = signal<ApiError | null>(null);
+  protected readonly range = signal<HistoryRange>('1h');
+  protected readonly historyLoading = signal(false);
+  protected readonly historyError = signal<ApiError | null>(null);
+  protected readonly historyMissing = signal(false);
+  protected readonly ranges: HistoryRange[] = ['1h', '6h', '24h', '7d'];
+  protected readonly series = SERIES;
+  protected readonly live = new UsageSeries(2);
+  protected readonly history = new UsageSeries(2, 2000);
+  protected readonly canManage = computed(() => this.auth.can('nodes.manage'));
+  protected readonly memoryAllocated = computed(() => percentOf(this.node()?.allocated?.memory_mb, this.node()?.memory_mb) ?? 0);
+  protected readonly cpuAllocated = computed(() => percentOf(this.node()?.allocated?.cpu_percent, this.node()?.cpu_percent) ?? 0);
+  protected readonly diskUsed = computed(() => percentOf(this.latest()?.disk_used, this.latest()?.disk_total) ?? 0);
+
+  constructor() {
+    const realtime = inject(Realtime);
+    effect((onCleanup) => {
+      const id = this.id();
+      untracked(() => this.reload());
+      const leave = realtime.join(`node:${id}`);
+      const offUsage = realtime.on<NodeUsage>('node.usage', (u) => {
+        if ((u.nodeId ?? u.node_id) !== id) return;
+        // Pushes may carry only CPU and memory; keep the disk figures of the last full sample.
+        this.latest.update((prev) => ({ ...prev, ...u }));
+        this.live.push(u.at, sample(u).values);
+      });
+      const offState = realtime.on<{ nodeId: string; state: FleetNode['state']; spec?: FleetNode['spec'] }>('node.state', (m) => {
+        if (m.nodeId === id) this.node.update((n) => (n ? { ...n, state: m.state, spec: m.spec ?? n.spec } : n));
+      });
+      onCleanup(() => {
+        leave();
+        offUsage();
+        offState();
+      });
+    });
+  }
+
+  protected async reload(): Promise<void> {
+    const id = this.id();
+    this.loading.set(true);
+    this.error.set(null);
+    try {
+      const [node, latest] = await Promise.all([this.api.get(id), this.api.metrics(id).catch(() => null)]);
+      this.node.set(node);
+      this.latest.set(latest);
+      if (latest) this.live.push(latest.at, sample(latest).values);
+    } catch (e) {
+      this.error.set(toApiError(e));
+    } finally {
+      this.loading.set(false);
+    }
+    void this.loadHistory();
+  }
+
+  protected showRange(range: HistoryRange): void {
+    this.range.set(range);
+    void this.loadHistory();
+  }
+
+  protected async loadHistory(): Promise<void> {
+    this.historyLoading.set(true);
+    this.historyError.set(null);
+    try {
+      const items = await this.api.history(this.id(), this.range());
+      this.historyMissing.set(!items || items.length === 0);
+      this.history.reset((items ?? []).map(sample));
+    } catch (e) {
+      this.historyError.set(toApiError(e));
+    } finally {
+      this.historyLoading.set(false);
+    }
+  }
+
+  protected async drain(): Promise<void> {
+    const ok = await confirmAction(this.dialog, {
+      title: 'Drain this node?',
+      message: 'No new servers will be placed on it. Running servers keep running.',
+      action: 'Drain',
+    });
+    if (ok) await this.act(() => this.api.drain(this.id()), 'Node is draining', () => this.node.update((n) => (n ? { ...n, draining: true } : n)));
+  }
+
+  protected async remove(): Promise<void> {
+    const ok = await confirmAction(this.dialog, {
+      title: `Delete ${this.node()?.name}?`,
+      message: 'The node is removed from the fleet and its agent credentials are revoked.',
+      action: 'Delete',
+    });
+    if (ok) await this.act(() => this.api.remove(this.id()), 'Node deleted', () => void this.router.navigate(['/nodes']));
+  }
+
+  private async act(work: () => Promise<unknown>, done: string, after: () => void): Promise<void> {
+    this.busy.set(true);
+    try {
+      await work();
+      this.snack.open(done, undefined, { duration: 3000 });
+      after();
+    } catch (e) {
+      const err = toApiError(e);
+      this.snack.open(`${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+    } finally {
+      this.busy.set(false);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import { ChangeDetectionStrategy, Component, computed, inject, input, output, signal } from '@angular/core';
+import { MatButtonModule } from '@angular/material/button';
+import { MatProgressSpinnerModule } from '@angular/material/progress-spinner';
+import { MatSnackBar } from '@angular/material/snack-bar';
+import { MatTooltipModule } from '@angular/material/tooltip';
+import { toApiError } from '../core/api-error';
+import { Icon, IconName } from '../shared/icon';
+import { PowerAction, Server, ServerState, ServersApi } from './servers-api';
+
+interface PowerButton {
+  action: PowerAction;
+  label: string;
+  icon: IconName;
+  /** States in which the action makes sense. */
+  from: ServerState[];
+}
+
+const BUTTONS: PowerButton[] = [
+  { action: 'start', label: 'Start', icon: 'play', from: ['offline', 'crashed'] },
+  { action: 'stop', label: 'Stop', icon: 'stop', from: ['running', 'starting'] },
+  { action: 'restart', label: 'Restart', icon: 'restart', from: ['running', 'crashed', 'starting'] },
+  { action: 'kill', label: 'Kill', icon: 'kill', from: ['running', 'starting', 'stopping'] },
+];
+
+/** Start / stop / restart / kill for one server. The answer's state is emitted; later changes arrive by push. */
+@Component({
+  selector: 'adm-power-buttons',
+  imports: [MatButtonModule, MatTooltipModule, MatProgressSpinnerModule, Icon],
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  template: `
+    @for (b of buttons(); track b.action) {
+      <button mat-icon-button type="button" [class.danger]="b.action === 'kill'" [disabled]="b.disabled" (click)="send(b.action, $event)"
+              [matTooltip]="b.label" [attr.aria-label]="b.label" [attr.data-testid]="'power-' + b.action">
+        @if (pending() === b.action) {
+          <mat-spinner diameter="18" />
+        } @else {
+          <adm-icon [name]="b.icon" />
+        }
+      </button>
+    }
+  `,
+  styles: `:host { display: inline-flex; gap: 2px; }`,
+})
+export class PowerButtons {
+  private readonly api = inject(ServersApi);
+  private readonly snack = inject(MatSnackBar);
+  readonly serverId = input.required<string>();
+  readonly state = input.required<ServerState>();
+  /** The server as the power call answered it (its state right after the action). */
+  readonly changed = output<Server>();
+  protected readonly pending = signal<PowerAction | null>(null);
+  protected readonly buttons = computed(() =>
+    BUTTONS.map((b) => ({ ...b, disabled: this.pending() !== null || !b.from.includes(this.state()) })),
+  );
+
+  protected async send(action: PowerAction, event: Event): Promise<void> {
+    event.stopPropagation();
+    this.pending.set(action);
+    try {
+      const server = await this.api.power(this.serverId(), action);
+      // Pushes carry later transitions; the answer already holds the state after the action.
+      if (server && typeof server === 'object' && 'state' in server) this.changed.emit(server);
+    } catch (e) {
+      const err = toApiError(e);
+      this.snack.open(`${action} failed: ${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+    } finally {
+      this.pending.set(null);
+    }
+  }
+}

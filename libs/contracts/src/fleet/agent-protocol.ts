@@ -1,0 +1,179 @@
+import { z } from 'zod';
+import { nodeSpecSchema } from './nodes';
+import type { JobRuntime, JobStatus } from './jobs';
+import type { Limits } from './templates';
+import type { Port, PowerAction } from './servers';
+
+/**
+ * The protocol between the nodes service and an agent (docs/fleet.md).
+ * Commands are core NATS request/reply on `agent.<nodeId>.cmd.<verb>` with a JSON body; the reply
+ * is `{ ok: true, data }` or `{ ok: false, error: { error, code, details? } }`.
+ */
+export const AGENT_VERBS = {
+  /** Full desired state + fresh credentials; sent after every boot report. */
+  sync: 'sync',
+  /** New credentials (the server set changed); the agent stores them and reconnects. */
+  credentials: 'credentials',
+  createServer: 'create_server',
+  power: 'power',
+  /** One console line to a server's stdin. */
+  write: 'write',
+  removeServer: 'remove_server',
+  runJob: 'run_job',
+  cancelJob: 'cancel_job',
+  ping: 'ping',
+} as const;
+
+/** Report kinds on `agent.<nodeId>.report.<kind>` (stream AGENT_REPORTS). */
+export const AGENT_REPORTS = {
+  boot: 'boot',
+  serverInstalled: 'server_installed',
+  serverStarted: 'server_started',
+  serverReady: 'server_ready',
+  serverExited: 'server_exited',
+} as const;
+
+export type AgentReply<T = unknown> = { ok: true; data: T } | { ok: false; error: { error: string; code: string; details?: unknown } };
+
+/** Everything the agent needs to run one server (the nodes service renders the template). */
+export interface AgentServerSpec {
+  id: string;
+  driver: 'process' | 'docker';
+  image?: string;
+  /** Startup line with variables already rendered (shell-quoted). */
+  startup: string;
+  env: Record<string, string>;
+  limits: Limits;
+  ports: Port[];
+  stop: { command?: string; signal?: string; timeout_s: number };
+  ready_pattern?: string;
+  install_script?: string;
+  /** Whether the server should be running. */
+  desired: 'running' | 'stopped';
+}
+
+export interface SyncCommand {
+  creds?: string;
+  servers: AgentServerSpec[];
+}
+
+export interface ObservedServer {
+  id: string;
+  state: 'running' | 'stopped';
+  run_id: string | null;
+  installed: boolean;
+}
+
+export interface SyncReply {
+  servers: ObservedServer[];
+}
+
+export interface PowerCommand {
+  server_id: string;
+  action: PowerAction;
+  /** The spec to (re)create the server with before a start: limit and variable changes apply here. */
+  spec?: AgentServerSpec;
+}
+
+export interface ExitFacts {
+  code: number | null;
+  signal: string | null;
+  expected: boolean;
+  reason?: string;
+}
+
+export interface PowerReply {
+  state: 'running' | 'stopped';
+  run_id: string | null;
+  /** How the previous run ended, when this action ended it. */
+  exit?: ExitFacts & { run_id: string | null };
+}
+
+export interface RunJobCommand {
+  job_id: string;
+  runtime: JobRuntime;
+  code: string;
+  stdin?: string;
+  timeout_ms: number;
+  memory_mb: number;
+}
+
+export interface JobResultReply {
+  status: Exclude<JobStatus, 'queued' | 'running'>;
+  stdout: string;
+  stderr: string;
+  exit_code: number | null;
+  execution_time_ms: number;
+  /** What isolation the sandbox had (for the record). */
+  isolation?: Record<string, unknown>;
+}
+
+export const bootReportSchema = z.object({
+  spec: nodeSpecSchema,
+  at: z.number(),
+});
+export type BootReport = z.infer<typeof bootReportSchema>;
+
+export interface ServerInstalledReport {
+  server_id: string;
+  success: boolean;
+  error?: string;
+  at: number;
+}
+export interface ServerStartedReport {
+  server_id: string;
+  run_id: string;
+  at: number;
+}
+export interface ServerReadyReport {
+  server_id: string;
+  run_id: string;
+  at: number;
+}
+export interface ServerExitedReport extends ExitFacts {
+  server_id: string;
+  run_id: string | null;
+  at: number;
+}
+
+/** `agent.<nodeId>.heartbeat` (core NATS). */
+export interface Heartbeat {
+  /** Agent clock, epoch ms. */
+  at: number;
+  seq: number;
+  /** Heartbeat period; liveness declares the node offline after three missed. */
+  interval_ms: number;
+  version: string;
+}
+
+/** One server's sample inside a node usage message. */
+export interface ServerUsageSample {
+  server_id: string;
+  cpu_percent: number;
+  memory_bytes: number;
+  memory_limit_bytes: number;
+  disk_bytes: number;
+  uptime_ms: number;
+}
+
+/** `tel.<nodeId>.usage` */
+export interface NodeUsageSample {
+  node_id: string;
+  at: number;
+  cpu_percent: number;
+  load: number[];
+  memory_used: number;
+  memory_total: number;
+  disk_used: number;
+  disk_total: number;
+  net_rx: number;
+  net_tx: number;
+  servers: ServerUsageSample[];
+}
+
+/** `console.<serverId>.out` payload: one line. */
+export interface ConsoleLine {
+  line: string;
+  stream: 'stdout' | 'stderr' | 'system';
+  at: number;
+}

@@ -1,0 +1,128 @@
+import { DataSource, type EntityManager } from 'typeorm';
+import { z } from 'zod';
+import { defineEvent, type RecordedEvent } from '@encedeus/contracts';
+import { startTestEnv, type TestEnv } from '@encedeus/testing';
+import { EventStore, NO_STREAM, Projector, type Projection, type Revision } from './index';
+
+const tallied = defineEvent('tally.added', z.object({ by: z.number().int() }), 'test: a tally grew');
+
+/** total and an order-sensitive digest per aggregate, so a skipped, doubled or reordered event shows. */
+class TallyProjection implements Projection {
+  readonly name: string;
+  readonly filterSubject = 'evt.tally.>';
+  readonly tables: string[];
+  constructor(readonly schema: string) {
+    this.name = `${schema}_tallies`;
+    this.tables = [`${schema}.tallies`];
+  }
+  async migrate(em: EntityManager) {
+    await em.query(`create table if not exists ${this.schema}.tallies (id text primary key, total int not null, digest text not null, version int not null)`);
+  }
+  async apply(em: EntityManager, events: RecordedEvent[]) {
+    for (const { event } of events) {
+      const id = event.subject.split('/')[1];
+      const by = (event.data as { by: number }).by;
+      await em.query(
+        `insert into ${this.schema}.tallies (id, total, digest, version) values ($1, $2, $3, $4)
+         on conflict (id) do update set total = tallies.total + $2, digest = md5(tallies.digest || $3), version = $4`,
+        [id, by, String(by), event.aggregateversion],
+      );
+    }
+  }
+}
+
+async function waitUntil(projector: Projector, sequence: number) {
+  expect(await projector.waitFor(sequence, 30_000)).toBe(true);
+}
+
+describe('Projector', () => {
+  let env: TestEnv;
+  let db: DataSource;
+  let store: EventStore;
+  let last = 0;
+
+  beforeAll(async () => {
+    env = await startTestEnv();
+    db = await new DataSource({ type: 'postgres', url: env.db.url }).initialize();
+    store = await EventStore.create(await env.connect('admin'), { service: 'test' });
+    const revisions = new Map<string, Revision>();
+    const appends: Promise<unknown>[] = [];
+    for (let round = 0; round < 10; round++) {
+      for (let a = 0; a < 150; a++) {
+        const id = `a${a}`;
+        appends.push(
+          store.append('tally', id, revisions.get(id) ?? NO_STREAM, [{ type: tallied.type, data: { by: (round * 7 + a) % 13 } }], { actor: 'system' })
+            .then((r) => revisions.set(id, r.revision)),
+        );
+      }
+      await Promise.all(appends.splice(0));
+    }
+    last = await store.lastSequence();
+  });
+  afterAll(async () => {
+    await db?.destroy();
+    await env?.stop();
+  });
+
+  const rows = (schema: string) => db.query(`select id, total, digest, version from ${schema}.tallies order by id`);
+
+  it('ends a run killed mid-stream with the same table as an uninterrupted run, and rebuilds it identically', async () => {
+    const reference = new Projector(await env.connect('admin'), db, new TallyProjection('ref'), { batchSize: 50 });
+    await reference.start();
+    await waitUntil(reference, last);
+    await reference.stop();
+
+    const doomedConnection = await env.connect('admin');
+    const doomed = new Projector(doomedConnection, db, new TallyProjection('live'), { batchSize: 37 });
+    await doomed.start();
+    const killAt = 200 + Math.floor(Math.random() * 1000);
+    await doomed.waitFor(killAt, 30_000);
+    await doomedConnection.close(); // a kill: no clean stop, unacknowledged messages left behind
+    const restarted = new Projector(await env.connect('admin'), db, new TallyProjection('live'), { batchSize: 37 });
+    await restarted.start();
+    await waitUntil(restarted, last);
+
+    expect(await rows('live')).toEqual(await rows('ref'));
+    expect((await rows('ref')).length).toBe(150);
+
+    await restarted.rebuild();
+    await waitUntil(restarted, last);
+    await restarted.stop();
+
+    expect(await rows('live')).toEqual(await rows('ref'));
+  });
+
+  it('skips events it already applied when they are delivered again', async () => {
+    const projection = new TallyProjection('again');
+    const first = new Projector(await env.connect('admin'), db, projection);
+    await first.start();
+    await waitUntil(first, last);
+    await first.stop();
+
+    // Reading the whole stream again delivers every event a second time; the checkpoint makes them no-ops.
+    const second = new Projector(await env.connect('admin'), db, projection);
+    await second.catchUp(1);
+
+    expect(await rows('again')).toEqual(await rows('ref'));
+  });
+
+  it('empties and replays its read model when EVENTS was recreated under a kept database', async () => {
+    const projection = new TallyProjection('wiped');
+    const before = new Projector(await env.connect('admin'), db, projection);
+    await before.start();
+    await waitUntil(before, last);
+    await before.stop();
+    const nc = await env.connect('admin');
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.delete('EVENTS');
+    const fresh = await EventStore.create(nc, { service: 'test' });
+    const { revision } = await fresh.append('tally', 'new', NO_STREAM, [{ type: tallied.type, data: { by: 3 } }], { actor: 'system' });
+
+    const after = new Projector(nc, db, projection);
+    await after.start();
+    await waitUntil(after, revision.sequence);
+    await after.stop();
+
+    expect(await rows('wiped')).toEqual([{ id: 'new', total: 3, digest: '3', version: 1 }]);
+  });
+});

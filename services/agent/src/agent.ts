@@ -1,0 +1,330 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, credsAuthenticator, Events, JSONCodec, type NatsConnection, type Subscription } from 'nats';
+import {
+  AGENT_REPORTS,
+  Subjects,
+  type AgentServerSpec,
+  type ConsoleLine,
+  type Heartbeat,
+  type JobResultReply,
+  type PowerCommand,
+  type RunJobCommand,
+  type SyncCommand,
+} from '@encedeus/contracts';
+import { inboxPrefixFromCreds } from '@encedeus/messaging';
+import type { AgentConfig } from './config';
+import type { Driver } from './drivers/driver';
+import { ProcessDriver } from './drivers/process/process-driver';
+import { runJob } from './jobs/run-job';
+import { isolation } from './jobs/job-sandbox';
+import { AgentBus } from './bus/agent-bus';
+import { enroll, readIdentity, writeIdentity, type AgentIdentity } from './enrollment/identity';
+import { ServerManager } from './servers/server-manager';
+import { machineSpec, UsageSampler } from './telemetry/machine';
+import { AGENT_VERSION } from './version';
+
+const json = JSONCodec<unknown>();
+/** How long a credentials reconnect waits for commands in flight to answer. */
+const RECONNECT_IDLE_WAIT_MS = 10_000;
+
+type Log = (message: string) => void;
+
+/**
+ * Skyhook, the node agent: enrolls once, then runs with its own NATS user, reports its spec on
+ * every (re)connect, heartbeats, samples usage, runs servers through drivers and jobs in a sandbox.
+ */
+export class Agent {
+  private nc?: NatsConnection;
+  private identity!: AgentIdentity;
+  private servers!: ServerManager;
+  private bus?: AgentBus;
+  /** Bumped after each reconnect made to apply new credentials. */
+  private generation = 0;
+  private readonly consoleSubs = new Map<string, Subscription>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly jobs = new Map<string, AbortController>();
+  private readonly sampler = new UsageSampler();
+  private drivers = new Map<string, Driver>();
+  private heartbeatSeq = 0;
+  /** Set while we reconnect to apply new credentials: that reconnect needs no new sync. */
+  private ownReconnectUntil = 0;
+  private closed = false;
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Log = (m) => console.log(`[agent] ${m}`),
+  ) {}
+
+  get nodeId(): string {
+    return this.identity.node_id;
+  }
+
+  async start(): Promise<void> {
+    const existing = await readIdentity(this.config.dataDir);
+    if (existing) {
+      this.identity = existing;
+    } else {
+      if (!this.config.token) throw new Error('agent: not enrolled yet; pass --token <enrollment token> (or ENCEDEUS_ENROLL_TOKEN)');
+      this.identity = await enroll({ natsUrl: this.config.natsUrl, dataDir: this.config.dataDir, token: this.config.token, bootstrapCreds: this.config.bootstrapCreds, version: AGENT_VERSION });
+      this.log(`enrolled as node ${this.identity.node_id}`);
+    }
+    this.drivers = await this.detectDrivers();
+    this.servers = new ServerManager(this.config.dataDir, this.drivers, {
+      line: (id, line, stream) => this.publishLine(id, line, stream),
+      ready: (id, runId) => void this.report(AGENT_REPORTS.serverReady, { server_id: id, run_id: runId, at: Date.now() }),
+      started: (id, runId) => void this.report(AGENT_REPORTS.serverStarted, { server_id: id, run_id: runId, at: Date.now() }),
+      exited: (id, runId, facts) => void this.report(AGENT_REPORTS.serverExited, { server_id: id, run_id: runId, ...facts, at: Date.now() }),
+      changed: (ids) => this.followConsoles(ids),
+    });
+
+    this.nc = await connect({
+      servers: this.config.natsUrl,
+      name: `encedeus-agent-${this.nodeId}`,
+      // Read the current credentials on every (re)connect: they are replaced when the server set changes.
+      authenticator: (nonce?: string) => credsAuthenticator(new TextEncoder().encode(this.identity.creds))(nonce),
+      // The user name (agent-<nodeId>) and so the inbox prefix stay the same across re-minted creds.
+      inboxPrefix: inboxPrefixFromCreds(this.identity.creds),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      reconnectJitter: 250,
+      waitOnFirstConnect: true,
+      pingInterval: 10_000,
+    });
+    this.watchStatus(this.nc);
+    this.bus = new AgentBus(this.nodeId, {
+      ping: async () => ({ node_id: this.nodeId, version: AGENT_VERSION, generation: this.generation }),
+      sync: (cmd: SyncCommand) => this.sync(cmd),
+      credentials: async (cmd: { creds: string }) => {
+        const reconnecting = await this.replaceCreds(cmd.creds);
+        return { reconnecting, generation: this.generation };
+      },
+      create_server: (cmd: { server: AgentServerSpec }) => this.servers.create(cmd.server),
+      power: (cmd: PowerCommand) => this.servers.power(cmd),
+      write: async (cmd: { server_id: string; line: string }) => {
+        await this.servers.write(cmd.server_id, cmd.line);
+        return {};
+      },
+      remove_server: async (cmd: { server_id: string }) => {
+        await this.servers.remove(cmd.server_id);
+        return {};
+      },
+      run_job: (cmd: RunJobCommand) => this.runJob(cmd),
+      cancel_job: async (cmd: { job_id: string }) => {
+        const controller = this.jobs.get(cmd.job_id);
+        controller?.abort();
+        return { cancelled: !!controller };
+      },
+    });
+    this.bus.listen(this.nc);
+    await this.nc.flush();
+    this.startTimers();
+    await this.reportBoot();
+    this.log(`connected to ${this.config.natsUrl} as node ${this.nodeId}; drivers: ${[...this.drivers.keys()].join(', ')}`);
+  }
+
+  /** Stops timers and connections; servers keep running (they are re-attached at the next start). */
+  async stop(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const c of this.jobs.values()) c.abort();
+    this.bus?.close();
+    await this.servers?.close();
+    if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => this.nc?.close());
+  }
+
+  private async detectDrivers(): Promise<Map<string, Driver>> {
+    const drivers = new Map<string, Driver>();
+    if (this.config.drivers.includes('process')) drivers.set('process', new ProcessDriver({ stateDir: join(this.config.dataDir, 'process-state') }));
+    if (this.config.drivers.includes('docker') && (process.env.DOCKER_HOST || existsSync('/var/run/docker.sock'))) {
+      try {
+        const { DockerDriver } = await import('./drivers/docker/docker-driver');
+        const docker = new DockerDriver();
+        await Promise.race([docker.capabilities(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000))]);
+        drivers.set('docker', docker);
+      } catch (error) {
+        this.log(`docker driver unavailable: ${(error as Error).message}`);
+      }
+    }
+    return drivers;
+  }
+
+  private watchStatus(nc: NatsConnection): void {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === Events.Reconnect && !this.closed && Date.now() > this.ownReconnectUntil) {
+          // A reconnect may follow a partition during which desired state changed: report and get synced.
+          void this.reportBoot();
+          this.heartbeat();
+        }
+        if (s.type === Events.Error) this.log(`nats: ${String(s.data)}`);
+      }
+    })();
+  }
+
+  private startTimers(): void {
+    this.heartbeat();
+    const hb = setInterval(() => this.heartbeat(), this.config.heartbeatMs);
+    const usage = setInterval(() => void this.publishUsage(), this.config.usageMs);
+    this.timers.push(hb, usage);
+    void this.publishUsage();
+  }
+
+  private heartbeat(): void {
+    if (!this.nc || this.nc.isClosed()) return;
+    const hb: Heartbeat = { at: Date.now(), seq: ++this.heartbeatSeq, interval_ms: this.config.heartbeatMs, version: AGENT_VERSION };
+    this.nc.publish(Subjects.agentHeartbeat(this.nodeId), json.encode(hb));
+  }
+
+  private async publishUsage(): Promise<void> {
+    if (!this.nc || this.nc.isClosed()) return;
+    try {
+      const servers = await this.servers.stats();
+      const sample = await this.sampler.sample(this.nodeId, servers);
+      this.nc.publish(Subjects.nodeUsage(this.nodeId), json.encode(sample));
+      for (const s of servers) this.nc.publish(Subjects.serverUsage(this.nodeId, s.server_id), json.encode({ ...s, at: sample.at }));
+    } catch (error) {
+      this.log(`usage sample failed: ${(error as Error).message}`);
+    }
+  }
+
+  private async reportBoot(): Promise<void> {
+    const capabilities = await Promise.all([...this.drivers.values()].map((d) => d.capabilities().catch(() => ({ driver: d.name }))));
+    const iso = await isolation().catch(() => undefined);
+    const spec = await machineSpec([...this.drivers.keys()], capabilities as never, iso ? Object.keys(iso.runtimes) : []);
+    await this.report(AGENT_REPORTS.boot, { spec, at: Date.now() });
+  }
+
+  /** Publishes a fact to AGENT_REPORTS and waits for the stream's ack; retried across a reconnect. */
+  private async report(kind: string, data: unknown): Promise<void> {
+    const body = json.encode(data);
+    // The same message id on every attempt: JetStream keeps one copy if an ack was lost, not the message.
+    const msgID = `${this.nodeId}-${kind}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    for (let attempt = 0; attempt < 10 && !this.closed; attempt++) {
+      if (!this.nc || this.nc.isClosed()) return;
+      try {
+        await this.nc.jetstream().publish(Subjects.agentReport(this.nodeId, kind), body, { timeout: 5000, msgID });
+        return;
+      } catch (error) {
+        if (attempt === 9) this.log(`report ${kind} failed: ${(error as Error).message}`);
+        await new Promise((r) => setTimeout(r, 300 * (attempt + 1)));
+      }
+    }
+  }
+
+  private publishLine(serverId: string, line: string, stream: ConsoleLine['stream']): void {
+    if (!this.nc || this.nc.isClosed()) return;
+    const payload: ConsoleLine = { line, stream, at: Date.now() };
+    try {
+      this.nc.publish(Subjects.consoleOut(serverId), json.encode(payload));
+    } catch {
+      // Not allowed yet (credentials for a brand-new server still on their way): the line is in the log file.
+    }
+  }
+
+  /** Subscribes `console.<id>.in` of every server (re-created after each credential change). */
+  private followConsoles(ids: string[]): void {
+    if (!this.nc || this.nc.isClosed()) return;
+    const wanted = new Set(ids);
+    for (const [id, sub] of this.consoleSubs) {
+      if (!wanted.has(id) || sub.isClosed()) {
+        sub.unsubscribe();
+        this.consoleSubs.delete(id);
+      }
+    }
+    for (const id of wanted) {
+      if (this.consoleSubs.has(id)) continue;
+      const sub = this.nc.subscribe(Subjects.consoleIn(id), {
+        callback: (err, msg) => {
+          if (err) return;
+          const text = new TextDecoder().decode(msg.data);
+          let line = text;
+          try {
+            const parsed = JSON.parse(text);
+            line = typeof parsed === 'string' ? parsed : (parsed.line ?? parsed.command ?? text);
+          } catch {
+            // plain text line
+          }
+          void this.servers.write(id, line).catch((error) => this.log(`console input to ${id}: ${(error as Error).message}`));
+        },
+      });
+      this.consoleSubs.set(id, sub);
+    }
+  }
+
+  /**
+   * Stores new credentials and, when their permissions differ, reconnects with them — after the
+   * reply to the command that brought them has left (reconnecting first would lose that reply and
+   * leave the nodes service waiting for its timeout).
+   */
+  private async replaceCreds(creds: string): Promise<boolean> {
+    if (creds === this.identity.creds) return false;
+    const samePermissions = permissionsOf(creds) === permissionsOf(this.identity.creds);
+    this.identity = { ...this.identity, creds };
+    await writeIdentity(this.config.dataDir, this.identity);
+    // Same permissions: keep the connection; the new creds are used at the next reconnect.
+    if (samePermissions) return false;
+    setTimeout(() => void this.reconnectWithNewCreds().catch((error) => this.log(`reconnect with new credentials failed: ${(error as Error).message}`)), 0);
+    return true;
+  }
+
+  private async reconnectWithNewCreds(): Promise<void> {
+    // Replies may only leave on the connection their request came in on (NATS response
+    // permissions), so let the commands in flight answer first (bounded: a long job may not).
+    await this.bus?.idle(RECONNECT_IDLE_WAIT_MS);
+    await this.nc!.flush().catch(() => undefined);
+    // Subscriptions refused under the old permissions are closed by the client: drop and redo them after reconnecting.
+    for (const sub of this.consoleSubs.values()) sub.unsubscribe();
+    this.consoleSubs.clear();
+    // The status event of this reconnect arrives asynchronously; ignore reconnects in the next seconds.
+    this.ownReconnectUntil = Date.now() + 3000;
+    await this.nc!.reconnect();
+    await this.nc!.flush().catch(() => undefined);
+    // The nodes service waits for this before sending more commands (ping answers it).
+    this.generation++;
+    this.ownReconnectUntil = Date.now() + 1000;
+    this.followConsoles(this.servers.ids());
+  }
+
+  private async sync(cmd: SyncCommand) {
+    if (cmd.creds) await this.replaceCreds(cmd.creds);
+    const servers = await this.servers.sync(cmd.servers);
+    return { servers };
+  }
+
+  private async runJob(cmd: RunJobCommand): Promise<JobResultReply> {
+    const controller = new AbortController();
+    this.jobs.set(cmd.job_id, controller);
+    try {
+      const subject = Subjects.jobOutput(this.identity.node_id, cmd.job_id);
+      // Live output for whoever watches (the console's jobs.run call); the reply still carries all of it.
+      const onOutput = (line: string, stream: 'stdout' | 'stderr') => {
+        try {
+          this.nc?.publish(subject, JSON.stringify({ line, stream }));
+        } catch {}
+      };
+      const result = await runJob(
+        { runtime: cmd.runtime, code: cmd.code, stdin: cmd.stdin, timeoutMs: cmd.timeout_ms, memoryMb: cmd.memory_mb },
+        { signal: controller.signal, onOutput },
+      );
+      const iso = await isolation().catch(() => undefined);
+      return { ...result, isolation: iso ? { network: iso.network, memory: iso.memory } : undefined };
+    } finally {
+      this.jobs.delete(cmd.job_id);
+    }
+  }
+}
+
+/** The pub/sub permissions inside a creds file's user JWT (to skip reconnects that change nothing). */
+export function permissionsOf(creds: string): string {
+  const jwt = /-----BEGIN NATS USER JWT-----\s*([^\s-][^\s]*)\s*------END NATS USER JWT------/.exec(creds)?.[1];
+  if (!jwt) return '';
+  try {
+    const claims = JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+    const nats = claims.nats ?? {};
+    const norm = (p?: { allow?: string[]; deny?: string[] }) => ({ allow: [...(p?.allow ?? [])].sort(), deny: [...(p?.deny ?? [])].sort() });
+    return JSON.stringify({ pub: norm(nats.pub), sub: norm(nats.sub) });
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,74 @@
+import { readdir, readFile } from 'node:fs/promises';
+
+// Linux x86_64/arm64 defaults; both are fixed for the lifetime of the kernel.
+const PAGE_SIZE = 4096;
+/** Kernel clock ticks per second (USER_HZ) used by /proc/<pid>/stat times. */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
+/** The fields of /proc/<pid>/stat the agent uses. */
+export interface ProcStat {
+  /** Process id. */
+  pid: number;
+  /** One-letter state; 'Z' is a zombie, 'X' dead. */
+  state: string;
+  /** Parent pid. */
+  ppid: number;
+  /** Process group id. */
+  pgrp: number;
+  /** User + system CPU time in clock ticks. */
+  cpuTicks: number;
+  /** Start time in clock ticks after boot; with the pid it names one process (pids get reused). */
+  startTime: number;
+  /** Resident set size in bytes. */
+  rssBytes: number;
+}
+
+/** Parses one /proc/<pid>/stat line. */
+export function parseProcStat(pid: number, line: string): ProcStat {
+  // comm (field 2) may hold spaces and parentheses, so split after the last ')'.
+  const fields = line.slice(line.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 of proc(5).
+  return {
+    pid,
+    state: fields[0],
+    ppid: Number(fields[1]),
+    pgrp: Number(fields[2]),
+    cpuTicks: Number(fields[11]) + Number(fields[12]),
+    startTime: Number(fields[19]),
+    rssBytes: Number(fields[21]) * PAGE_SIZE,
+  };
+}
+
+/** Reads /proc/<pid>/stat; undefined when the process is gone. */
+export async function readProcStat(pid: number): Promise<ProcStat | undefined> {
+  try {
+    return parseProcStat(pid, await readFile(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether pid still names a live (non-zombie) process, and the same one when startTime is given. */
+export async function isAlive(pid: number, startTime?: number): Promise<boolean> {
+  const stat = await readProcStat(pid);
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
+  return startTime === undefined || stat.startTime === startTime;
+}
+
+/** Every live process of a process group (a scan of /proc). */
+export async function groupProcesses(pgid: number): Promise<ProcStat[]> {
+  const entries = await readdir('/proc');
+  const stats = await Promise.all(entries.filter((e) => /^\d+$/.test(e)).map((e) => readProcStat(Number(e))));
+  return stats.filter((s): s is ProcStat => !!s && s.pgrp === pgid && s.state !== 'Z');
+}
+
+/** Sends a signal to a process group; a group that is already gone is not an error. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+}

@@ -1,0 +1,57 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { healthControllerFor, MessagingModule, type EncedeusConfig } from '@encedeus/messaging';
+import { ApiKeysController } from './apikeys/apikeys.controller';
+import { ApiKeysService } from './apikeys/apikeys.service';
+import { AUTH_OPTIONS, type AuthModuleOptions } from './auth.options';
+import { CredentialsController } from './credentials/credentials.controller';
+import { LoginController } from './login/login.controller';
+import { LoginRateLimiter } from './login/login-rate-limiter';
+import { OneTimeCodes } from './login/one-time-codes';
+import { Mailer } from './mail/mailer';
+import { AuthState } from './state/auth-state';
+import { TokenIssuer } from './tokens/token-issuer';
+import { UserFacts } from './tokens/user-facts';
+
+/** The auth service: credentials, tokens, OTP, API keys; state in schema `auth`. */
+@Module({})
+export class AuthModule {
+  static forRoot(options: AuthModuleOptions): DynamicModule {
+    return {
+      module: AuthModule,
+      imports: [
+        MessagingModule.forRoot({ service: 'auth', nats: options.nats }),
+        TypeOrmModule.forRoot({
+          type: 'postgres',
+          url: options.databaseUrl,
+          schema: 'auth',
+          uuidExtension: 'pgcrypto',
+          synchronize: false,
+          entities: [],
+          extra: { max: 10 },
+        }),
+      ],
+      controllers: [LoginController, CredentialsController, ApiKeysController, healthControllerFor('auth')],
+      providers: [
+        { provide: AUTH_OPTIONS, useValue: options },
+        AuthState,
+        UserFacts,
+        TokenIssuer,
+        Mailer,
+        OneTimeCodes,
+        LoginRateLimiter,
+        ApiKeysService,
+      ],
+    };
+  }
+
+  static optionsFrom(config: EncedeusConfig, creds: string): AuthModuleOptions {
+    return {
+      nats: { servers: config.nats.url, creds },
+      databaseUrl: config.databaseUrl,
+      smtp: config.smtp,
+      registrationEnabled: config.auth.registrationEnabled,
+      otpRequired: config.auth.otpRequired,
+    };
+  }
+}

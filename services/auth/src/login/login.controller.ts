@@ -1,0 +1,185 @@
+import { Controller, Inject, type OnModuleInit } from '@nestjs/common';
+import { Ctx, MessagePattern, Payload, type NatsContext } from '@nestjs/microservices';
+import {
+  AuthVerbs,
+  DomainError,
+  event,
+  loginCommandSchema,
+  logoutCommandSchema,
+  otpVerifyCommandSchema,
+  refreshCommandSchema,
+  registerInitCommandSchema,
+  Subjects,
+  UnauthenticatedError,
+  UserLoginFailed,
+  UsersVerbs,
+  type LoginReply,
+  type TokenPair,
+  type UserView,
+} from '@encedeus/contracts';
+import { CommandClient, metaFromHeaders } from '@encedeus/messaging';
+import { hashPassword, passwordHashOptions, sha256Hex, verifyPassword, type Jwks } from '@encedeus/security';
+import { AUTH_OPTIONS, type AuthModuleOptions } from '../auth.options';
+import { AuthState } from '../state/auth-state';
+import { TokenIssuer } from '../tokens/token-issuer';
+import { UserFacts } from '../tokens/user-facts';
+import { LoginRateLimiter } from './login-rate-limiter';
+import { OneTimeCodes } from './one-time-codes';
+
+const BAD_CREDENTIALS = 'Invalid email, username or password';
+const AUTH_ACTOR = { actor: 'service:auth' };
+
+const maskEmail = (email: string) => email.replace(/^(.)(.*)(@.*)$/, (_, a: string, b: string, c: string) => a + '*'.repeat(Math.min(b.length, 6)) + c);
+
+/** Login (one or two steps), registration, refresh rotation, logout and the JWKS. */
+@Controller()
+export class LoginController implements OnModuleInit {
+  /** A real hash to verify against when the account does not exist, so both cases cost the same. */
+  private dummyHash!: string;
+
+  constructor(
+    private readonly state: AuthState,
+    private readonly tokens: TokenIssuer,
+    private readonly codes: OneTimeCodes,
+    private readonly limiter: LoginRateLimiter,
+    private readonly facts: UserFacts,
+    private readonly commands: CommandClient,
+    @Inject(AUTH_OPTIONS) private readonly options: AuthModuleOptions,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.dummyHash = await hashPassword('not-a-real-password-' + Date.now(), this.hashOptions());
+  }
+
+  @MessagePattern(Subjects.command('auth', AuthVerbs.jwks))
+  jwks(): Jwks {
+    return this.tokens.publicJwks();
+  }
+
+  @MessagePattern(Subjects.command('auth', AuthVerbs.login))
+  async login(@Payload() payload: unknown): Promise<LoginReply> {
+    const { login, password, ip } = loginCommandSchema.parse(payload);
+    const keys = LoginRateLimiter.keys(login, ip);
+    await this.limiter.check(keys);
+    const [cred] = await this.state.query<{ user_id: string; password_hash: string | null }>(
+      `select user_id, password_hash from auth.credentials where lower(email) = lower($1) or lower(name) = lower($1) limit 1`,
+      [login],
+    );
+    const ok = await verifyPassword(cred?.password_hash ?? this.dummyHash, password);
+    if (!cred || !cred.password_hash || !ok) {
+      await this.limiter.fail(keys);
+      if (cred) await this.facts.append(cred.user_id, event(UserLoginFailed, { userId: cred.user_id, reason: 'bad_password', ip }), 'user:' + cred.user_id);
+      throw new UnauthenticatedError(BAD_CREDENTIALS);
+    }
+    const user = await this.activeUser(cred.user_id, ip);
+    if (this.options.otpRequired || user.otpEnabled) {
+      await this.codes.issue('login', user.email!, { userId: user.id });
+      return { otpRequired: true, message: `A 6-digit code was sent to ${maskEmail(user.email!)}; it expires in 5 minutes` };
+    }
+    const pair = await this.tokens.startFamily(user.id, 'password', ip);
+    return { ...pair, userId: user.id };
+  }
+
+  @MessagePattern(Subjects.command('auth', AuthVerbs.loginVerify))
+  async loginVerify(@Payload() payload: unknown): Promise<LoginReply> {
+    const { email, code, ip } = otpVerifyCommandSchema.parse(payload);
+    const { userId } = await this.codes.verify<{ userId: string }>('login', email, code);
+    const user = await this.activeUser(userId, ip);
+    const pair = await this.tokens.startFamily(user.id, 'otp', ip);
+    return { ...pair, userId: user.id };
+  }
+
+  @MessagePattern(Subjects.command('auth', AuthVerbs.registerInit))
+  async registerInit(@Payload() payload: unknown): Promise<{ message: string }> {
+    if (!this.options.registrationEnabled) throw new DomainError('FEATURE_DISABLED', 'Self-registration is disabled on this installation');
+    const { username, password, email } = registerInitCommandSchema.parse(payload);
+    await this.assertFree(username, email);
+    const passwordHash = await hashPassword(password, this.hashOptions());
+    await this.codes.issue('register', email, { username, email, passwordHash });
+    return { message: `A 6-digit code was sent to ${maskEmail(email)}; it expires in 5 minutes` };
+  }
+
+  @MessagePattern(Subjects.command('auth', AuthVerbs.registerVerify))
+  async registerVerify(@Payload() payload: unknown): Promise<TokenPair & { username: string; userId: string; sequence: number }> {
+    if (!this.options.registrationEnabled) throw new DomainError('FEATURE_DISABLED', 'Self-registration is disabled on this installation');
+    const { email, code, ip } = otpVerifyCommandSchema.parse(payload);
+    const data = await this.codes.verify<{ username: string; email: string; passwordHash: string }>('register', email, code);
+    const user = await this.commands.send<UserView & { sequence: number }>(
+      'users',
+      UsersVerbs.create,
+      { name: data.username, email: data.email, passwordHash: data.passwordHash },
+      AUTH_ACTOR,
+    );
+    const pair = await this.tokens.startFamily(user.id, 'registration', ip);
+    return { accessToken: pair.accessToken, refreshToken: pair.refreshToken, username: user.name, userId: user.id, sequence: Math.max(user.sequence, pair.sequence) };
+  }
+
+  @MessagePattern(Subjects.command('auth', AuthVerbs.refresh))
+  async refresh(@Payload() payload: unknown): Promise<TokenPair & { sequence?: number }> {
+    const { refreshToken } = refreshCommandSchema.parse(payload);
+    const [row] = await this.state.query<{ id: string; family_id: string; user_id: string; expired: boolean; revoked: boolean }>(
+      `select id, family_id, user_id, expires_at < now() as expired,
+              exists (select 1 from auth.refresh_tokens f where f.family_id = t.family_id and f.revoked_at is not null) as revoked
+         from auth.refresh_tokens t where token_hash = $1`,
+      [sha256Hex(refreshToken)],
+    );
+    if (!row || row.revoked || row.expired) throw new UnauthenticatedError('Invalid refresh token');
+    // A CTE so the driver returns the updated rows (a bare UPDATE … RETURNING comes back as [rows, count]).
+    const used = await this.state.query(`with spent as (update auth.refresh_tokens set used_at = now() where id = $1 and used_at is null returning id) select id from spent`, [row.id]);
+    if (used.length === 0) {
+      // A rotated token came back: someone holds a copy. Kill the whole family, the newest token too.
+      const sequence = await this.tokens.revokeFamily(row.user_id, row.family_id, 'refresh_token_reuse', 'service:auth');
+      // `sequence` lets the gateway wait until its projection has seen the revocation before answering.
+      throw new DomainError('UNAUTHENTICATED', 'Refresh token reuse detected; the session was revoked', { sequence });
+    }
+    const user = await this.commands.send<UserView>('users', UsersVerbs.get, { id: row.user_id }, AUTH_ACTOR).catch(() => undefined);
+    if (!user || user.disabled) {
+      const sequence = await this.tokens.revokeFamily(row.user_id, row.family_id, 'user_disabled', 'service:auth');
+      throw new DomainError('UNAUTHENTICATED', 'The account is disabled', { sequence });
+    }
+    return this.tokens.rotate(row.user_id, row.family_id);
+  }
+
+  @MessagePattern(Subjects.command('auth', AuthVerbs.logout))
+  async logout(@Payload() payload: unknown, @Ctx() ctx: NatsContext): Promise<{ sequence: number }> {
+    const cmd = logoutCommandSchema.parse(payload);
+    const meta = metaFromHeaders(ctx.getHeaders());
+    let target: { userId: string; familyId: string } | undefined;
+    if (cmd.refreshToken) {
+      const [row] = await this.state.query<{ user_id: string; family_id: string }>(`select user_id, family_id from auth.refresh_tokens where token_hash = $1`, [sha256Hex(cmd.refreshToken)]);
+      if (row) target = { userId: row.user_id, familyId: row.family_id };
+    } else if (cmd.familyId && cmd.userId) {
+      target = { userId: cmd.userId, familyId: cmd.familyId };
+    }
+    if (!target) throw new UnauthenticatedError('Unknown session');
+    const sequence = await this.tokens.revokeFamily(target.userId, target.familyId, 'logout', meta.actor);
+    return { sequence };
+  }
+
+  private async activeUser(userId: string, ip?: string): Promise<UserView> {
+    let user: UserView;
+    try {
+      user = await this.commands.send<UserView>('users', UsersVerbs.get, { id: userId }, AUTH_ACTOR);
+    } catch (error) {
+      if ((error as DomainError).code === 'NOT_FOUND') throw new UnauthenticatedError(BAD_CREDENTIALS);
+      throw error;
+    }
+    if (user.disabled || user.serviceAccount) {
+      await this.facts.append(userId, event(UserLoginFailed, { userId, reason: 'disabled', ip }), 'user:' + userId);
+      throw new UnauthenticatedError('The account is disabled');
+    }
+    return user;
+  }
+
+  private async assertFree(name: string, email: string): Promise<void> {
+    const [row] = await this.state.query<{ name_taken: boolean }>(
+      `select lower(name) = lower($1) as name_taken from auth.credentials where lower(name) = lower($1) or lower(email) = lower($2) limit 1`,
+      [name, email],
+    );
+    if (row) throw new DomainError('ALREADY_EXISTS', row.name_taken ? 'That username is taken' : 'That email is already registered', { field: row.name_taken ? 'username' : 'email' });
+  }
+
+  private hashOptions() {
+    return this.options.passwordHash ?? passwordHashOptions();
+  }
+}

@@ -1,0 +1,237 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { createZodDto } from 'nestjs-zod';
+import { z } from 'zod';
+import {
+  createNodeSchema,
+  NotFoundError,
+  createServerSchema,
+  createTemplateSchema,
+  pageQuerySchema,
+  powerSchema,
+  runJobSchema,
+  serverCommandSchema,
+  updateNodeSchema,
+  updateServerSchema,
+  updateTemplateSchema,
+  type JobView,
+  type NodeView,
+  type Page,
+  type ServerView,
+  type TemplateView,
+} from '@encedeus/contracts';
+import { CommandClient } from '@encedeus/messaging';
+import { Authenticated, CurrentPrincipal, hasPermission, RequirePermission, type Principal } from '@encedeus/security';
+import { commandMeta } from '../common/request-meta';
+import { assertCanChange, assertCanSee } from './fleet-access';
+
+class CreateNodeDto extends createZodDto(createNodeSchema) {}
+class UpdateNodeDto extends createZodDto(updateNodeSchema) {}
+class CreateTemplateDto extends createZodDto(createTemplateSchema) {}
+class UpdateTemplateDto extends createZodDto(updateTemplateSchema) {}
+class CreateServerDto extends createZodDto(createServerSchema) {}
+class UpdateServerDto extends createZodDto(updateServerSchema) {}
+class PowerDto extends createZodDto(powerSchema) {}
+class ServerCommandDto extends createZodDto(serverCommandSchema) {}
+class RunJobDto extends createZodDto(runJobSchema) {}
+class PageQuery extends createZodDto(pageQuerySchema.extend({ q: z.string().max(100).optional(), tag: z.string().max(64).optional() })) {}
+class ServerListQuery extends createZodDto(pageQuerySchema.extend({ node_id: z.uuid().optional(), state: z.string().max(20).optional() })) {}
+class JobQuery extends createZodDto(z.object({ wait: z.enum(['true', 'false']).default('true') })) {}
+class EnrollmentDto extends createZodDto(z.object({ ttl_s: z.number().int().min(10).max(7 * 24 * 3600).optional() })) {}
+
+// An id that cannot exist is answered like one that does not: 404, as identity routes do.
+const uuid = new ParseUUIDPipe({ version: '4', exceptionFactory: () => new NotFoundError('Resource') });
+
+@ApiTags('nodes')
+@Controller('nodes')
+export class NodesController {
+  constructor(private readonly commands: CommandClient) {}
+
+  @RequirePermission('nodes.manage')
+  @Post()
+  create(@Body() body: CreateNodeDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send<NodeView & { enrollment: unknown }>('nodes', 'create_node', body, commandMeta(req, p));
+  }
+
+  @RequirePermission('nodes.read')
+  @Get()
+  list(@Query() query: PageQuery, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send<Page<NodeView>>('nodes', 'list_nodes', query, commandMeta(req, p));
+  }
+
+  @RequirePermission('nodes.read')
+  @Get(':id')
+  get(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send<NodeView>('nodes', 'get_node', { id }, commandMeta(req, p));
+  }
+
+  /** Latest usage in seed 001's shape `{node_id, memory_usage, memory_limit, cpu_percent}` plus load, disk, network and servers. */
+  @RequirePermission('nodes.read')
+  @Get(':id/metrics')
+  metrics(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send('nodes', 'node_metrics', { id }, commandMeta(req, p));
+  }
+
+  @RequirePermission('nodes.manage')
+  @Patch(':id')
+  update(@Param('id', uuid) id: string, @Body() body: UpdateNodeDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send<NodeView>('nodes', 'update_node', { ...body, id }, commandMeta(req, p));
+  }
+
+  @RequirePermission('nodes.manage')
+  @Delete(':id')
+  @HttpCode(204)
+  async remove(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<void> {
+    await this.commands.send('nodes', 'delete_node', { id }, commandMeta(req, p));
+  }
+
+  @RequirePermission('nodes.manage')
+  @Post(':id/drain')
+  @HttpCode(200)
+  drain(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send<NodeView>('nodes', 'drain_node', { id }, commandMeta(req, p));
+  }
+
+  /** A new one-time enrollment token (an agent that lost its data dir). */
+  @RequirePermission('nodes.manage')
+  @Post(':id/enrollment')
+  enrollment(@Param('id', uuid) id: string, @Body() body: EnrollmentDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send('nodes', 'issue_enrollment', { ...body, id }, commandMeta(req, p));
+  }
+}
+
+@ApiTags('templates')
+@Controller('templates')
+export class TemplatesController {
+  constructor(private readonly commands: CommandClient) {}
+
+  @RequirePermission('templates.read')
+  @Get()
+  list(@Query() query: PageQuery, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send<Page<TemplateView>>('nodes', 'list_templates', query, commandMeta(req, p));
+  }
+
+  @RequirePermission('templates.read')
+  @Get(':id')
+  get(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send<TemplateView>('nodes', 'get_template', { id }, commandMeta(req, p));
+  }
+
+  @RequirePermission('templates.manage')
+  @Post()
+  create(@Body() body: CreateTemplateDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send<TemplateView>('nodes', 'create_template', body, commandMeta(req, p));
+  }
+
+  @RequirePermission('templates.manage')
+  @Patch(':id')
+  update(@Param('id', uuid) id: string, @Body() body: UpdateTemplateDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send<TemplateView>('nodes', 'update_template', { ...body, id }, commandMeta(req, p));
+  }
+
+  @RequirePermission('templates.manage')
+  @Delete(':id')
+  @HttpCode(204)
+  async remove(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<void> {
+    await this.commands.send('nodes', 'delete_template', { id }, commandMeta(req, p));
+  }
+}
+
+@ApiTags('servers')
+@Controller('servers')
+export class ServersController {
+  constructor(private readonly commands: CommandClient) {}
+
+  private async visible(id: string, req: Request, p: Principal): Promise<ServerView> {
+    const server = await this.commands.send<ServerView>('nodes', 'get_server', { id }, commandMeta(req, p));
+    assertCanSee(p, server);
+    return server;
+  }
+
+  @RequirePermission('servers.create')
+  @Post()
+  create(@Body() body: CreateServerDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    // Only managers create servers for someone else.
+    const owner = body.owner_id && hasPermission(p, 'servers.manage') ? body.owner_id : p.userId;
+    return this.commands.send<ServerView>('nodes', 'create_server', { ...body, owner_id: owner }, commandMeta(req, p), { timeoutMs: 150_000 });
+  }
+
+  /** Owners see their own servers; `servers.read` sees all. */
+  @Authenticated()
+  @Get()
+  list(@Query() query: ServerListQuery, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    const all = hasPermission(p, 'servers.read') || hasPermission(p, 'servers.manage');
+    return this.commands.send<Page<ServerView>>('nodes', 'list_servers', { ...query, ...(all ? {} : { owner_id: p.userId }) }, commandMeta(req, p));
+  }
+
+  @Authenticated()
+  @Get(':id')
+  get(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.visible(id, req, p);
+  }
+
+  @Authenticated()
+  @Patch(':id')
+  async update(@Param('id', uuid) id: string, @Body() body: UpdateServerDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    assertCanChange(p, await this.visible(id, req, p), 'change');
+    return this.commands.send<ServerView>('nodes', 'update_server', { ...body, id }, commandMeta(req, p));
+  }
+
+  @Authenticated()
+  @Delete(':id')
+  @HttpCode(204)
+  async remove(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<void> {
+    assertCanChange(p, await this.visible(id, req, p), 'delete');
+    await this.commands.send('nodes', 'delete_server', { id }, commandMeta(req, p), { timeoutMs: 120_000 });
+  }
+
+  /** Actions on one server are serialized by the nodes service; the answer is the state after the action. */
+  @RequirePermission('servers.power')
+  @Post(':id/power')
+  @HttpCode(200)
+  async power(@Param('id', uuid) id: string, @Body() body: PowerDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    assertCanChange(p, await this.visible(id, req, p), body.action);
+    return this.commands.send<ServerView>('nodes', 'power', { id, action: body.action }, commandMeta(req, p), { timeoutMs: 180_000 });
+  }
+
+  @RequirePermission('servers.console')
+  @Post(':id/command')
+  @HttpCode(202)
+  async command(@Param('id', uuid) id: string, @Body() body: ServerCommandDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    assertCanChange(p, await this.visible(id, req, p), 'send commands to');
+    return this.commands.send('nodes', 'server_command', { id, command: body.command }, commandMeta(req, p));
+  }
+}
+
+@ApiTags('jobs')
+@Controller('jobs')
+export class JobsController {
+  constructor(private readonly commands: CommandClient) {}
+
+  /** Waits for the result by default; `?wait=false` answers 202 with the queued job. */
+  @RequirePermission('jobs.run')
+  @Post()
+  async run(@Body() body: RunJobDto, @Query() query: JobQuery, @Req() req: Request, @CurrentPrincipal() p: Principal, @Res({ passthrough: true }) res: Response) {
+    const wait = query.wait !== 'false';
+    const job = await this.commands.send<JobView>('nodes', 'run_job', { ...body, wait }, commandMeta(req, p), { timeoutMs: (body.timeout_ms ?? 10_000) + 30_000 });
+    res.status(wait ? 200 : 202);
+    return job;
+  }
+
+  @RequirePermission('jobs.run')
+  @Get(':id')
+  async get(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    const job = await this.commands.send<JobView>('nodes', 'get_job', { id }, commandMeta(req, p));
+    if (job.owner_id !== p.userId && !hasPermission(p, 'jobs.read')) throw new NotFoundError('Job', id);
+    return job;
+  }
+
+  @RequirePermission('jobs.run')
+  @Post(':id/cancel')
+  @HttpCode(200)
+  async cancel(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    await this.get(id, req, p);
+    return this.commands.send<JobView>('nodes', 'cancel_job', { id }, commandMeta(req, p));
+  }
+}

@@ -1,0 +1,59 @@
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Logger } from 'nestjs-pino';
+import { cleanupOpenApiDoc } from 'nestjs-zod';
+import { bodyParserMiddleware } from './common/body-parser.middleware';
+import { GatewayModule } from './gateway.module';
+import type { GatewayOptions } from './gateway.options';
+
+export interface GatewayApp {
+  app: INestApplication;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Builds and starts the gateway (main.ts and tests both use this). `port` 0 picks a free port. */
+export async function createGatewayApp(options: GatewayOptions, port = 8080, host = '0.0.0.0'): Promise<GatewayApp> {
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(options), {
+    bodyParser: false,
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(bodyParserMiddleware);
+  app.setGlobalPrefix('api/v1', { exclude: ['metrics'] });
+  app.enableShutdownHooks();
+
+  const document = cleanupOpenApiDoc(
+    SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle('Encedeus API')
+        .setDescription('REST API of the Encedeus control plane. Errors are always `{ error, code, details? }`.')
+        .setVersion('1')
+        .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Access JWT or API key' })
+        .build(),
+    ),
+  );
+  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/v1/openapi.json', useGlobalPrefix: false });
+
+  const consoleDir = options.consoleDir;
+  if (consoleDir && existsSync(join(consoleDir, 'index.html'))) {
+    const express = app.getHttpAdapter().getInstance();
+    const serveStatic = require('express').static;
+    express.use(serveStatic(consoleDir, { index: false, maxAge: '1h' }));
+    // SPA fallback: every non-API GET that is not a file gets the console's index.html.
+    express.get(/^\/(?!api\/|metrics$|socket\.io\/).*/, (_req: unknown, res: { sendFile(path: string): void }) => res.sendFile(join(consoleDir, 'index.html')));
+  }
+
+  await app.listen(port, host);
+  const address = app.getHttpServer().address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  return { app, url: `http://127.0.0.1:${actualPort}`, close: () => app.close() };
+}

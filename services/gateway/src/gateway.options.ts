@@ -1,0 +1,23 @@
+import type { DynamicModule } from '@nestjs/common';
+import type { ServiceName } from '@encedeus/contracts';
+import type { AccountSigner } from '@encedeus/messaging';
+
+/** Everything the gateway needs, injected explicitly (main.ts reads it from config; tests from the harness). */
+export interface GatewayOptions {
+  nats: { servers: string | string[]; creds: string };
+  databaseUrl: string;
+  /** Account signer, to mint integrator NATS credentials. */
+  signer?: AccountSigner;
+  /** Public NATS URL written into issued credentials' docs. @default nats.servers[0] */
+  publicNatsUrl?: string;
+  /** Services whose health /health reports. @default auth, users, nodes */
+  services?: ServiceName[];
+  /** Built console to serve at `/`. */
+  consoleDir?: string;
+  /** Feature modules (identity, fleet, realtime) added by their owners. */
+  features?: DynamicModule[];
+  /** When no feature provides PRINCIPAL_RESOLVER, every guarded route answers 401. */
+  logLevel?: string;
+}
+
+export const GATEWAY_OPTIONS = Symbol('GATEWAY_OPTIONS');

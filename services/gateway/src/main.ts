@@ -1,0 +1,21 @@
+import 'reflect-metadata';
+import { existsSync, readFileSync } from 'node:fs';
+import { loadConfig, readServiceCreds, type AccountSigner } from '@encedeus/messaging';
+import { createGatewayApp } from './gateway.app';
+import { gatewayFeatures } from './gateway.features';
+
+async function bootstrap() {
+  const config = await loadConfig();
+  const signer: AccountSigner | undefined = existsSync(config.nats.signerFile) ? JSON.parse(readFileSync(config.nats.signerFile, 'utf8')) : undefined;
+  const options = {
+    nats: { servers: config.nats.url, creds: readServiceCreds(config, 'gateway') },
+    databaseUrl: config.databaseUrl,
+    signer,
+    publicNatsUrl: config.nats.publicUrl,
+    consoleDir: config.gateway.consoleDir,
+  };
+  const { url } = await createGatewayApp({ ...options, features: gatewayFeatures(options) }, config.gateway.port);
+  console.log(`gateway listening on ${url} (API ${url}/api/v1, docs ${url}/api/docs)`);
+}
+
+void bootstrap();

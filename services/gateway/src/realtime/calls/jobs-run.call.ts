@@ -1,0 +1,165 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { JSONCodec, type NatsConnection } from 'nats';
+import {
+  DomainError,
+  ForbiddenError,
+  runJobSchema,
+  STREAMS,
+  Subjects,
+  type CloudEvent,
+  type EventData,
+  type JobFinished,
+  type JobView,
+  type RunJob,
+} from '@encedeus/contracts';
+import { CommandClient, NATS_CONNECTION } from '@encedeus/messaging';
+import type { Principal } from '@encedeus/security';
+import type { CallContext, CallOutcome, RealtimeCall } from './call';
+
+type Finished = EventData<typeof JobFinished>;
+
+const codec = JSONCodec<CloudEvent>();
+// The nodes service answers run_job once the job is placed and recorded.
+const PLACE_TIMEOUT_MS = 15_000;
+// Beyond the job's own timeout: the agent's reply and the job.finished append.
+const FINISH_SLACK_MS = 30_000;
+const CANCEL_WAIT_MS = 10_000;
+
+/**
+ * `jobs.run { runtime, code, stdin?, timeout_ms, memory_mb, node_id? }` (needs jobs.run).
+ * Asks the nodes service to run the job without waiting (`cmd.nodes.run_job`, wait: false), then
+ * follows `evt.job.<id>` until `job.finished`. Output lines stream live from the agent
+ * (`agent.<node>.job.<id>.out`); the result carries the whole stdout/stderr. Cancel → `cmd.nodes.cancel_job`.
+ */
+@Injectable()
+export class JobsRunCall implements RealtimeCall<RunJob> {
+  readonly name = 'jobs.run';
+  readonly params = runJobSchema;
+
+  constructor(
+    private readonly commands: CommandClient,
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+  ) {}
+
+  authorize(principal: Principal): void {
+    if (!principal.permissions.has('jobs.run')) throw new ForbiddenError('Running jobs needs the jobs.run permission');
+  }
+
+  async run(ctx: CallContext, params: RunJob): Promise<CallOutcome> {
+    const live = this.followOutput(ctx);
+    try {
+      return await this.runFollowed(ctx, params, live);
+    } finally {
+      live.stop();
+    }
+  }
+
+  /**
+   * Live output arrives on `agent.<node>.job.<job>.out` while the job runs. The job id is known only
+   * once run_job answers, and output can come before that, so lines of every job are buffered
+   * until ours is known, then ours are forwarded and the rest dropped.
+   */
+  private followOutput(ctx: CallContext) {
+    const buffered: { jobId: string; line: string; stream?: 'stdout' | 'stderr' }[] = [];
+    let jobId: string | undefined;
+    let forwarded = 0;
+    const forward = (line: string, stream?: 'stdout' | 'stderr') => {
+      forwarded++;
+      ctx.line(line, stream);
+    };
+    const sub = this.nc.subscribe(Subjects.allJobOutput, {
+      callback: (_error, m) => {
+        const id = m.subject.split('.')[3];
+        let body: { line?: string; stream?: 'stdout' | 'stderr' };
+        try {
+          body = JSON.parse(new TextDecoder().decode(m.data));
+        } catch {
+          return;
+        }
+        if (typeof body.line !== 'string') return;
+        if (jobId === undefined) {
+          if (buffered.length < 10_000) buffered.push({ jobId: id, line: body.line, stream: body.stream });
+        } else if (id === jobId) forward(body.line, body.stream);
+      },
+    });
+    return {
+      follow(id: string) {
+        jobId = id;
+        for (const b of buffered.splice(0)) if (b.jobId === id) forward(b.line, b.stream);
+      },
+      get forwarded() {
+        return forwarded;
+      },
+      stop: () => sub.unsubscribe(),
+    };
+  }
+
+  private async runFollowed(ctx: CallContext, params: RunJob, live: ReturnType<JobsRunCall['followOutput']>): Promise<CallOutcome> {
+    await this.nc.flush();
+    const job = await this.commands.send<JobView>('nodes', 'run_job', { ...params, wait: false }, ctx.meta, { timeoutMs: PLACE_TIMEOUT_MS });
+    live.follow(job.id);
+    const cancel = () => void this.commands.send('nodes', 'cancel_job', { id: job.id }, ctx.meta).catch(() => undefined);
+    if (ctx.signal.aborted) cancel();
+    else ctx.signal.addEventListener('abort', cancel, { once: true });
+
+    const finished = await this.waitFinished(job.id, ctx.signal, params.timeout_ms + FINISH_SLACK_MS);
+    if (!finished) {
+      if (ctx.signal.aborted) return { success: false, code: 'CANCELLED', message: 'The job was cancelled', data: { job_id: job.id } };
+      throw new DomainError('TIMEOUT', `Job ${job.id} did not finish in time`, { job_id: job.id });
+    }
+    // Give the last live lines a moment to arrive; without any (an older agent), replay the result.
+    await new Promise((r) => setTimeout(r, 50));
+    if (live.forwarded === 0) {
+      for (const line of lines(finished.stdout)) ctx.line(line, 'stdout');
+      for (const line of lines(finished.stderr)) ctx.line(line, 'stderr');
+    }
+    const data = {
+      job_id: job.id,
+      stdout: finished.stdout,
+      stderr: finished.stderr,
+      status: finished.status,
+      exit_code: finished.exit_code,
+      execution_time_ms: finished.execution_time_ms,
+      ...(finished.truncated ? { truncated: true } : {}),
+    };
+    if (finished.status === 'succeeded') return { success: true, data };
+    const exit = finished.exit_code === null ? '' : ` (exit code ${finished.exit_code})`;
+    const code = finished.status === 'cancelled' ? 'CANCELLED' : finished.status === 'timeout' ? 'TIMEOUT' : undefined;
+    return { success: false, message: `The job ${finished.status}${exit}`, ...(code ? { code } : {}), data };
+  }
+
+  /**
+   * Reads `evt.job.<id>` from its first event (so a job that ended before we looked is seen)
+   * until job.finished; undefined after `timeoutMs`, or CANCEL_WAIT_MS after an abort.
+   */
+  private async waitFinished(jobId: string, signal: AbortSignal, timeoutMs: number): Promise<Finished | undefined> {
+    const consumer = await this.nc.jetstream().consumers.get(STREAMS.events, { filterSubjects: Subjects.event('job', jobId) });
+    const messages = await consumer.consume({ max_messages: 16 });
+    const stop = () => void messages.close().catch(() => undefined);
+    let timer = setTimeout(stop, timeoutMs);
+    const onAbort = () => {
+      clearTimeout(timer);
+      timer = setTimeout(stop, CANCEL_WAIT_MS);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    try {
+      for await (const m of messages) {
+        const event = codec.decode(m.data);
+        if (event.type === 'job.finished') return event.data as Finished;
+      }
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      stop();
+    }
+  }
+}
+
+function lines(text: string): string[] {
+  if (!text) return [];
+  const all = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  if (all[all.length - 1] === '') all.pop();
+  return all;
+}

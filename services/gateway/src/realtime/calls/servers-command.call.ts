@@ -1,0 +1,39 @@
+import { Injectable } from '@nestjs/common';
+import { z } from 'zod';
+import { ForbiddenError } from '@encedeus/contracts';
+import { CommandClient } from '@encedeus/messaging';
+import type { Principal } from '@encedeus/security';
+import { ServerOwners } from '../rooms/server-owners';
+import type { CallContext, CallOutcome, RealtimeCall } from './call';
+
+const paramsSchema = z.object({
+  serverId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a server id'),
+  command: z.string().min(1).max(4096),
+});
+type Params = z.infer<typeof paramsSchema>;
+
+/**
+ * `servers.command { serverId, command }`: one line to the server's console input (needs
+ * servers.console on a server one sees). Goes through `cmd.nodes.server_command`, which checks
+ * that the server runs; its output arrives in room `server:<id>` as console lines.
+ */
+@Injectable()
+export class ServersCommandCall implements RealtimeCall<Params> {
+  readonly name = 'servers.command';
+  readonly params = paramsSchema;
+
+  constructor(
+    private readonly commands: CommandClient,
+    private readonly owners: ServerOwners,
+  ) {}
+
+  async authorize(principal: Principal, params: Params): Promise<void> {
+    if (!principal.permissions.has('servers.console')) throw new ForbiddenError('Console commands need the servers.console permission');
+    await this.owners.authorize(principal, params.serverId);
+  }
+
+  async run(ctx: CallContext, params: Params): Promise<CallOutcome> {
+    await this.commands.send('nodes', 'server_command', { id: params.serverId, command: params.command }, ctx.meta);
+    return { success: true };
+  }
+}

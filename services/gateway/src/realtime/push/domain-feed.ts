@@ -1,0 +1,125 @@
+import { Logger } from '@nestjs/common';
+import { DeliverPolicy, JSONCodec, type ConsumerMessages, type NatsConnection } from 'nats';
+import { STREAMS, Subjects, type CloudEvent, type NodeSpec } from '@encedeus/contracts';
+import { EVENTS_ROOM, FLEET_ROOM, nodeRoom, serverRoom } from '../rooms/rooms';
+import type { ServerOwners } from '../rooms/server-owners';
+import type { SocketSessions } from '../sessions/socket-sessions';
+import { ServerEvents, type EventPush, type NodeStatePush, type ServerStatePush } from '../wire';
+import type { Pusher } from './pusher';
+
+const codec = JSONCodec<CloudEvent>();
+
+/** The state a server is in after each event (as services/nodes' evolveServer); absent: no state change. */
+const SERVER_STATE_AFTER: Record<string, (data: Record<string, unknown>) => string | undefined> = {
+  'server.created': () => 'installing',
+  'server.install_started': () => 'installing',
+  'server.installed': (d) => (d.success ? 'offline' : 'install_failed'),
+  'server.start_requested': () => 'starting',
+  'server.starting': () => 'starting',
+  'server.running': () => 'running',
+  'server.stop_requested': () => 'stopping',
+  'server.stopping': () => 'stopping',
+  'server.stopped': () => 'offline',
+  'server.killed': () => 'offline',
+  'server.crashed': () => 'crashed',
+  'server.restarted': (d) => (d.by === 'policy' ? 'starting' : undefined),
+  'server.deleted': () => 'deleted',
+};
+
+/**
+ * Every new event of stream EVENTS, read by one ordered consumer per instance starting at the
+ * stream's end: node and server state pushes, the `events` room, the server-owner cache, and the
+ * identity re-checks (evt.user / evt.role / evt.apikey).
+ */
+export class DomainFeed {
+  private readonly logger = new Logger('realtime');
+  private messages?: ConsumerMessages;
+  private stopped = false;
+  /** Last known online state of each node, for spec reports. */
+  private readonly nodeStates = new Map<string, 'online' | 'offline'>();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly pusher: Pusher,
+    private readonly owners: ServerOwners,
+    private readonly sessions: SocketSessions,
+  ) {}
+
+  /** Resolves once the consumer exists, so every event appended afterwards is seen. */
+  async start(): Promise<void> {
+    const consumer = await this.nc.jetstream().consumers.get(STREAMS.events, { filterSubjects: Subjects.allEvents, deliver_policy: DeliverPolicy.New });
+    this.messages = await consumer.consume({ max_messages: 1000 });
+    void (async () => {
+      for await (const m of this.messages!) {
+        try {
+          this.handle(m.subject, m.seq, codec.decode(m.data));
+        } catch (error) {
+          this.logger.warn(`realtime: event ${m.seq} on ${m.subject} skipped: ${(error as Error).message}`);
+        }
+      }
+      if (!this.stopped) this.logger.error('realtime: the event feed ended');
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.messages?.close().catch(() => undefined);
+  }
+
+  handle(subject: string, sequence: number, event: CloudEvent): void {
+    const [, aggregate, id] = subject.split('.');
+    switch (aggregate) {
+      case 'user':
+      case 'role':
+      case 'apikey':
+        this.sessions.identityChanged(aggregate, id);
+        break;
+      case 'node':
+        this.node(id, event);
+        break;
+      case 'server':
+        this.owners.observe(id, event);
+        this.server(id, event);
+        break;
+    }
+    const push: EventPush = { sequence, event };
+    this.pusher.push(EVENTS_ROOM, ServerEvents.event, push);
+  }
+
+  private node(nodeId: string, event: CloudEvent): void {
+    let state: NodeStatePush['state'] | undefined;
+    let spec: NodeSpec | undefined;
+    switch (event.type) {
+      case 'node.created':
+      case 'node.went_offline':
+        state = 'offline';
+        break;
+      case 'node.came_online':
+        state = 'online';
+        break;
+      case 'node.spec_reported':
+        // The agent reports its spec when it boots, so it is talking to us.
+        state = this.nodeStates.get(nodeId) ?? 'online';
+        spec = (event.data as { spec?: NodeSpec }).spec;
+        break;
+      case 'node.deleted':
+        this.nodeStates.delete(nodeId);
+        state = 'deleted';
+        break;
+    }
+    if (!state) return;
+    if (state !== 'deleted') this.nodeStates.set(nodeId, state);
+    const push: NodeStatePush = { nodeId, state, ...(spec ? { spec } : {}), event: event.type, at: event.time };
+    this.pusher.push(FLEET_ROOM, ServerEvents.nodeState, push);
+    this.pusher.push(nodeRoom(nodeId), ServerEvents.nodeState, push);
+  }
+
+  private server(serverId: string, event: CloudEvent): void {
+    const state = SERVER_STATE_AFTER[event.type]?.((event.data ?? {}) as Record<string, unknown>);
+    if (!state) return;
+    const push: ServerStatePush = { serverId, state, event: event.type, at: event.time };
+    this.pusher.push(serverRoom(serverId), ServerEvents.serverState, push);
+    // Lists and the dashboard follow every server from `fleet`; each member gets only the servers it sees.
+    this.pusher.push(FLEET_ROOM, ServerEvents.serverState, push, (p) => this.owners.sees(p, serverId));
+  }
+}

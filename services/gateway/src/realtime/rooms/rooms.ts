@@ -1,0 +1,65 @@
+import type { Principal } from '@encedeus/security';
+import type { ServerOwners } from './server-owners';
+
+/** A room a client may join: the whole fleet, one node, one server, or the raw event feed. */
+export type Room =
+  | { kind: 'fleet'; name: 'fleet' }
+  | { kind: 'events'; name: 'events' }
+  | { kind: 'node'; name: string; id: string }
+  | { kind: 'server'; name: string; id: string };
+
+// Same alphabet as a NATS subject token, so a room id can be put into a subject as is.
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Parses `fleet`, `events`, `node:<id>` or `server:<id>`; anything else is undefined. */
+export function parseRoom(name: string): Room | undefined {
+  if (name === 'fleet' || name === 'events') return { kind: name, name } as Room;
+  const colon = name.indexOf(':');
+  if (colon < 0) return undefined;
+  const kind = name.slice(0, colon);
+  const id = name.slice(colon + 1);
+  if (!ID.test(id)) return undefined;
+  if (kind === 'node' || kind === 'server') return { kind, name, id };
+  return undefined;
+}
+
+export const nodeRoom = (nodeId: string) => `node:${nodeId}`;
+export const serverRoom = (serverId: string) => `server:${serverId}`;
+export const FLEET_ROOM = 'fleet';
+export const EVENTS_ROOM = 'events';
+
+/**
+ * Who may be in a room, decided without I/O so it can run on every outbound message.
+ * A server room needs `servers.read` or being the server's owner (ServerOwners must know the
+ * owner: joining looks it up first).
+ */
+export class RoomAccess {
+  constructor(private readonly owners: ServerOwners) {}
+
+  allowed(principal: Principal, room: Room): boolean {
+    switch (room.kind) {
+      case 'fleet':
+      case 'node':
+        return principal.permissions.has('nodes.read');
+      case 'events':
+        return principal.permissions.has('events.read');
+      case 'server':
+        return this.seesServer(principal, room.id);
+    }
+  }
+
+  /** The same check by room name; an unknown name is never allowed. */
+  allowedByName(principal: Principal, name: string): boolean {
+    const room = parseRoom(name);
+    return !!room && this.allowed(principal, room);
+  }
+
+  seesServer(principal: Principal, serverId: string): boolean {
+    return this.owners.sees(principal, serverId);
+  }
+
+  /** Console lines and commands: `servers.console` on a server one sees. */
+  usesConsole(principal: Principal, serverId: string): boolean {
+    return principal.permissions.has('servers.console') && this.seesServer(principal, serverId);
+  }
+}

@@ -1,0 +1,116 @@
+import { connect, credsAuthenticator } from 'nats';
+import { io } from 'socket.io-client';
+import { inboxPrefixFromCreds } from '@encedeus/messaging';
+import { startStack, type Stack } from './stack-harness';
+
+const NODE_ECHO_TEMPLATE = '00000000-0000-4000-8000-000000000001';
+
+/** Issue #4's whole path, through REST only, with a real agent process. */
+describe('fleet through REST', () => {
+  let stack: Stack;
+  let admin: string;
+  const auth = () => `Bearer ${admin}`;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    admin = await stack.adminToken();
+  }, 90_000);
+  afterAll(() => stack?.stop());
+
+  it('creates a node, enrolls an agent, runs a server through its whole life, and records every step with its actor', async () => {
+    const http = stack.http;
+    const node = await http().post('/api/v1/nodes').set('Authorization', auth()).send({ name: 'rest-node', memory_mb: 4096, cpu_percent: 400, storage_size: '10G', tags: ['rest'] });
+    expect(node.status).toBe(201);
+    expect(node.body.enrollment.token).toEqual(expect.any(String));
+    stack.startAgent(node.body.enrollment.token);
+    await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${node.body.id}`).set('Authorization', auth())).body.state === 'online', 30_000);
+
+    const templates = await http().get('/api/v1/templates').set('Authorization', auth());
+    expect(templates.body.items.map((t: { id: string }) => t.id)).toContain(NODE_ECHO_TEMPLATE);
+    const badVariable = await http().post('/api/v1/servers').set('Authorization', auth()).send({ name: 'bad', template_id: NODE_ECHO_TEMPLATE, node_id: node.body.id, variables: { GREETING: 'x'.repeat(500) } });
+    expect(badVariable.status).toBe(422);
+    expect(JSON.stringify(badVariable.body)).toContain('GREETING');
+    const tooBig = await http().post('/api/v1/servers').set('Authorization', auth()).send({ name: 'huge', template_id: NODE_ECHO_TEMPLATE, node_id: node.body.id, limits: { memory_mb: 999_999, cpu_percent: 50, disk_mb: 100 } });
+    expect(tooBig.status).toBe(409);
+    expect(tooBig.body.details).toMatchObject({ requested_memory_mb: 999_999 });
+
+    const server = await http().post('/api/v1/servers').set('Authorization', auth()).send({ name: 'echo', template_id: NODE_ECHO_TEMPLATE, node_id: node.body.id, limits: { memory_mb: 256, cpu_percent: 50, disk_mb: 200 } });
+    expect(server.status).toBe(201);
+    const id = server.body.id as string;
+    const state = async () => (await http().get(`/api/v1/servers/${id}`).set('Authorization', auth())).body.state as string;
+    await stack.waitFor('installed', async () => (await state()) === 'offline', 60_000);
+
+    const nc = await connect({ servers: stack.env.nats.url, inboxPrefix: inboxPrefixFromCreds(await stack.env.nats.creds('gateway')), authenticator: credsAuthenticator(new TextEncoder().encode(await stack.env.nats.creds('gateway'))) });
+    const lines: string[] = [];
+    nc.subscribe(`console.${id}.out`, { callback: (_e, m) => lines.push(new TextDecoder().decode(m.data)) });
+    await nc.flush();
+
+    expect((await http().post(`/api/v1/servers/${id}/power`).set('Authorization', auth()).send({ action: 'start' })).status).toBeLessThan(300);
+    await stack.waitFor('running', async () => (await state()) === 'running', 30_000);
+    await stack.waitFor('console output', async () => lines.length > 0, 10_000);
+    expect((await http().post(`/api/v1/servers/${id}/command`).set('Authorization', auth()).send({ command: 'hello-from-rest' })).status).toBeLessThan(300);
+    await stack.waitFor('echo', async () => lines.some((l) => l.includes('hello-from-rest')), 10_000);
+
+    expect((await http().post(`/api/v1/servers/${id}/power`).set('Authorization', auth()).send({ action: 'stop' })).status).toBeLessThan(300);
+    await stack.waitFor('offline', async () => (await state()) === 'offline', 30_000);
+    expect((await http().post(`/api/v1/servers/${id}/power`).set('Authorization', auth()).send({ action: 'restart' })).status).toBeLessThan(300);
+    await stack.waitFor('running again', async () => (await state()) === 'running', 30_000);
+    expect((await http().post(`/api/v1/servers/${id}/power`).set('Authorization', auth()).send({ action: 'kill' })).status).toBeLessThan(300);
+    await stack.waitFor('killed', async () => ['offline', 'crashed'].includes(await state()), 30_000);
+    const invalidAction = await http().post(`/api/v1/servers/${id}/power`).set('Authorization', auth()).send({ action: 'explode' });
+    expect(invalidAction.status).toBe(422);
+
+    expect((await http().delete(`/api/v1/servers/${id}`).set('Authorization', auth())).status).toBeLessThan(300);
+    await stack.waitFor('deleted', async () => (await http().get(`/api/v1/servers/${id}`).set('Authorization', auth())).status === 404, 30_000);
+    await nc.close();
+
+    const events = await http().get(`/api/v1/events?aggregate=server&aggregate_id=${id}&limit=200`).set('Authorization', auth());
+    const types = events.body.items.map((e: { event: { type: string } }) => e.event.type);
+    expect(types).toEqual(expect.arrayContaining(['server.created', 'server.start_requested', 'server.running', 'server.stop_requested', 'server.stopped', 'server.killed', 'server.deleted']));
+    const me = (await http().get('/api/v1/auth/me').set('Authorization', auth())).body;
+    const requested = events.body.items.filter((e: { event: { type: string } }) => /requested|created|deleted|killed/.test(e.event.type) && e.event.type !== 'server.killed');
+    for (const e of requested) expect(e.event.actor).toBe(`user:${me.user.id}`);
+
+    const malformedId = await http().get('/api/v1/servers/not-a-uuid').set('Authorization', auth());
+    expect(malformedId.status).toBe(404);
+    expect(malformedId.body.code).toBe('NOT_FOUND');
+
+    const metrics = await http().get(`/api/v1/nodes/${node.body.id}/metrics`).set('Authorization', auth());
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toMatchObject({ node_id: node.body.id, memory_usage: expect.any(Number), memory_limit: expect.any(Number), cpu_percent: expect.any(Number) });
+  }, 240_000);
+
+  it('streams a job output line by line over socket.io before its one result', async () => {
+    const socket = io(stack.gateway.url, { path: '/socket.io', transports: ['websocket'], auth: { token: admin } });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', reject);
+    });
+    const seen: { kind: string; at: number; line?: string }[] = [];
+    socket.on('line', (m: { id: string; line: string }) => seen.push({ kind: 'line', at: Date.now(), line: m.line }));
+    const result = new Promise<{ success: boolean; data: { stdout: string } }>((resolve) =>
+      socket.on('result', (m) => {
+        seen.push({ kind: 'result', at: Date.now() });
+        resolve(m);
+      }),
+    );
+
+    socket.emit('call', { id: 'job-1', call: 'jobs.run', params: { runtime: 'python3', code: "import time\nprint('one', flush=True)\ntime.sleep(1.5)\nprint('two', flush=True)", timeout_ms: 10000, memory_mb: 128 } });
+    const outcome = await result;
+    socket.close();
+
+    expect(outcome.success).toBe(true);
+    expect(outcome.data.stdout).toBe('one\ntwo\n');
+    expect(seen.map((s) => s.line ?? s.kind)).toEqual(['one', 'two', 'result']);
+    expect(seen.filter((s) => s.kind === 'result')).toHaveLength(1);
+    // 'one' was pushed while the job still ran (it sleeps 1.5 s before 'two').
+    expect(seen[2].at - seen[0].at).toBeGreaterThan(1000);
+  }, 60_000);
+
+  it('runs a job through REST', async () => {
+    const res = await stack.http().post('/api/v1/jobs').set('Authorization', auth()).send({ runtime: 'python3', code: "print('hello from nexus')", timeout_ms: 5000, memory_mb: 128 });
+
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ stdout: 'hello from nexus\n', exit_code: 0, status: 'succeeded' });
+  }, 60_000);
+});

@@ -1,0 +1,316 @@
+import { Controller, Get, Module, Query } from '@nestjs/common';
+import { MessagePattern, Payload } from '@nestjs/microservices';
+import request from 'supertest';
+import { pack, unpack } from 'msgpackr';
+import { AckPolicy, connect, credsAuthenticator } from 'nats';
+import { ConflictError, event, defineEvent, NotFoundError, type RecordedEvent } from '@encedeus/contracts';
+import { CommandClient, EventStore, healthControllerFor, inboxPrefixFromCreds, MessagingModule, startServiceApp } from '@encedeus/messaging';
+import { RequirePermission } from '@encedeus/security';
+import { startTestEnv, type TestEnv } from '@encedeus/testing';
+import { z } from 'zod';
+import { createGatewayApp, type GatewayApp } from '../src/gateway.app';
+import { testPrincipalModule } from './test-principal';
+
+const pinged = defineEvent('demo.pinged', z.object({ n: z.number() }), 'test: a ping');
+
+/** A route that needs the users service, to see 503 while that service is down. */
+@Controller('probe')
+class ProbeController {
+  constructor(private readonly commands: CommandClient) {}
+  @RequirePermission('users.read')
+  @Get()
+  probe(@Query('fail') fail?: string) {
+    return this.commands.send('users', 'list', { fail }, { actor: 'user:test' });
+  }
+}
+@Module({ controllers: [ProbeController] })
+class ProbeModule {}
+
+describe('gateway foundation', () => {
+  let env: TestEnv;
+  let gateway: GatewayApp;
+
+  beforeAll(async () => {
+    env = await startTestEnv();
+    gateway = await createGatewayApp(
+      {
+        nats: { servers: env.nats.url, creds: await env.nats.creds('gateway') },
+        databaseUrl: env.db.url,
+        signer: env.nats.signer,
+        services: ['users'],
+        features: [testPrincipalModule(), { module: ProbeModule }],
+        logLevel: 'silent',
+      },
+      0,
+      '127.0.0.1',
+    );
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await env?.stop();
+  });
+
+  const http = () => request(gateway.url);
+
+  it('answers an unknown route with 404 in the error format', async () => {
+    const res = await http().get('/api/v1/nope').set('Authorization', 'Bearer all');
+
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({
+      error: expect.any(String),
+      code: 'ROUTE_NOT_FOUND',
+    });
+  });
+
+  it('answers invalid query fields with 422 naming them', async () => {
+    const res = await http().get('/api/v1/events?limit=abc').set('Authorization', 'Bearer all');
+
+    expect(res.status).toBe(422);
+    expect(res.body.code).toBe('VALIDATION_FAILED');
+    expect(res.body.details.fields.map((f: { path: string }) => f.path)).toContain('limit');
+  });
+
+  it('answers an unsupported body type with 415 and a malformed body with 400', async () => {
+    const unsupported = await http()
+      .post('/api/v1/integrations/nats-credentials')
+      .set('Authorization', 'Bearer all')
+      .set('Content-Type', 'text/plain')
+      .send('hello');
+    const malformed = await http()
+      .post('/api/v1/integrations/nats-credentials')
+      .set('Authorization', 'Bearer all')
+      .set('Content-Type', 'application/json')
+      .send('{"name":');
+
+    expect(unsupported.status).toBe(415);
+    expect(unsupported.body.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body).toEqual({
+      error: expect.any(String),
+      code: 'MALFORMED_BODY',
+    });
+  });
+
+  it('answers 401 without credentials and 403 without the permission', async () => {
+    const anonymous = await http().get('/api/v1/events');
+    const powerless = await http().get('/api/v1/events').set('Authorization', 'Bearer none');
+
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.code).toBe('UNAUTHENTICATED');
+    expect(powerless.status).toBe(403);
+    expect(powerless.body.code).toBe('FORBIDDEN');
+  });
+
+  it('speaks MessagePack in both directions', async () => {
+    const res = await http()
+      .post('/api/v1/integrations/nats-credentials')
+      .set('Authorization', 'Bearer all')
+      .set('Content-Type', 'application/msgpack')
+      .set('Accept', 'application/msgpack')
+      .responseType('blob')
+      .send(pack({ name: 'mp', expiresInHours: 1 }));
+
+    expect(res.status).toBe(201);
+    expect(res.headers['content-type']).toContain('application/msgpack');
+    expect(unpack(res.body as Buffer)).toMatchObject({
+      name: 'mp',
+      filter: 'evt.>',
+    });
+  });
+
+  it('reports a service that is down in /health and answers its routes with 503', async () => {
+    const health = await http().get('/api/v1/health');
+    const probe = await http().get('/api/v1/probe').set('Authorization', 'Bearer all');
+
+    expect(health.status).toBe(503);
+    expect(health.body.nats.status).toBe('up');
+    expect(health.body.jetstream.status).toBe('up');
+    expect(health.body.postgres.status).toBe('up');
+    expect(health.body.services.users.status).toBe('down');
+    expect(probe.status).toBe(503);
+    expect(probe.body.code).toBe('SERVICE_UNAVAILABLE');
+  });
+
+  it('answers /health 200 once every service is up, and keeps typed errors across the NATS hop', async () => {
+    @Controller()
+    class FailingUsers {
+      @MessagePattern('cmd.users.list')
+      list(@Payload() data: { fail?: string }) {
+        if (data.fail === 'missing') throw new NotFoundError('User', 'u1');
+        if (data.fail === 'conflict') throw new ConflictError('Already there');
+        if (data.fail === 'invalid') return z.object({ name: z.string() }).parse({});
+        if (data.fail === 'crash') throw new Error('secret internals');
+        return { items: [], nextCursor: null };
+      }
+    }
+    @Module({
+      imports: [
+        MessagingModule.forRoot({
+          service: 'users',
+          nats: { servers: env.nats.url, creds: await env.nats.creds('users') },
+        }),
+      ],
+      controllers: [healthControllerFor('users'), FailingUsers],
+    })
+    class UsersStub {}
+    const users = await startServiceApp('users', UsersStub, {
+      servers: env.nats.url,
+      creds: await env.nats.creds('users'),
+      logger: false,
+    });
+    try {
+      const health = await http().get('/api/v1/health');
+
+      expect(health.status).toBe(200);
+      expect(health.body.status).toBe('up');
+      const probe = (fail: string) => http().get(`/api/v1/probe?fail=${fail}`).set('Authorization', 'Bearer all');
+      expect((await probe('none')).body).toEqual({ items: [], nextCursor: null });
+      expect(await probe('missing')).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
+      expect(await probe('conflict')).toMatchObject({ status: 409, body: { code: 'CONFLICT', error: 'Already there' } });
+      expect(await probe('invalid')).toMatchObject({ status: 422, body: { code: 'VALIDATION_FAILED' } });
+      const crash = await probe('crash');
+      expect(crash.status).toBe(500);
+      expect(crash.body).toEqual({ error: expect.any(String), code: 'INTERNAL' });
+      expect(JSON.stringify(crash.body)).not.toContain('secret');
+    } finally {
+      await users.close();
+    }
+  });
+
+  it('serves the event feed paginated by stream sequence and projects the audit log', async () => {
+    const store = await EventStore.create(await env.connect('admin'), {
+      service: 'test',
+    });
+    for (let i = 0; i < 5; i++) await store.append('demo' as never, `p${i}`, 0, [event(pinged, { n: i })], { actor: 'user:alice' });
+
+    const first = await http().get('/api/v1/events?type=demo.pinged&limit=3').set('Authorization', 'Bearer all');
+    const second = await http()
+      .get(`/api/v1/events?type=demo.pinged&limit=3&after=${first.body.nextCursor}`)
+      .set('Authorization', 'Bearer all');
+    let audit = await http().get('/api/v1/audit?actor=user:alice').set('Authorization', 'Bearer all');
+    for (let i = 0; i < 50 && audit.body.items.length < 5; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      audit = await http().get('/api/v1/audit?actor=user:alice').set('Authorization', 'Bearer all');
+    }
+
+    expect(first.body.items).toHaveLength(3);
+    expect(second.body.items).toHaveLength(2);
+    expect(second.body.nextCursor).toBeNull();
+    const all = [...first.body.items, ...second.body.items] as RecordedEvent<{
+      n: number;
+    }>[];
+    expect(all.map((e) => e.event.data.n)).toEqual([0, 1, 2, 3, 4]);
+    expect(all[0].event).toMatchObject({
+      specversion: '1.0',
+      type: 'demo.pinged',
+      source: 'encedeus/test',
+      actor: 'user:alice',
+      aggregateversion: 1,
+    });
+    expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(Array(5).fill('demo.pinged'));
+  });
+
+  it('rebuilds the audit log with npm run projections:rebuild to identical rows', async () => {
+    const store = await EventStore.create(await env.connect('admin'), {
+      service: 'test',
+    });
+    for (let i = 0; i < 3; i++) await store.append('demo' as never, `r${i}`, 0, [event(pinged, { n: i })], { actor: 'user:rebuilder' });
+    for (let i = 0; i < 100; i++) {
+      const audit = await http().get('/api/v1/audit?actor=user:rebuilder').set('Authorization', 'Bearer all');
+      if (audit.body.items.length === 3) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const { Client } = await import('pg');
+    const db = new Client({ connectionString: env.db.url });
+    await db.connect();
+    const snapshot = () => db.query('select * from gateway.audit_log order by sequence').then((r) => r.rows);
+    try {
+      const before = await snapshot();
+      await db.query('delete from gateway.audit_log where sequence % 2 = 0');
+
+      const { execFileSync } = await import('node:child_process');
+      const output = execFileSync(
+        process.execPath,
+        ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'infra/scripts/projections-rebuild.ts', 'gateway'],
+        {
+          env: {
+            ...process.env,
+            NATS_URL: env.nats.url,
+            NATS_CREDS: await env.nats.creds('admin'),
+            DATABASE_URL: env.db.url,
+          },
+          encoding: 'utf8',
+        },
+      );
+
+      expect(output).toMatch(/gateway_audit rebuilt up to sequence \d+/);
+      expect(before.length).toBeGreaterThan(0);
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('serves OpenAPI and Prometheus metrics', async () => {
+    const openapi = await http().get('/api/v1/openapi.json');
+    const metrics = await http().get('/metrics');
+
+    expect(openapi.status).toBe(200);
+    expect(openapi.body.openapi).toMatch(/^3\./);
+    expect(Object.keys(openapi.body.paths)).toContain('/api/v1/health');
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toContain('encedeus_http_request_duration_seconds');
+  });
+
+  it('issues integrator credentials that read evt.> and publish nothing', async () => {
+    const res = await http().post('/api/v1/integrations/nats-credentials').set('Authorization', 'Bearer all').send({ name: 'reader' });
+    expect(res.status).toBe(201);
+    const nc = await connect({
+      servers: env.nats.url,
+      inboxPrefix: inboxPrefixFromCreds(res.body.creds),
+      authenticator: credsAuthenticator(new TextEncoder().encode(res.body.creds)),
+    });
+    const errors: string[] = [];
+    void (async () => {
+      for await (const s of nc.status()) if (s.type === 'error') errors.push(String(s.data));
+    })();
+    try {
+      const sub = nc.subscribe('evt.>', { max: 1 });
+      await nc.flush();
+      const store = await EventStore.create(await env.connect('admin'), {
+        service: 'test',
+      });
+      await store.append('demo' as never, 'integ', 0, [event(pinged, { n: 42 })], { actor: 'system' });
+      for await (const m of sub)
+        expect(JSON.parse(new TextDecoder().decode(m.data)).data).toEqual({
+          n: 42,
+        });
+
+      nc.publish('evt.demo.forged', new TextEncoder().encode('{}'));
+      nc.publish('cmd.users.create', new TextEncoder().encode('{}'));
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(errors.filter((e) => e === 'PERMISSIONS_VIOLATION')).toHaveLength(2);
+
+      const jsm = await nc.jetstreamManager();
+      await jsm.consumers.add('EVENTS', {
+        durable_name: 'integ_reader',
+        filter_subject: 'evt.>',
+        ack_policy: AckPolicy.Explicit,
+      });
+      const own = await nc.jetstream().consumers.get('EVENTS', 'integ_reader');
+      const first = await own.next({ expires: 2000 });
+      expect(first?.subject).toMatch(/^evt\./);
+      first?.ack();
+      // Another component's durable (the gateway's audit projection) can be neither read nor deleted.
+      await expect(jsm.consumers.delete('EVENTS', 'gateway_audit')).rejects.toThrow(/Permissions Violation/);
+      const foreign = await nc
+        .jetstream()
+        .consumers.get('EVENTS', 'gateway_audit')
+        .catch((e) => e);
+      expect(String(foreign)).toMatch(/Permissions Violation/);
+    } finally {
+      await nc.close();
+    }
+  });
+});

@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { INestMicroservice } from '@nestjs/common';
+import request from 'supertest';
+import { startServiceApp } from '@encedeus/messaging';
+import { startSmtpCatcher, startTestEnv, type SmtpCatcher, type TestEnv } from '@encedeus/testing';
+import { AuthModule } from '../../auth/src/auth.module';
+import { NodesModule } from '../../nodes/src/nodes.module';
+import { IdentityBootstrap } from '../../users/src/bootstrap/identity-bootstrap';
+import { UsersModule } from '../../users/src/users.module';
+import { createGatewayApp, type GatewayApp } from '../src/gateway.app';
+import { gatewayFeatures } from '../src/gateway.features';
+
+const ROOT = resolve(__dirname, '../../..');
+export const STACK_ADMIN = { email: 'admin@stack.test', password: 'stack admin password' };
+
+/** A real agent child process. */
+export interface StackAgent {
+  child: ChildProcess;
+  dataDir: string;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+/** The whole backend in one test: auth, users, nodes, the gateway with every feature, real agents. */
+export interface Stack {
+  env: TestEnv;
+  smtp: SmtpCatcher;
+  gateway: GatewayApp;
+  http(): ReturnType<typeof request>;
+  adminToken(): Promise<string>;
+  startAgent(token: string): StackAgent;
+  waitFor<T>(what: string, probe: () => Promise<T | undefined | false | null>, timeoutMs?: number): Promise<T>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(): Promise<Stack> {
+  const env = await startTestEnv();
+  const smtp = await startSmtpCatcher();
+  const servers = env.nats.url;
+  const services: INestMicroservice[] = [];
+  const creds = (user: 'auth' | 'users' | 'nodes') => env.nats.creds(user);
+  services.push(
+    await startServiceApp(
+      'auth',
+      AuthModule.forRoot({
+        nats: { servers, creds: await creds('auth') },
+        databaseUrl: env.db.url,
+        smtp: { host: smtp.host, port: smtp.port, from: 'Encedeus <no-reply@stack.test>' },
+        passwordHash: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+      }),
+      { servers, creds: await creds('auth'), logger: ['error'] },
+    ),
+  );
+  const users = await startServiceApp(
+    'users',
+    UsersModule.forRoot({ nats: { servers, creds: await creds('users') }, databaseUrl: env.db.url, adminEmail: STACK_ADMIN.email, adminPassword: STACK_ADMIN.password }),
+    { servers, creds: await creds('users'), logger: ['error'] },
+  );
+  services.push(users);
+  await users.get(IdentityBootstrap).ready;
+  services.push(
+    await startServiceApp(
+      'nodes',
+      NodesModule.forRoot({
+        nats: { servers, creds: await creds('nodes') },
+        databaseUrl: env.db.url,
+        signer: env.nats.signer,
+        publicNatsUrl: servers,
+        liveness: { sweepMs: 200 },
+      }),
+      { servers, creds: await creds('nodes'), logger: ['error'] },
+    ),
+  );
+  const options = { nats: { servers, creds: await env.nats.creds('gateway') }, databaseUrl: env.db.url, signer: env.nats.signer, logLevel: 'silent' };
+  const gateway = await createGatewayApp({ ...options, features: gatewayFeatures(options) }, 0, '127.0.0.1');
+  const http = () => request(gateway.url);
+  const agents: StackAgent[] = [];
+  let admin: string | undefined;
+
+  const stack: Stack = {
+    env,
+    smtp,
+    gateway,
+    http,
+    async adminToken() {
+      if (!admin) {
+        const res = await http().post('/api/v1/auth/login').send(STACK_ADMIN);
+        if (res.status !== 200) throw new Error(`admin login failed: ${res.status} ${JSON.stringify(res.body)}`);
+        admin = res.body.accessToken as string;
+      }
+      return admin;
+    },
+    startAgent(token) {
+      const dataDir = mkdtempSync(join(tmpdir(), 'encedeus-stack-agent-'));
+      const args = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'services/agent/src/main.ts'];
+      args.push('--nats', servers, '--token', token, '--data-dir', dataDir, '--heartbeat-ms', '1000', '--usage-ms', '1000', '--drivers', 'process');
+      const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (c) => (out = (out + c).slice(-20_000)));
+      child.stderr!.on('data', (c) => (out = (out + c).slice(-20_000)));
+      const agent = { child, dataDir, output: () => out, exited: new Promise<number | null>((r) => child.once('exit', (code) => r(code))) };
+      agents.push(agent);
+      return agent;
+    },
+    async waitFor(what, probe, timeoutMs = 20_000) {
+      const until = Date.now() + timeoutMs;
+      let last: unknown;
+      while (Date.now() < until) {
+        try {
+          const value = await probe();
+          if (value) return value as never;
+        } catch (error) {
+          last = error;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${agents.map((a) => a.output().slice(-2000)).join('\n')}`);
+    },
+    async stop() {
+      for (const a of agents) if (a.child.exitCode === null) a.child.kill('SIGTERM');
+      await Promise.all(agents.map((a) => Promise.race([a.exited, new Promise((r) => setTimeout(r, 3000))])));
+      for (const a of agents) if (a.child.exitCode === null) a.child.kill('SIGKILL');
+      await gateway.close().catch(() => undefined);
+      for (const s of services.reverse()) await s.close().catch(() => undefined);
+      await smtp.stop().catch(() => undefined);
+      await env.stop();
+      for (const a of agents) {
+        // Servers outlive their agent by design; a test must not leave them behind.
+        const state = join(a.dataDir, 'process-state');
+        for (const id of existsSync(state) ? readdirSync(state) : []) {
+          try {
+            process.kill(-JSON.parse(readFileSync(join(state, id, 'run.json'), 'utf8')).pid, 'SIGKILL');
+          } catch {}
+        }
+        rmSync(a.dataDir, { recursive: true, force: true });
+      }
+    },
+  };
+  return stack;
+}

@@ -1,0 +1,25 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { loadConfig, readServiceCreds, startServiceApp, type AccountSigner } from '@encedeus/messaging';
+import { NodesModule } from './nodes.module';
+
+async function main(): Promise<void> {
+  const config = await loadConfig();
+  if (!existsSync(config.nats.signerFile)) throw new Error(`nodes: account signer not found at ${config.nats.signerFile} (NATS_SIGNER_FILE); run npm run dev or infra/nats generate`);
+  const signer = JSON.parse(readFileSync(config.nats.signerFile, 'utf8')) as AccountSigner;
+  const creds = readServiceCreds(config, 'nodes');
+  await startServiceApp(
+    'nodes',
+    NodesModule.forRoot({
+      nats: { servers: config.nats.url, creds },
+      databaseUrl: config.databaseUrl,
+      signer,
+      publicNatsUrl: process.env.AGENT_NATS_URL ?? config.nats.url,
+    }),
+    { servers: config.nats.url, creds },
+  );
+}
+
+void main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

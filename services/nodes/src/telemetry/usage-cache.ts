@@ -1,0 +1,71 @@
+import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
+import type { NodeUsage, NodeUsageSample, ServerUsage } from '@encedeus/contracts';
+
+const codec = JSONCodec<NodeUsageSample>();
+
+/**
+ * Latest usage per node and per server, from `tel.*.usage` (core subscription; the TELEMETRY
+ * stream keeps the history for the metrics service). Every instance of the nodes service keeps its own.
+ */
+export class UsageCache {
+  private readonly nodes = new Map<string, NodeUsage>();
+  private readonly servers = new Map<string, ServerUsage>();
+  private sub?: Subscription;
+
+  constructor(private readonly nc: NatsConnection) {}
+
+  start(): void {
+    this.sub = this.nc.subscribe('tel.*.usage', {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          this.record(msg.subject.split('.')[1], codec.decode(msg.data));
+        } catch {
+          // A malformed sample is dropped; the next one replaces it.
+        }
+      },
+    });
+  }
+
+  stop(): void {
+    this.sub?.unsubscribe();
+  }
+
+  record(nodeId: string, s: NodeUsageSample): void {
+    const at = new Date(s.at).toISOString();
+    this.nodes.set(nodeId, {
+      node_id: nodeId,
+      memory_usage: s.memory_used,
+      memory_limit: s.memory_total,
+      cpu_percent: s.cpu_percent,
+      load: s.load,
+      disk_used: s.disk_used,
+      disk_total: s.disk_total,
+      net_rx: s.net_rx,
+      net_tx: s.net_tx,
+      at,
+    });
+    for (const srv of s.servers ?? []) {
+      this.servers.set(srv.server_id, {
+        cpu_percent: srv.cpu_percent,
+        memory_bytes: srv.memory_bytes,
+        memory_limit_bytes: srv.memory_limit_bytes,
+        disk_bytes: srv.disk_bytes,
+        uptime_ms: srv.uptime_ms,
+        at,
+      });
+    }
+  }
+
+  node(nodeId: string): NodeUsage | undefined {
+    return this.nodes.get(nodeId);
+  }
+
+  server(serverId: string): ServerUsage | undefined {
+    return this.servers.get(serverId);
+  }
+
+  forgetServer(serverId: string): void {
+    this.servers.delete(serverId);
+  }
+}

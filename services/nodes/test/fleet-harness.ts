@@ -1,0 +1,149 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { INestMicroservice } from '@nestjs/common';
+import type { NatsConnection } from 'nats';
+import { CommandClient, EventStore, startServiceApp } from '@encedeus/messaging';
+import { startTestEnv, type TestEnv } from '@encedeus/testing';
+import type { Enrollment, NodeView, ServerView } from '@encedeus/contracts';
+import { NodesModule } from '../src/nodes.module';
+
+const ROOT = resolve(__dirname, '../../..');
+
+/** A running agent child process (real process: SIGKILL tests are real). */
+export interface AgentProcess {
+  child: ChildProcess;
+  dataDir: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Nodes service in-process on its own NATS + Postgres, a client as the gateway, helpers to run agents. */
+export interface FleetHarness {
+  env: TestEnv;
+  app: INestMicroservice;
+  client: CommandClient;
+  admin: NatsConnection;
+  store: EventStore;
+  actor: string;
+  send<T = any>(verb: string, data: unknown, timeoutMs?: number): Promise<T>;
+  createNode(name?: string, memoryMb?: number): Promise<NodeView & { enrollment: Enrollment }>;
+  startAgent(args: { token?: string; dataDir?: string }): AgentProcess;
+  waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
+  stop(): Promise<void>;
+}
+
+export async function startFleet(): Promise<FleetHarness> {
+  const env = await startTestEnv();
+  const creds = await env.nats.creds('nodes');
+  const app = await startServiceApp(
+    'nodes',
+    NodesModule.forRoot({
+      nats: { servers: env.nats.url, creds },
+      databaseUrl: env.db.url,
+      signer: env.nats.signer,
+      publicNatsUrl: env.nats.url,
+      liveness: { sweepMs: 100 },
+    }),
+    { servers: env.nats.url, creds, logger: process.env.DEBUG_NODES ? undefined : ['error'] },
+  );
+  const client = new CommandClient(await env.connect('gateway'), 30_000);
+  const admin = await env.connect('admin');
+  const store = await EventStore.create(admin, { service: 'test' });
+  const actor = 'user:11111111-1111-4111-8111-111111111111';
+  const agents: AgentProcess[] = [];
+  const dirs: string[] = [];
+
+  const harness: FleetHarness = {
+    env,
+    app,
+    client,
+    admin,
+    store,
+    actor,
+    send: (verb, data, timeoutMs) => client.send('nodes', verb, data, { actor }, { timeoutMs: timeoutMs ?? 30_000 }),
+    createNode: (name = 'node-1', memoryMb = 4096) =>
+      harness.send('create_node', { name, memory_mb: memoryMb, cpu_percent: 400, storage_size: '20G', tags: ['test'] }),
+    startAgent({ token, dataDir }) {
+      const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'encedeus-agent-'));
+      if (!dataDir) dirs.push(dir);
+      const args = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'services/agent/src/main.ts', '--nats', env.nats.url, '--data-dir', dir, '--heartbeat-ms', '1000', '--usage-ms', '1000', '--drivers', 'process'];
+      if (token) args.push('--token', token);
+      const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (c) => (out = (out + c).slice(-20_000)));
+      child.stderr!.on('data', (c) => (out = (out + c).slice(-20_000)));
+      if (process.env.DEBUG_AGENT) {
+        child.stdout!.pipe(process.stdout);
+        child.stderr!.pipe(process.stderr);
+      }
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      const agent = { child, dataDir: dir, output: () => out, exited };
+      agents.push(agent);
+      return agent;
+    },
+    async waitFor(what, probe, timeoutMs = 20_000) {
+      const until = Date.now() + timeoutMs;
+      let last: unknown;
+      while (Date.now() < until) {
+        try {
+          const value = await probe();
+          if (value) return value as never;
+        } catch (error) {
+          last = error;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const outputs = agents.map((a, i) => `--- agent ${i} (exit ${a.child.exitCode}):\n${a.output().slice(-3000)}`).join('\n');
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${outputs}`);
+    },
+    async stop() {
+      for (const a of agents) if (a.child.exitCode === null) a.child.kill('SIGTERM');
+      await Promise.all(agents.map((a) => Promise.race([a.exited, new Promise((r) => setTimeout(r, 3000))])));
+      for (const a of agents) if (a.child.exitCode === null) a.child.kill('SIGKILL');
+      await app.close().catch(() => undefined);
+      await env.stop();
+      for (const d of new Set([...dirs, ...agents.map((a) => a.dataDir)])) {
+        // Servers outlive their agent by design; a test must not leave them behind.
+        const state = join(d, 'process-state');
+        for (const id of existsSync(state) ? readdirSync(state) : []) {
+          try {
+            const { pid } = JSON.parse(readFileSync(join(state, id, 'run.json'), 'utf8'));
+            process.kill(-pid, 'SIGKILL');
+          } catch {
+            // not running
+          }
+        }
+        rmSync(d, { recursive: true, force: true });
+      }
+    },
+  };
+  return harness;
+}
+
+export const NODE_ECHO_TEMPLATE = '00000000-0000-4000-8000-000000000001';
+
+/** A node created over NATS with a real agent enrolled on it and online with its spec. */
+export async function enrolledNode(h: FleetHarness, name = 'node-a'): Promise<{ nodeId: string; agent: AgentProcess; token: string; command: string }> {
+  const node = await h.createNode(name);
+  const agent = h.startAgent({ token: node.enrollment.token });
+  await h
+    .waitFor('node online with spec', async () => {
+      const n = await h.send('get_node', { id: node.id });
+      return n.state === 'online' && n.spec ? n : undefined;
+    }, 30_000)
+    .catch((e) => {
+      throw new Error(`${e.message}\nagent output:\n${agent.output()}`);
+    });
+  return { nodeId: node.id, agent, token: node.enrollment.token, command: node.enrollment.command };
+}
+
+/** Reads a server and waits for one of its states. */
+export function serverProbes(h: FleetHarness) {
+  const server = (id: string) => h.send<ServerView>('get_server', { id });
+  const waitState = (id: string, state: string, ms = 15_000) =>
+    h.waitFor(`server ${state}`, async () => ((await server(id)).state === state ? true : undefined), ms);
+  return { server, waitState };
+}
+export const PYTHON_ECHO_TEMPLATE = '00000000-0000-4000-8000-000000000002';

@@ -1,0 +1,98 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { JSONCodec } from 'nats';
+import type { ServerView } from '@encedeus/contracts';
+import { enrolledNode, NODE_ECHO_TEMPLATE, serverProbes, startFleet, type AgentProcess, type FleetHarness } from './fleet-harness';
+
+const codec = JSONCodec<any>();
+
+describe('nodes service with a real agent', () => {
+  let h: FleetHarness;
+  let nodeId: string;
+  let agent: AgentProcess;
+
+  beforeAll(async () => {
+    h = await startFleet();
+    const enrolled = await enrolledNode(h);
+    ({ nodeId, agent } = enrolled);
+    expect(enrolled.token).toMatch(/^enc1\./);
+    expect(enrolled.command).toContain('--token');
+  }, 60_000);
+  afterAll(() => h?.stop());
+
+  const server = (id: string) => serverProbes(h).server(id);
+  const waitState = (id: string, state: string, ms?: number) => serverProbes(h).waitState(id, state, ms);
+
+  it('reports spec, heartbeats and usage of the node', async () => {
+    const node = await h.send('get_node', { id: nodeId });
+    expect(node.spec.cpu.cores).toBeGreaterThan(0);
+    expect(node.spec.drivers).toContain('process');
+    const metrics = await h.waitFor('metrics', () => h.send('node_metrics', { id: nodeId }).catch(() => undefined));
+    expect(metrics).toMatchObject({ node_id: nodeId });
+    expect(metrics.memory_limit).toBeGreaterThan(0);
+  });
+
+  it('runs a server from a built-in template through its whole life', async () => {
+    const created = await h.send<ServerView>('create_server', { name: 'echo', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, variables: { GREETING: 'hi' }, limits: { memory_mb: 256 } });
+    const id = created.id;
+    await waitState(id, 'offline');
+    const lines: string[] = [];
+    const sub = h.admin.subscribe(`console.${id}.out`, { callback: (_e, m) => lines.push(codec.decode(m.data).line) });
+
+    await h.send('power', { id, action: 'start' });
+    await waitState(id, 'running');
+    await h.waitFor('ready line', async () => lines.some((l) => l.includes('Server ready: hi')));
+
+    await h.send('server_command', { id, command: 'hello there' });
+    await h.waitFor('echo', async () => lines.some((l) => l === 'echo: hello there'));
+    h.admin.publish(`console.${id}.in`, codec.encode({ line: 'via nats' }));
+    await h.waitFor('echo via console.in', async () => lines.some((l) => l === 'echo: via nats'));
+
+    const stopped = await h.send<ServerView>('power', { id, action: 'stop' });
+    expect(stopped.state).toBe('offline');
+    await h.send('power', { id, action: 'start' });
+    await waitState(id, 'running');
+    const restarted = await h.send<ServerView>('power', { id, action: 'restart' });
+    expect(['starting', 'running']).toContain(restarted.state);
+    await waitState(id, 'running');
+    const usage = await h.waitFor('server usage', async () => (await server(id)).usage ?? undefined);
+    expect(usage.memory_bytes).toBeGreaterThan(0);
+    const killed = await h.send<ServerView>('power', { id, action: 'kill' });
+    expect(killed.state).toBe('offline');
+
+    const dir = join(agent.dataDir, 'volumes', id);
+    expect(existsSync(dir)).toBe(true);
+    await h.send('delete_server', { id });
+    expect(existsSync(dir)).toBe(false);
+    await expect(server(id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    sub.unsubscribe();
+
+    const types: string[] = [];
+    for await (const r of h.store.readStream(`evt.server.${id}`)) {
+      types.push(r.event.type);
+      if (!r.event.type.match(/installed|running|crashed/)) expect(r.event.actor).toBe(h.actor);
+      else expect(r.event.actor).toMatch(/^(user|agent):/);
+    }
+    expect(types).toEqual(
+      expect.arrayContaining(['server.created', 'server.install_started', 'server.installed', 'server.start_requested', 'server.starting', 'server.running', 'server.stop_requested', 'server.stopped', 'server.restarted', 'server.killed', 'server.deleted']),
+    );
+  });
+
+  it('answers 422 naming a variable that breaks its rule, 409 with the numbers over capacity', async () => {
+    await expect(
+      h.send('create_server', { name: 'bad', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, variables: { GREETING: 'x'.repeat(100) } }),
+    ).rejects.toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringContaining('GREETING') });
+    const node = await h.send('get_node', { id: nodeId });
+    const over = h.send('create_server', { name: 'big', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, limits: { memory_mb: 999_999 } });
+    await expect(over).rejects.toMatchObject({
+      code: 'INSUFFICIENT_CAPACITY',
+      details: expect.objectContaining({ requested_memory_mb: 999_999, total_memory_mb: 4096, free_memory_mb: 4096 - node.allocated.memory_mb }),
+    });
+  });
+
+  it('refuses deleting a node that still has servers', async () => {
+    const { id } = await h.send<ServerView>('create_server', { name: 'keep', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId });
+    await expect(h.send('delete_node', { id: nodeId })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await h.send('delete_server', { id });
+  });
+});

@@ -1,0 +1,109 @@
+import { Controller } from '@nestjs/common';
+import { MessagePattern, Payload } from '@nestjs/microservices';
+import { z } from 'zod';
+import {
+  listUsersQuerySchema,
+  NotFoundError,
+  pageQuerySchema,
+  Subjects,
+  userIdCommandSchema,
+  UsersVerbs,
+  type Page,
+  type PictureReply,
+  type RoleView,
+  type UserView,
+} from '@encedeus/contracts';
+import { ReadModel } from '../common/read-model';
+import { roleViewFromRow, USER_SELECT, userViewFromRow, type RoleRow, type UserRow } from './views';
+
+const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+function decodeCursor<T>(cursor: string | undefined): T | undefined {
+  if (!cursor) return undefined;
+  try {
+    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Queries over the `users` read model (`cmd.users.get`, `list`, `role_get`, `role_list`, `get_picture`). */
+@Controller()
+export class UsersQueriesController {
+  constructor(private readonly readModel: ReadModel) {}
+
+  @MessagePattern(Subjects.command('users', UsersVerbs.get))
+  async get(@Payload() payload: unknown): Promise<UserView> {
+    const { id } = userIdCommandSchema.parse(payload);
+    await this.readModel.fresh();
+    const [row] = await this.readModel.query<UserRow>(`${USER_SELECT} where u.id = $1`, [id]);
+    if (!row) throw new NotFoundError('User', id);
+    return userViewFromRow(row);
+  }
+
+  @MessagePattern(Subjects.command('users', UsersVerbs.list))
+  async list(@Payload() payload: unknown): Promise<Page<UserView>> {
+    const q = listUsersQuerySchema.parse(payload ?? {});
+    await this.readModel.fresh();
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const like = (value: string) => `%${value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    if (q.name) where.push(`u.name ilike $${params.push(like(q.name))}`);
+    if (q.email) where.push(`u.email ilike $${params.push(like(q.email))}`);
+    if (q.q) {
+      const n = params.push(like(q.q));
+      where.push(`(u.name ilike $${n} or u.email ilike $${n})`);
+    }
+    if (q.disabled) where.push(`u.disabled = $${params.push(q.disabled === 'true')}`);
+    if (q.service_account) where.push(`u.service_account = $${params.push(q.service_account === 'true')}`);
+    if (q.role) {
+      const isId = z.uuid().safeParse(q.role).success;
+      where.push(
+        `exists (select 1 from users.user_roles ur join users.roles r on r.id = ur.role_id where ur.user_id = u.id and ${
+          isId ? `r.id = $${params.push(q.role)}` : `lower(r.name) = lower($${params.push(q.role)})`
+        })`,
+      );
+    }
+    const after = decodeCursor<[string, string]>(q.cursor);
+    if (after) where.push(`(u.created_at, u.id) > ($${params.push(after[0])}::timestamptz, $${params.push(after[1])}::uuid)`);
+    const rows = await this.readModel.query<UserRow>(
+      `${USER_SELECT} ${where.length ? `where ${where.join(' and ')}` : ''} order by u.created_at, u.id limit ${q.limit + 1}`,
+      params,
+    );
+    const items = rows.slice(0, q.limit).map(userViewFromRow);
+    const last = rows.length > q.limit ? rows[q.limit - 1] : undefined;
+    return { items, nextCursor: last ? encodeCursor([new Date(last.created_at).toISOString(), last.id]) : null };
+  }
+
+  @MessagePattern(Subjects.command('users', UsersVerbs.getPicture))
+  async picture(@Payload() payload: unknown): Promise<PictureReply> {
+    const { id } = userIdCommandSchema.parse(payload);
+    const [row] = await this.readModel.query<{ content_type: string; data: Buffer }>(
+      `select content_type, data from users.pictures where user_id = $1`,
+      [id],
+    );
+    if (!row) throw new NotFoundError('Profile picture of user', id);
+    return { contentType: row.content_type, base64: row.data.toString('base64') };
+  }
+
+  @MessagePattern(Subjects.command('users', UsersVerbs.roleGet))
+  async role(@Payload() payload: unknown): Promise<RoleView> {
+    const { id } = userIdCommandSchema.parse(payload);
+    await this.readModel.fresh();
+    const [row] = await this.readModel.query<RoleRow>(`select * from users.roles where id = $1`, [id]);
+    if (!row) throw new NotFoundError('Role', id);
+    return roleViewFromRow(row);
+  }
+
+  @MessagePattern(Subjects.command('users', UsersVerbs.roleList))
+  async roles(@Payload() payload: unknown): Promise<Page<RoleView>> {
+    const q = pageQuerySchema.parse(payload ?? {});
+    await this.readModel.fresh();
+    const after = decodeCursor<[string, string]>(q.cursor);
+    const params: unknown[] = [];
+    const where = after ? `where (lower(name), id) > ($${params.push(after[0])}, $${params.push(after[1])}::uuid)` : '';
+    const rows = await this.readModel.query<RoleRow>(`select * from users.roles ${where} order by lower(name), id limit ${q.limit + 1}`, params);
+    const items = rows.slice(0, q.limit).map(roleViewFromRow);
+    const last = rows.length > q.limit ? rows[q.limit - 1] : undefined;
+    return { items, nextCursor: last ? encodeCursor([last.name.toLowerCase(), last.id]) : null };
+  }
+}
