@@ -96,7 +96,8 @@ export class FleetCore {
         return { state, events, version: result.revision.version };
       } catch (error) {
         this.cache.delete(`${reducer.name}:${aggregate}:${id}`);
-        if (error instanceof WrongExpectedRevisionError && attempt === 0) continue;
+        // Concurrent writers to one aggregate (e.g. liveness and a boot report) race; retry on a fresh load.
+        if (error instanceof WrongExpectedRevisionError && attempt < 4) continue;
         if (error instanceof WrongExpectedRevisionError) throw new DomainError('CONFLICT', error.message, error.details);
         throw error;
       }

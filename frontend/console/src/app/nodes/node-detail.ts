@@ -161,8 +161,29 @@ export class NodeDetail {
         leave();
         offUsage();
         offState();
+        clearTimeout(this.specRetry);
       });
     });
+  }
+
+  /**
+   * The agent's spec report races this page: its push can go out before this page joined the
+   * node's room while the read model still lacks it. So an online node without a spec is
+   * fetched again, backing off, until the spec shows.
+   */
+  private specRetry?: ReturnType<typeof setTimeout>;
+  private specRetries = 0;
+
+  private awaitSpec(node: FleetNode): void {
+    clearTimeout(this.specRetry);
+    if (node.spec || node.state !== 'online' || this.specRetries >= 8) return;
+    const delay = 500 * 2 ** Math.min(this.specRetries++, 4);
+    this.specRetry = setTimeout(async () => {
+      const fresh = await this.api.get(node.id).catch(() => null);
+      if (!fresh || fresh.id !== this.id()) return;
+      this.node.update((n) => (n ? { ...n, spec: n.spec ?? fresh.spec, state: fresh.state } : fresh));
+      this.awaitSpec(this.node() ?? fresh);
+    }, delay);
   }
 
   protected async reload(): Promise<void> {
@@ -172,6 +193,8 @@ export class NodeDetail {
     try {
       const [node, latest] = await Promise.all([this.api.get(id), this.api.metrics(id).catch(() => null)]);
       this.node.set(node);
+      this.specRetries = 0;
+      this.awaitSpec(node);
       this.latest.set(latest);
       if (latest) this.live.push(latest.at, sample(latest).values);
     } catch (e) {
