@@ -1,8 +1,6 @@
 import { Body, Controller, Module, Post, Req } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload, type NatsContext } from '@nestjs/microservices';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import type { Request } from 'express';
 import { JSONCodec, type NatsConnection } from 'nats';
 import { createZodDto } from 'nestjs-zod';
@@ -24,6 +22,7 @@ import { commandMeta } from '../services/gateway/src/common/request-meta';
 import { testPrincipalModule } from '../services/gateway/test/test-principal';
 import { benchEnv, conditions, fmt, Latency, record } from './lib/harness';
 import { benchPinged } from './lib/events';
+import { closedLoop, constantRate, loadLine } from './lib/load';
 
 /**
  * REST round trip of a trivial command: HTTP → gateway (auth guard, zod validation, CommandClient)
@@ -79,46 +78,6 @@ class BenchPingHandler {
   }
 }
 
-interface LoadResult {
-  requests: number;
-  durationS: number;
-  rps: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  statuses: Record<string, number>;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  error?: string;
-}
-
-/** Runs autocannon in a child process and returns its latency figures (µs resolution). */
-function autocannon(options: Record<string, unknown>): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(__dirname, 'lib', 'load-child.js'), JSON.stringify(options)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.once('error', reject);
-    child.once('exit', () => {
-      try {
-        const result = JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult;
-        if (result.error) reject(new Error(`bench: autocannon: ${result.error}`));
-        else resolve(result);
-      } catch {
-        reject(new Error(`bench: autocannon child printed no result: ${out}`));
-      }
-    });
-  });
-}
-
-const loadLine = (r: LoadResult) =>
-  `${fmt(r.requests)} requests in ${r.durationS} s (${fmt(r.rps)} req/s), p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms; ` +
-  `non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}`;
-
 /** Sequential request/reply between two connections of this process, one in flight. */
 async function rawRequestReply(requester: NatsConnection, responder: NatsConnection, count: number): Promise<Latency> {
   const sub = responder.subscribe('bench.echo', { callback: (_error, m) => m.respond(m.data) });
@@ -166,10 +125,10 @@ export async function run(): Promise<void> {
     const check = await fetch(url, { method: 'POST', headers: request.headers, body: request.body });
     if (check.status !== 201) throw new Error(`bench: POST /api/v1/bench/ping answered ${check.status}: ${await check.text()}`);
 
-    await autocannon({ ...request, connections: 4, duration: 2 }); // warm-up: JIT, pools, stream blocks
-    const single = await autocannon({ ...request, connections: 1, duration: 5 });
-    const moderate = await autocannon({ ...request, connections: 4, overallRate: 400, duration: 6 });
-    const httpOnly = await autocannon({ ...request, url: `${gateway.url}/api/v1/bench/noop`, connections: 1, duration: 3 });
+    await closedLoop({ ...request, connections: 4, duration: 2 }); // warm-up: JIT, pools, stream blocks
+    const single = await closedLoop({ ...request, connections: 1, duration: 5 });
+    const moderate = await constantRate({ ...request, rate: 400, duration: 6 });
+    const httpOnly = await closedLoop({ ...request, url: `${gateway.url}/api/v1/bench/noop`, connections: 1, duration: 3 });
 
     // Decomposition, one request in flight each, from this process.
     const raw = await rawRequestReply(await env.connect('admin', 'bench-requester'), await env.connect('admin', 'bench-responder'), 2000);
@@ -208,17 +167,17 @@ export async function run(): Promise<void> {
 
     conditions(BENCH, {
       setup:
-        'gateway (createGatewayApp: pino at level silent, permission guard with the test principal, zod body validation, audit projector running) and the stub nodes service (startServiceApp, one @MessagePattern appending one event with expectedRevision NO_STREAM to a new evt.server.<uuid>) in the bench process; autocannon 9 in a child process, latency from its hrtime per response (µs), no coordinated-omission correction',
+        'gateway (createGatewayApp: pino at level silent, permission guard with the test principal, zod body validation, audit projector running) and the stub nodes service (startServiceApp, one @MessagePattern appending one event with expectedRevision NO_STREAM to a new evt.server.<uuid>) in the bench process; load in a child process: autocannon 9 for the closed-loop runs (latency from its hrtime per response, µs), bench/lib/rate-child.js for the constant-rate run (latency from each due time, µs)',
       request: `POST /api/v1/bench/ping, body ${request.body} (${request.body.length} bytes), Authorization: Bearer all → 201 with { id, version, sequence }`,
       'REST, 1 connection, closed loop, 5 s': loadLine(single),
-      'REST, 4 connections capped at 400 req/s overall, 6 s': `${loadLine(moderate)} (autocannon sends each connection's share at the start of every second, one request in flight per connection)`,
+      'REST, open loop at a constant 400 req/s, 6 s': `${loadLine(moderate)} (latency from each request's due time)`,
       'gateway HTTP pipeline alone (same guard, validation and body, no NATS), 1 connection, 3 s': loadLine(httpOnly),
       'raw NATS request/reply': `core request → core subscriber on another connection of this process, ${fmt(raw.count)} sequential after 200 warm-up: ${raw.summary()}`,
       'raw JetStream publish': `js.publish of a ${payloadBytes}-byte CloudEvent with expect.lastSubjectSequence, sequential: ${publish.summary()}`,
       'CommandClient → service → append → reply (no HTTP)': `sequential, on a connection of its own: ${direct.summary()}; on the gateway's own connection (shared with its audit projector, which commits one Postgres transaction per trickling event): ${viaGateway.summary()}`,
     });
     for (const [label, r] of [
-      ['4 connections ≤ 400 req/s', moderate],
+      ['constant 400 req/s, open loop', moderate],
       ['1 connection', single],
     ] as const) {
       if (r.non2xx + r.errors + r.timeouts > 0)

@@ -1,0 +1,75 @@
+'use strict';
+/* global require, process, performance, setTimeout */
+// An open-loop load generator at a constant rate (wrk2-style), in its own process so it does not
+// share the server's event loop. Request i is due at start + i/rate; its latency is measured from
+// that due time, so a stalled server is charged for the requests it delayed (no coordinated
+// omission). autocannon's overallRate instead sends each connection's share in a burst at the start
+// of every second, which measures its own queueing. Keep-alive sockets, as many as are in flight.
+// Input: one JSON argument { url, method?, headers?, body?, rate, duration, maxSockets? }.
+// Output: one JSON line on stdout, latency in ms (µs resolution) over every response.
+const http = require('node:http');
+const hdr = require('hdr-histogram-js');
+
+const options = JSON.parse(process.argv[2]);
+const target = new URL(options.url);
+const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 });
+const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120000000, numberOfSignificantValueDigits: 3 });
+const statuses = {};
+const total = Math.round(options.rate * options.duration);
+const interval = 1000 / options.rate;
+const start = performance.now() + 20;
+let sent = 0;
+let finished = 0;
+let errors = 0;
+let maxInflight = 0;
+
+function done() {
+  if (++finished < total) return;
+  const seconds = (performance.now() - start) / 1000;
+  const ms = (p) => histogram.getValueAtPercentile(p) / 1000;
+  const non2xx = Object.entries(statuses).reduce((n, [code, count]) => (code >= 200 && code < 300 ? n : n + count), 0);
+  process.stdout.write(
+    JSON.stringify({
+      requests: histogram.totalCount,
+      durationS: +seconds.toFixed(2),
+      rps: histogram.totalCount / seconds,
+      errors,
+      timeouts: 0,
+      non2xx,
+      statuses,
+      maxInflight,
+      p50: ms(50),
+      p90: ms(90),
+      p99: ms(99),
+      max: histogram.maxValue / 1000,
+    }) + '\n',
+  );
+  process.exit(0);
+}
+
+function fire(due) {
+  const req = http.request(
+    { host: target.hostname, port: target.port, path: target.pathname + target.search, method: options.method ?? 'GET', headers: options.headers, agent },
+    (res) => {
+      res.resume();
+      res.on('end', () => {
+        statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1;
+        histogram.recordValue(Math.max(1, Math.round((performance.now() - due) * 1000)));
+        done();
+      });
+    },
+  );
+  req.on('error', () => {
+    errors++;
+    done();
+  });
+  req.end(options.body);
+  maxInflight = Math.max(maxInflight, sent + 1 - finished);
+}
+
+function tick() {
+  const now = performance.now();
+  while (sent < total && start + sent * interval <= now) fire(start + sent++ * interval);
+  if (sent < total) setTimeout(tick, Math.max(0, start + sent * interval - performance.now()));
+}
+setTimeout(tick, 20);
