@@ -32,7 +32,7 @@ export function closedLoop(options: RequestOptions & { connections: number; dura
 }
 
 /** Open loop at a constant rate, latency from each request's due time (lib/rate-child.js). */
-export function constantRate(options: RequestOptions & { rate: number; duration: number }): Promise<LoadResult> {
+export function constantRate(options: (RequestOptions | (Omit<RequestOptions, 'url'> & { urls: string[] })) & { rate: number; duration: number }): Promise<LoadResult> {
   return child('rate-child.js', options);
 }
 

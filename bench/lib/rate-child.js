@@ -5,13 +5,14 @@
 // that due time, so a stalled server is charged for the requests it delayed (no coordinated
 // omission). autocannon's overallRate instead sends each connection's share in a burst at the start
 // of every second, which measures its own queueing. Keep-alive sockets, as many as are in flight.
-// Input: one JSON argument { url, method?, headers?, body?, rate, duration, maxSockets? }.
+// Input: one JSON argument { url, urls?, method?, headers?, body?, rate, duration, maxSockets? };
+// with `urls`, request i goes to urls[i % urls.length].
 // Output: one JSON line on stdout, latency in ms (µs resolution) over every response.
 const http = require('node:http');
 const hdr = require('hdr-histogram-js');
 
 const options = JSON.parse(process.argv[2]);
-const target = new URL(options.url);
+const targets = (options.urls ?? [options.url]).map((u) => new URL(u));
 const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 });
 const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120000000, numberOfSignificantValueDigits: 3 });
 const statuses = {};
@@ -47,7 +48,7 @@ function done() {
   process.exit(0);
 }
 
-function fire(due) {
+function fire(due, target) {
   const req = http.request(
     { host: target.hostname, port: target.port, path: target.pathname + target.search, method: options.method ?? 'GET', headers: options.headers, agent },
     (res) => {
@@ -69,7 +70,10 @@ function fire(due) {
 
 function tick() {
   const now = performance.now();
-  while (sent < total && start + sent * interval <= now) fire(start + sent++ * interval);
+  while (sent < total && start + sent * interval <= now) {
+    fire(start + sent * interval, targets[sent % targets.length]);
+    sent++;
+  }
   if (sent < total) setTimeout(tick, Math.max(0, start + sent * interval - performance.now()));
 }
 setTimeout(tick, 20);

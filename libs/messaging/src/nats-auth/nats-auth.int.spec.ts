@@ -1,6 +1,8 @@
 import { connect, credsAuthenticator } from 'nats';
 import { startNats, type NatsHandle } from '@encedeus/testing';
-import { inboxPrefixFromCreds } from './operator';
+import { randomUUID } from 'node:crypto';
+import { inboxPrefixFromCreds, mintUserCreds } from './operator';
+import { agentPermissions } from './service-permissions';
 
 async function violations(nc: Awaited<ReturnType<typeof connect>>, act: () => void): Promise<string[]> {
   const errors: string[] = [];
@@ -62,6 +64,19 @@ describe('NATS operator-mode security', () => {
     });
 
     expect(errors).toEqual(['PERMISSIONS_VIOLATION']);
+    await nc.close();
+  });
+
+  it('admits an agent whose credentials list the consoles of 500 servers', async () => {
+    // Its user JWT rides in CONNECT, far past nats-server's 4 KB default control line.
+    const nodeId = randomUUID();
+    const creds = await mintUserCreds(nats.signer, `agent-${nodeId}`, agentPermissions(nodeId, Array.from({ length: 500 }, () => randomUUID())));
+    expect(creds.length).toBeGreaterThan(50_000);
+    const nc = await connect({ servers: nats.url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), inboxPrefix: inboxPrefixFromCreds(creds) });
+
+    const errors = await violations(nc, () => nc.publish(`agent.${nodeId}.heartbeat`, new Uint8Array()));
+
+    expect(errors).toEqual([]);
     await nc.close();
   });
 });

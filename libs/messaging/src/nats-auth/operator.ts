@@ -173,6 +173,9 @@ export function natsServerConfig(bundle: OperatorBundle, options: ServerConfigOp
     `port: ${options.port}`,
     options.httpPort ? `http_port: ${options.httpPort}` : '',
     `max_payload: 8MB`,
+    // An agent's user JWT lists the console subjects of every server it runs (~130 bytes each) and
+    // rides in CONNECT: the 4 KB default refused agents with more than ~20 servers.
+    `max_control_line: 512KB`,
     `jetstream: { store_dir: ${JSON.stringify(options.storeDir)} }`,
     `operator: ${bundle.operator.jwt}`,
     `system_account: ${bundle.system.pub}`,
