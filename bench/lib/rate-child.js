@@ -1,5 +1,5 @@
 'use strict';
-/* global require, process, performance, setTimeout */
+/* global require, process, performance, setTimeout, URL */
 // An open-loop load generator at a constant rate (wrk2-style), in its own process so it does not
 // share the server's event loop. Request i is due at start + i/rate; its latency is measured from
 // that due time, so a stalled server is charged for the requests it delayed (no coordinated
