@@ -1,3 +1,5 @@
+// Native Ed25519 for every NATS connect and minted JWT in a process that uses this library.
+import './nats-auth/native-ed25519';
 export { connectNats, natsTransportOptions, type NatsConnectionOptions, type NatsStatus } from './nats-connection';
 export { ensureStreams, STREAM_CONFIGS, SNAPSHOT_BUCKET } from './streams';
 export {

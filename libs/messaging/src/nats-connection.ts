@@ -1,3 +1,4 @@
+import './nats-auth/native-ed25519';
 import { connect, credsAuthenticator, Events, type NatsConnection } from 'nats';
 import { inboxPrefixFromCreds } from './nats-auth/operator';
 

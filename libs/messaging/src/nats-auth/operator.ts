@@ -1,3 +1,4 @@
+import './native-ed25519';
 import { createAccount, createOperator, createUser, fromSeed } from 'nkeys.js';
 import { Algorithms, encodeAccount, encodeOperator, encodeUser, fmtCreds } from 'nats-jwt';
 

@@ -27,7 +27,7 @@ const codec = JSONCodec<Heartbeat>();
 /**
  * Liveness of agents from `agent.*.heartbeat` (core NATS). One map of deadlines swept every
  * `sweepMs`: O(nodes) per sweep, ~2 µs per node, so 2,000 agents cost well under a millisecond.
- * A node is offline when `missed` × its interval passed without a heartbeat.
+ * A node is offline when `missed` × its interval passed without a heartbeat (see deadlineOf).
  */
 export class Liveness {
   private readonly entries = new Map<string, Entry>();
@@ -35,6 +35,7 @@ export class Liveness {
   private timer?: NodeJS.Timeout;
   private readonly missed: number;
   private readonly defaultIntervalMs: number;
+  private readonly sweepMs: number;
   private readonly lags = new Float64Array(4096);
   private lagCount = 0;
   private processed = 0;
@@ -46,6 +47,16 @@ export class Liveness {
   ) {
     this.missed = options.missed ?? 3;
     this.defaultIntervalMs = options.defaultIntervalMs ?? 5000;
+    this.sweepMs = options.sweepMs ?? 200;
+  }
+
+  /**
+   * When a node that beat at `now` with this interval is declared offline. A sweep may see a passed
+   * deadline up to `sweepMs` late, so the deadline is that much earlier: a node is offline no later
+   * than `missed × interval` after its last heartbeat (15 s for 3 × 5 s), never later.
+   */
+  private deadlineOf(now: number, intervalMs: number): number {
+    return now + Math.max(intervalMs, this.missed * intervalMs - this.sweepMs);
   }
 
   start(): void {
@@ -62,7 +73,7 @@ export class Liveness {
         this.beat(nodeId, hb);
       },
     });
-    this.timer = setInterval(() => this.sweep(), this.options.sweepMs ?? 200);
+    this.timer = setInterval(() => this.sweep(), this.sweepMs);
     this.timer.unref();
   }
 
@@ -75,7 +86,7 @@ export class Liveness {
   seed(nodeIds: string[]): void {
     const now = Date.now();
     for (const id of nodeIds) {
-      if (!this.entries.has(id)) this.entries.set(id, { lastSeen: now, deadline: now + this.missed * this.defaultIntervalMs, intervalMs: this.defaultIntervalMs, online: true });
+      if (!this.entries.has(id)) this.entries.set(id, { lastSeen: now, deadline: this.deadlineOf(now, this.defaultIntervalMs), intervalMs: this.defaultIntervalMs, online: true });
     }
   }
 
@@ -91,7 +102,7 @@ export class Liveness {
     if (hb && typeof hb.at === 'number') this.lags[this.lagCount++ % this.lags.length] = Math.max(0, now - hb.at);
     const intervalMs = hb?.interval_ms && hb.interval_ms > 0 ? hb.interval_ms : this.defaultIntervalMs;
     const entry = this.entries.get(nodeId);
-    const deadline = now + this.missed * intervalMs;
+    const deadline = this.deadlineOf(now, intervalMs);
     if (entry) {
       entry.lastSeen = now;
       entry.deadline = deadline;

@@ -1,0 +1,53 @@
+import type { NatsConnection } from 'nats';
+import { Liveness } from './liveness';
+
+/** A connection that only needs to accept the heartbeat subscription: beats are fed directly. */
+const idleConnection = { subscribe: () => ({ unsubscribe() {} }) } as unknown as NatsConnection;
+
+describe('Liveness', () => {
+  let offline: { nodeId: string; at: number }[];
+  let liveness: Liveness;
+
+  beforeEach(() => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    offline = [];
+    liveness = new Liveness(idleConnection, { online() {}, offline: (nodeId) => offline.push({ nodeId, at: Date.now() }) }, { missed: 3, sweepMs: 200 });
+    liveness.start();
+  });
+  afterEach(async () => {
+    await liveness.stop();
+    jest.useRealTimers();
+  });
+
+  it('declares a silent node offline no later than 3 × its interval after its last heartbeat, whatever the sweep phase', () => {
+    for (const phase of [0, 50, 120, 199]) {
+      jest.advanceTimersByTime(phase);
+      const last = Date.now();
+      liveness.beat(`node-${phase}`, { at: last, seq: 1, interval_ms: 5000 } as never);
+      jest.advanceTimersByTime(15_000);
+      const declared = offline.find((o) => o.nodeId === `node-${phase}`);
+      expect(declared).toBeDefined();
+      expect(declared!.at - last).toBeLessThanOrEqual(15_000);
+      expect(declared!.at - last).toBeGreaterThan(14_500);
+    }
+  });
+
+  it('keeps a node online while it beats, and brings it back with its next beat', async () => {
+    const online = jest.fn();
+    await liveness.stop();
+    liveness = new Liveness(idleConnection, { online, offline: (nodeId) => offline.push({ nodeId, at: Date.now() }) }, { missed: 3, sweepMs: 200 });
+    liveness.start();
+    for (let i = 0; i < 10; i++) {
+      liveness.beat('steady', { at: Date.now(), seq: i, interval_ms: 1000 } as never);
+      jest.advanceTimersByTime(1000);
+    }
+    expect(liveness.isOnline('steady')).toBe(true);
+    expect(offline).toEqual([]);
+
+    jest.advanceTimersByTime(3000);
+    expect(liveness.isOnline('steady')).toBe(false);
+    liveness.beat('steady', { at: Date.now(), seq: 11, interval_ms: 1000 } as never);
+    expect(liveness.isOnline('steady')).toBe(true);
+    expect(online).toHaveBeenCalledTimes(2);
+  });
+});
