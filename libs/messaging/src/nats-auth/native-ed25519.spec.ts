@@ -3,7 +3,6 @@ import { getEd25519Helper } from 'nkeys.js/lib/helper';
 import { useNativeEd25519 } from './native-ed25519';
 
 // tweetnacl, which nkeys.js ships with, as the reference implementation.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const nacl = require('tweetnacl');
 
 describe('native Ed25519 for nkeys.js', () => {
