@@ -31,7 +31,6 @@ import {
   decideReady,
   decideStarted,
   serverReducer,
-  type ServerState,
 } from '../domain/server.decider';
 import { assertTemplate, templateReducer } from '../domain/template.decider';
 import { SCHEMA } from '../projections/fleet.projection';
@@ -41,14 +40,19 @@ import { actorUserId } from '../common/meta';
  * Everything that changes a server. Every path (REST command, agent report, restart timer) runs
  * under the server's mutex, so power actions, reports and reconciliation never interleave.
  */
+/** Delays before retrying an install the agent could not be reached for. */
+const INSTALL_RETRIES_MS = [1000, 3000, 10_000];
+
 export class ServerOps {
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly installRetries = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly fleet: FleetCore) {}
 
   close(): void {
-    for (const t of this.restartTimers.values()) clearTimeout(t);
+    for (const t of [...this.restartTimers.values(), ...this.installRetries.values()]) clearTimeout(t);
     this.restartTimers.clear();
+    this.installRetries.clear();
   }
 
   async create(data: unknown, meta: AppendMetaLike): Promise<ServerView> {
@@ -65,7 +69,7 @@ export class ServerOps {
     }
     const id = randomUUID();
     const nodeId = cmd.node_id ?? (await this.place(limits.memory_mb, limits.disk_mb, t.driver));
-    const state = await this.fleet.nodeLocks.run(nodeId, async () => {
+    await this.fleet.nodeLocks.run(nodeId, async () => {
       await this.checkCapacity(nodeId, limits.memory_mb, limits.disk_mb, !!cmd.node_id);
       return this.fleet.execute('server', id, serverReducer, () => [
         event(ServerCreated, {
@@ -81,22 +85,37 @@ export class ServerOps {
         event(ServerInstallStarted, {}),
       ], meta);
     });
-    await this.install(id, nodeId, state.state, meta);
+    await this.install(id, nodeId, meta);
     return this.fleet.getServerView(id);
   }
 
-  /** Asks the agent to prepare the server (new credentials first so it may use the console subjects). */
-  private async install(id: string, nodeId: string, state: ServerState, meta: AppendMetaLike): Promise<void> {
+  /**
+   * Asks the agent to prepare the server (new credentials first so it may use the console subjects).
+   * When the agent cannot be reached (it may be between two connections after new credentials), the
+   * install is retried in the background a few times; after that the agent's next sync installs it.
+   */
+  private async install(id: string, nodeId: string, meta: AppendMetaLike, attempt = 0): Promise<void> {
     if (!this.fleet.liveness.isOnline(nodeId)) return; // the next sync installs it
-    await this.fleet.refreshAgentCreds(nodeId, [id]);
-    await this.fleet.serverLocks.run(id, async () => {
+    if (attempt === 0) await this.fleet.refreshAgentCreds(nodeId, [id]);
+    const retry = await this.fleet.serverLocks.run(id, async () => {
+      const { state: now } = await this.fleet.load('server', id, serverReducer);
+      if (!now.exists || now.deleted || now.state !== 'installing') return false;
       try {
-        const reply = await this.fleet.agents.request<{ installed: boolean; error?: string }>(nodeId, 'create_server', { server: agentServerSpec(id, state) }, 120_000);
+        const reply = await this.fleet.agents.request<{ installed: boolean; error?: string }>(nodeId, 'create_server', { server: agentServerSpec(id, now) }, 120_000);
         await this.fleet.execute('server', id, serverReducer, (s) => decideInstalled(s, reply.installed, reply.error), meta);
+        return false;
       } catch (error) {
-        this.fleet.logger.warn(`install of server ${id} on node ${nodeId}: ${(error as Error).message}`);
+        this.fleet.logger.warn(`install of server ${id} on node ${nodeId} (attempt ${attempt + 1}): ${(error as Error).message}`);
+        return (error as DomainError).code === 'SERVICE_UNAVAILABLE' && attempt < INSTALL_RETRIES_MS.length;
       }
     });
+    if (retry) {
+      const timer = setTimeout(() => {
+        this.installRetries.delete(id);
+        void this.install(id, nodeId, meta, attempt + 1);
+      }, INSTALL_RETRIES_MS[attempt]);
+      this.installRetries.set(id, timer);
+    }
   }
 
   /** The online, undrained node with most free memory that fits. */
