@@ -96,7 +96,7 @@ export async function startStack(): Promise<Stack> {
     startAgent(token) {
       const dataDir = mkdtempSync(join(tmpdir(), 'encedeus-stack-agent-'));
       const args = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'services/agent/src/main.ts'];
-      args.push('--nats', servers, '--token', token, '--data-dir', dataDir, '--heartbeat-ms', '1000', '--usage-ms', '1000', '--drivers', 'process');
+      args.push('--nats', servers, '--token', token, '--data-dir', dataDir, '--heartbeat-ms', '1000', '--usage-ms', process.env.STACK_AGENT_USAGE_MS ?? '1000', '--drivers', 'process');
       const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout!.on('data', (c) => (out = (out + c).slice(-20_000)));

@@ -56,10 +56,26 @@ export async function isAlive(pid: number, startTime?: number): Promise<boolean>
 }
 
 /** Every live process of a process group (a scan of /proc). */
+/** How long one read of /proc serves further group lookups (a usage tick asks once per server). */
+const SNAPSHOT_MS = 250;
+let snapshot: { at: number; stats: Promise<ProcStat[]> } | undefined;
+
+/** Every live process, read once per SNAPSHOT_MS however many servers ask in that time. */
+function allProcesses(): Promise<ProcStat[]> {
+  const now = Date.now();
+  if (!snapshot || now - snapshot.at > SNAPSHOT_MS) {
+    const stats = readdir('/proc').then(async (entries) => {
+      const all = await Promise.all(entries.filter((e) => /^\d+$/.test(e)).map((e) => readProcStat(Number(e))));
+      return all.filter((s): s is ProcStat => !!s && s.state !== 'Z');
+    });
+    snapshot = { at: now, stats };
+  }
+  return snapshot.stats;
+}
+
+/** The live members of a process group, from a /proc read at most SNAPSHOT_MS old (for usage figures). */
 export async function groupProcesses(pgid: number): Promise<ProcStat[]> {
-  const entries = await readdir('/proc');
-  const stats = await Promise.all(entries.filter((e) => /^\d+$/.test(e)).map((e) => readProcStat(Number(e))));
-  return stats.filter((s): s is ProcStat => !!s && s.pgrp === pgid && s.state !== 'Z');
+  return (await allProcesses()).filter((s) => s.pgrp === pgid);
 }
 
 /** Sends a signal to a process group; a group that is already gone is not an error. */

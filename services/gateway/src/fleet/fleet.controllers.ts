@@ -143,6 +143,15 @@ export class TemplatesController {
 export class ServersController {
   constructor(private readonly commands: CommandClient) {}
 
+  /**
+   * Owners change their own servers; `servers.manage` changes any, so for managers the lookup is
+   * skipped (the nodes service answers 404 for a server that does not exist).
+   */
+  private async mayChange(id: string, req: Request, p: Principal, action: string): Promise<void> {
+    if (hasPermission(p, 'servers.manage')) return;
+    assertCanChange(p, await this.visible(id, req, p), action);
+  }
+
   private async visible(id: string, req: Request, p: Principal): Promise<ServerView> {
     const server = await this.commands.send<ServerView>('nodes', 'get_server', { id }, commandMeta(req, p));
     assertCanSee(p, server);
@@ -174,7 +183,7 @@ export class ServersController {
   @Authenticated()
   @Patch(':id')
   async update(@Param('id', uuid) id: string, @Body() body: UpdateServerDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    assertCanChange(p, await this.visible(id, req, p), 'change');
+    await this.mayChange(id, req, p, 'change');
     return this.commands.send<ServerView>('nodes', 'update_server', { ...body, id }, commandMeta(req, p));
   }
 
@@ -182,7 +191,7 @@ export class ServersController {
   @Delete(':id')
   @HttpCode(204)
   async remove(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<void> {
-    assertCanChange(p, await this.visible(id, req, p), 'delete');
+    await this.mayChange(id, req, p, 'delete');
     await this.commands.send('nodes', 'delete_server', { id }, commandMeta(req, p), { timeoutMs: 120_000 });
   }
 
@@ -191,7 +200,7 @@ export class ServersController {
   @Post(':id/power')
   @HttpCode(200)
   async power(@Param('id', uuid) id: string, @Body() body: PowerDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    assertCanChange(p, await this.visible(id, req, p), body.action);
+    await this.mayChange(id, req, p, body.action);
     return this.commands.send<ServerView>('nodes', 'power', { id, action: body.action }, commandMeta(req, p), { timeoutMs: 180_000 });
   }
 
@@ -199,7 +208,7 @@ export class ServersController {
   @Post(':id/command')
   @HttpCode(202)
   async command(@Param('id', uuid) id: string, @Body() body: ServerCommandDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    assertCanChange(p, await this.visible(id, req, p), 'send commands to');
+    await this.mayChange(id, req, p, 'send commands to');
     return this.commands.send('nodes', 'server_command', { id, command: body.command }, commandMeta(req, p));
   }
 }
