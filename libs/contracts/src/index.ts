@@ -149,6 +149,10 @@ export {
   type NodeUsage,
   type NodeView,
   type UpdateNode,
+  usageHistoryQuerySchema,
+  usageHistoryRanges,
+  type UsageHistory,
+  type UsageHistoryRange,
 } from './fleet/nodes';
 export {
   createTemplateSchema,

@@ -80,6 +80,35 @@ describe('fleet through REST', () => {
     expect(metrics.body).toMatchObject({ node_id: node.body.id, memory_usage: expect.any(Number), memory_limit: expect.any(Number), cpu_percent: expect.any(Number) });
   }, 240_000);
 
+  it('answers a node usage history averaged per bucket from TELEMETRY, and validates the range', async () => {
+    const http = stack.http;
+    const nodes = await http().get('/api/v1/nodes').set('Authorization', auth());
+    const nodeId = nodes.body.items.find((n: { name: string }) => n.name === 'rest-node').id as string;
+    const history = (range: string) => http().get(`/api/v1/nodes/${nodeId}/metrics/history?range=${range}`).set('Authorization', auth());
+    // The agent samples every second: wait for a few samples to be in the stream.
+    const hour = await stack.waitFor('usage history', async () => {
+      const res = await history('1h');
+      return res.status === 200 && res.body.items.length >= 1 ? res : undefined;
+    }, 15_000);
+
+    expect(hour.body).toMatchObject({ node_id: nodeId, range: '1h', bucket_s: 15 });
+    expect(hour.body.items[0]).toMatchObject({ node_id: nodeId, memory_usage: expect.any(Number), memory_limit: expect.any(Number), cpu_percent: expect.any(Number), at: expect.any(String) });
+    const ats = hour.body.items.map((u: { at: string }) => Date.parse(u.at));
+    expect(ats).toEqual([...ats].sort((a, b) => a - b));
+    expect(Date.parse(hour.body.items[0].at)).toBeGreaterThanOrEqual(Date.parse(hour.body.from));
+    const week = await history('7d');
+    expect(week.status).toBe(200);
+    expect(week.body.items.length).toBeGreaterThanOrEqual(1);
+    expect(week.body.items.length).toBeLessThanOrEqual(240);
+    expect((await http().get(`/api/v1/nodes/${nodeId}/metrics/history`).set('Authorization', auth())).body.range).toBe('1h');
+
+    const badRange = await history('2y');
+    expect(badRange.status).toBe(422);
+    expect(JSON.stringify(badRange.body)).toContain('range');
+    const unknown = await http().get('/api/v1/nodes/6f1c2b1e-0000-4000-8000-000000000000/metrics/history').set('Authorization', auth());
+    expect(unknown.status).toBe(404);
+  }, 60_000);
+
   it('streams a job output line by line over socket.io before its one result', async () => {
     const socket = io(stack.gateway.url, { path: '/socket.io', transports: ['websocket'], auth: { token: admin } });
     await new Promise<void>((resolve, reject) => {

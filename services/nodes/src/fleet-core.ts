@@ -30,6 +30,7 @@ import { EnrollmentTokens } from './enrollment/enrollment-tokens';
 import { Liveness } from './liveness/liveness';
 import { FleetProjection, SCHEMA } from './projections/fleet.projection';
 import { UsageCache } from './telemetry/usage-cache';
+import { UsageHistoryReader } from './telemetry/usage-history';
 import type { ServerState } from './domain/server.decider';
 
 /** Options of the nodes service (NodesModule.forRoot). */
@@ -59,6 +60,7 @@ export class FleetCore {
   readonly nodeLocks = new KeyedMutex();
   readonly tokens: EnrollmentTokens;
   readonly usage: UsageCache;
+  readonly usageHistory: UsageHistoryReader;
   liveness!: Liveness;
 
   constructor(
@@ -71,6 +73,7 @@ export class FleetCore {
     this.agents = new AgentClient(nc);
     this.tokens = new EnrollmentTokens(db);
     this.usage = new UsageCache(nc);
+    this.usageHistory = new UsageHistoryReader(nc);
   }
 
   /**

@@ -67,6 +67,21 @@ export interface NodeUsage {
   at: string;
 }
 
+/** Ranges of `GET /nodes/:id/metrics/history` (TELEMETRY keeps 24 h, so 7d shows at most that). */
+export const usageHistoryRanges = ['1h', '6h', '24h', '7d'] as const;
+export const usageHistoryQuerySchema = z.object({ range: z.enum(usageHistoryRanges).default('1h') });
+export type UsageHistoryRange = (typeof usageHistoryRanges)[number];
+
+/** Node usage over a range, averaged per bucket (at most 240 points, oldest first). */
+export interface UsageHistory {
+  node_id: string;
+  range: UsageHistoryRange;
+  from: string;
+  to: string;
+  bucket_s: number;
+  items: NodeUsage[];
+}
+
 /** A node as REST answers it. */
 export interface NodeView {
   id: string;

@@ -9,6 +9,8 @@ import {
   createServerSchema,
   createTemplateSchema,
   pageQuerySchema,
+  usageHistoryQuerySchema,
+  type UsageHistory,
   powerSchema,
   runJobSchema,
   serverCommandSchema,
@@ -35,6 +37,7 @@ class UpdateServerDto extends createZodDto(updateServerSchema) {}
 class PowerDto extends createZodDto(powerSchema) {}
 class ServerCommandDto extends createZodDto(serverCommandSchema) {}
 class RunJobDto extends createZodDto(runJobSchema) {}
+class UsageHistoryQuery extends createZodDto(usageHistoryQuerySchema) {}
 class PageQuery extends createZodDto(pageQuerySchema.extend({ q: z.string().max(100).optional(), tag: z.string().max(64).optional() })) {}
 class ServerListQuery extends createZodDto(pageQuerySchema.extend({ node_id: z.uuid().optional(), state: z.string().max(20).optional() })) {}
 class JobQuery extends createZodDto(z.object({ wait: z.enum(['true', 'false']).default('true') })) {}
@@ -71,6 +74,13 @@ export class NodesController {
   @Get(':id/metrics')
   metrics(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
     return this.commands.send('nodes', 'node_metrics', { id }, commandMeta(req, p));
+  }
+
+  /** Usage over `range` (1h, 6h, 24h, 7d; TELEMETRY keeps 24 h), averaged into at most 240 points, oldest first. */
+  @RequirePermission('nodes.read')
+  @Get(':id/metrics/history')
+  history(@Param('id', uuid) id: string, @Query() query: UsageHistoryQuery, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    return this.commands.send<UsageHistory>('nodes', 'usage_history', { id, range: query.range }, commandMeta(req, p));
   }
 
   @RequirePermission('nodes.manage')

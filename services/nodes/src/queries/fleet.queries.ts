@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { z } from 'zod';
-import { NotFoundError, pageQuerySchema, Subjects, type JobView, type NodeUsage, type NodeView, type Page, type ServerView, type TemplateView } from '@encedeus/contracts';
+import { NotFoundError, pageQuerySchema, Subjects, usageHistoryQuerySchema, type JobView, type NodeUsage, type NodeView, type Page, type ServerView, type TemplateView, type UsageHistory } from '@encedeus/contracts';
 import { FleetCore } from '../fleet-core';
 import { SCHEMA } from '../projections/fleet.projection';
 
@@ -48,6 +48,14 @@ export class FleetQueries {
         return u ? [{ server_id: s.id, ...u }] : [];
       }),
     };
+  }
+
+  /** `cmd.nodes.usage_history {id, range}`: usage averaged per bucket, read back from TELEMETRY. */
+  @MessagePattern(Subjects.command('nodes', 'usage_history'))
+  async usageHistory(@Payload() data: unknown): Promise<UsageHistory> {
+    const { id, range } = idSchema.extend(usageHistoryQuerySchema.shape).parse(data);
+    await this.fleet.getNodeView(id);
+    return this.fleet.usageHistory.read(id, range);
   }
 
   @MessagePattern(Subjects.command('nodes', 'list_templates'))

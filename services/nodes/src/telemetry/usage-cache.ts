@@ -33,18 +33,7 @@ export class UsageCache {
 
   record(nodeId: string, s: NodeUsageSample): void {
     const at = new Date(s.at).toISOString();
-    this.nodes.set(nodeId, {
-      node_id: nodeId,
-      memory_usage: s.memory_used,
-      memory_limit: s.memory_total,
-      cpu_percent: s.cpu_percent,
-      load: s.load,
-      disk_used: s.disk_used,
-      disk_total: s.disk_total,
-      net_rx: s.net_rx,
-      net_tx: s.net_tx,
-      at,
-    });
+    this.nodes.set(nodeId, toNodeUsage(nodeId, s));
     for (const srv of s.servers ?? []) {
       this.servers.set(srv.server_id, {
         cpu_percent: srv.cpu_percent,
@@ -68,4 +57,20 @@ export class UsageCache {
   forgetServer(serverId: string): void {
     this.servers.delete(serverId);
   }
+}
+
+/** An agent's sample in REST's shape (seed 001's names). */
+export function toNodeUsage(nodeId: string, s: NodeUsageSample): NodeUsage {
+  return {
+    node_id: nodeId,
+    memory_usage: s.memory_used,
+    memory_limit: s.memory_total,
+    cpu_percent: s.cpu_percent,
+    load: s.load,
+    disk_used: s.disk_used,
+    disk_total: s.disk_total,
+    net_rx: s.net_rx,
+    net_tx: s.net_tx,
+    at: new Date(s.at).toISOString(),
+  };
 }
