@@ -421,11 +421,18 @@ function scenarios(ctx) {
     {
       name: '10-node-detail',
       needs: ['09-agent-online'],
-      timeoutMs: 30_000,
+      timeoutMs: 45_000,
       async run() {
         await page.goto(url(`/nodes/${ctx.nodeId}`));
         await tid('node-spec').waitFor({ timeout: 15_000 });
         if ((await stateOf(page.locator('header [data-testid="node-state"]'))) !== 'online') throw new Error('node detail does not show online');
+        // Usage history from TELEMETRY: the agent samples every second, so a reload soon shows the chart.
+        await until('the usage history chart', async () => {
+          if (await tid('node-history-chart').isVisible()) return true;
+          await page.reload();
+          await tid('node-spec').waitFor({ timeout: 10_000 });
+          return tid('node-history-chart').isVisible();
+        }, 15_000, 1000);
         await noErrorNotice('node detail');
         await shot('10-node-detail');
       },
