@@ -15,7 +15,7 @@ import { benchRecorded, NOTE } from './lib/events';
  */
 const BENCH = 'projection';
 const AGGREGATES = 2000;
-const EVENTS_PER_AGGREGATE = 30;
+const EVENTS_PER_AGGREGATE = 100;
 const TOTAL = AGGREGATES * EVENTS_PER_AGGREGATE;
 /** The Projector's default batchSize. */
 const BATCH = 1000;

@@ -212,12 +212,19 @@ export class Projector {
           if (timer) clearTimeout(timer);
           timer = undefined;
           applying = applying.then(() => (taken.length > 0 ? this.applyBatch(taken, true) : undefined));
+          applying.catch(() => undefined); // observed where it is awaited; never an unhandled rejection
           return applying;
         };
         for await (const m of messages) {
           if (this.stopped) break;
           batch.push(m);
-          if (batch.length >= batchSize) await flush();
+          if (batch.length >= batchSize) {
+            // Pipelined: this batch commits while the next one fills. Before queueing a third, wait
+            // for the earlier one (a failed commit throws here and the consumer starts over).
+            const earlier = applying;
+            void flush();
+            await earlier;
+          }
           else if (m.info.pending === 0) {
             const coalesceMs = this.options.coalesceMs ?? 0;
             // Someone waits to read their write: apply now. Otherwise a trickle of events may be
