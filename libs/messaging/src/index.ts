@@ -23,6 +23,7 @@ export {
   accountSigner,
   createOperatorBundle,
   inboxPrefixFor,
+  credsExpiry,
   inboxPrefixFromCreds,
   mintSystemCreds,
   mintUserCreds,

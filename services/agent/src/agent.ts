@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, credsAuthenticator, Events, JSONCodec, type NatsConnection, type Subscription } from 'nats';
 import {
@@ -12,7 +13,7 @@ import {
   type RunJobCommand,
   type SyncCommand,
 } from '@encedeus/contracts';
-import { inboxPrefixFromCreds } from '@encedeus/messaging';
+import { credsExpiry, inboxPrefixFromCreds } from '@encedeus/messaging';
 import type { AgentConfig } from './config';
 import type { Driver } from './drivers/driver';
 import { ProcessDriver } from './drivers/process/process-driver';
@@ -47,6 +48,9 @@ export class Agent {
   private readonly sampler = new UsageSampler();
   private drivers = new Map<string, Driver>();
   private heartbeatSeq = 0;
+  /** Resolves when the nodes service deleted this node and the agent forgot its credentials. */
+  readonly revoked: Promise<void>;
+  private markRevoked!: () => void;
   /** Set while we reconnect to apply new credentials: that reconnect needs no new sync. */
   private ownReconnectUntil = 0;
   private closed = false;
@@ -54,7 +58,9 @@ export class Agent {
   constructor(
     private readonly config: AgentConfig,
     private readonly log: Log = (m) => console.log(`[agent] ${m}`),
-  ) {}
+  ) {
+    this.revoked = new Promise((resolve) => (this.markRevoked = resolve));
+  }
 
   get nodeId(): string {
     return this.identity.node_id;
@@ -115,6 +121,11 @@ export class Agent {
         controller?.abort();
         return { cancelled: !!controller };
       },
+      // The node was deleted: forget the credentials (after this reply is out) and stop.
+      revoke: async () => {
+        setTimeout(() => void this.forgetIdentity(), 0);
+        return { revoked: true };
+      },
     });
     this.bus.listen(this.nc);
     await this.nc.flush();
@@ -172,7 +183,8 @@ export class Agent {
 
   private heartbeat(): void {
     if (!this.nc || this.nc.isClosed()) return;
-    const hb: Heartbeat = { at: Date.now(), seq: ++this.heartbeatSeq, interval_ms: this.config.heartbeatMs, version: AGENT_VERSION };
+    const expiresAt = credsExpiry(this.identity.creds);
+    const hb: Heartbeat = { at: Date.now(), seq: ++this.heartbeatSeq, interval_ms: this.config.heartbeatMs, version: AGENT_VERSION, ...(expiresAt ? { creds_expires_at: expiresAt } : {}) };
     this.nc.publish(Subjects.agentHeartbeat(this.nodeId), json.encode(hb));
   }
 
@@ -260,10 +272,13 @@ export class Agent {
   private async replaceCreds(creds: string): Promise<boolean> {
     if (creds === this.identity.creds) return false;
     const samePermissions = permissionsOf(creds) === permissionsOf(this.identity.creds);
+    const expiring = credsExpiry(this.identity.creds) !== undefined;
     this.identity = { ...this.identity, creds };
     await writeIdentity(this.config.dataDir, this.identity);
-    // Same permissions: keep the connection; the new creds are used at the next reconnect.
-    if (samePermissions) return false;
+    // Same permissions and credentials that never expire: keep the connection; the new creds are
+    // used at the next reconnect. Expiring ones: the server drops the connection at the old
+    // expiry, so reconnect now, cleanly, on the renewed credentials.
+    if (samePermissions && !expiring) return false;
     setTimeout(() => void this.reconnectWithNewCreds().catch((error) => this.log(`reconnect with new credentials failed: ${(error as Error).message}`)), 0);
     return true;
   }
@@ -284,6 +299,14 @@ export class Agent {
     this.generation++;
     this.ownReconnectUntil = Date.now() + 1000;
     this.followConsoles(this.servers.ids());
+  }
+
+  /** After the node was deleted: its credentials are removed from disk and the agent stops. */
+  private async forgetIdentity(): Promise<void> {
+    this.log(`node ${this.nodeId} was deleted: credentials removed; enroll with a new token to rejoin`);
+    await rm(join(this.config.dataDir, 'identity.json'), { force: true });
+    await this.stop();
+    this.markRevoked();
   }
 
   private async sync(cmd: SyncCommand) {

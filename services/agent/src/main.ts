@@ -9,6 +9,7 @@ import { Agent } from './agent';
 async function main(): Promise<void> {
   const agent = new Agent(parseAgentArgs(process.argv.slice(2)));
   await agent.start();
+  void agent.revoked.then(() => process.exit(0));
   const shutdown = () => void agent.stop().finally(() => process.exit(0));
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);

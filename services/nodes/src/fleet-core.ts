@@ -41,6 +41,12 @@ export interface NodesOptions {
   publicNatsUrl: string;
   /** Lifetime of an enrollment token. @default 3600 */
   enrollmentTtlS?: number;
+  /**
+   * Lifetime of an agent's NATS credentials. Online agents get fresh ones when half of it is left
+   * (their heartbeat says when theirs expire); an agent offline longer must enroll again.
+   * @default 7 days
+   */
+  agentCredsTtlS?: number;
   liveness?: { missed?: number; defaultIntervalMs?: number; sweepMs?: number };
   /** Skip seeding built-in templates (tests of the seeding itself). @default false */
   skipBuiltInTemplates?: boolean;
@@ -143,7 +149,24 @@ export class FleetCore {
     const rows: { id: string }[] = await this.db.query(`select id from ${SCHEMA}.servers where node_id = $1 order by id`, [nodeId]);
     // `include`: servers just created, which the read model may not have applied yet.
     const ids = [...new Set([...rows.map((r) => r.id), ...include])].sort();
-    return mintUserCreds(this.options.signer, `agent-${nodeId}`, agentPermissions(nodeId, ids));
+    return mintUserCreds(this.options.signer, `agent-${nodeId}`, agentPermissions(nodeId, ids), { expiresInSeconds: this.agentCredsTtlS });
+  }
+
+  get agentCredsTtlS(): number {
+    return this.options.agentCredsTtlS ?? 7 * 24 * 3600;
+  }
+
+  private readonly renewals = new Map<string, number>();
+
+  /** From a heartbeat: re-mints the agent's credentials once less than half of their lifetime is left. */
+  renewAgentCredsIfDue(nodeId: string, credsExpiresAt: number | undefined): void {
+    const now = Date.now();
+    if (!credsExpiresAt || credsExpiresAt - now > (this.agentCredsTtlS * 1000) / 2) return;
+    // One attempt at a time, and a failed one is retried no sooner than a tenth of the lifetime later.
+    const last = this.renewals.get(nodeId);
+    if (last !== undefined && now - last < Math.min(600_000, (this.agentCredsTtlS * 1000) / 10)) return;
+    this.renewals.set(nodeId, now);
+    void this.refreshAgentCreds(nodeId).then((ok) => ok && this.logger.log(`renewed the credentials of node ${nodeId}`));
   }
 
   /** Sends fresh credentials to an online agent after its server set changed (best effort). */

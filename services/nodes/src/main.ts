@@ -14,9 +14,16 @@ async function main(): Promise<void> {
       databaseUrl: config.databaseUrl,
       signer,
       publicNatsUrl: process.env.AGENT_NATS_URL ?? config.nats.url,
+      ...(process.env.AGENT_CREDS_TTL_S ? { agentCredsTtlS: positiveInt('AGENT_CREDS_TTL_S', process.env.AGENT_CREDS_TTL_S) } : {}),
     }),
     { servers: config.nats.url, creds },
   );
+}
+
+function positiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 60) throw new Error(`nodes: ${name} must be a whole number of seconds, at least 60 (got ${JSON.stringify(value)})`);
+  return n;
 }
 
 void main().catch((error) => {

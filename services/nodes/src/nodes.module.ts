@@ -46,6 +46,7 @@ class FleetLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
           void this.livenessLocks
             .run(nodeId, () => fleet.execute('node', nodeId, nodeReducer, (s) => decideWentOffline(s, lastSeen?.toISOString() ?? null, missed), { actor: 'service:nodes' }))
             .catch((error) => fleet.logger.warn(`went_offline ${nodeId}: ${(error as Error).message}`)),
+        heartbeat: (nodeId, hb) => fleet.renewAgentCredsIfDue(nodeId, hb.creds_expires_at),
       },
       fleet.options.liveness,
     );

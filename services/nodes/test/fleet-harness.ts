@@ -7,6 +7,7 @@ import type { NatsConnection } from 'nats';
 import { CommandClient, EventStore, startServiceApp } from '@encedeus/messaging';
 import { startTestEnv, type TestEnv } from '@encedeus/testing';
 import type { Enrollment, NodeView, ServerView } from '@encedeus/contracts';
+import type { NodesOptions } from '../src/fleet-core';
 import { NodesModule } from '../src/nodes.module';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -34,7 +35,7 @@ export interface FleetHarness {
   stop(): Promise<void>;
 }
 
-export async function startFleet(): Promise<FleetHarness> {
+export async function startFleet(options: Partial<NodesOptions> = {}): Promise<FleetHarness> {
   const env = await startTestEnv();
   const creds = await env.nats.creds('nodes');
   const app = await startServiceApp(
@@ -45,6 +46,7 @@ export async function startFleet(): Promise<FleetHarness> {
       signer: env.nats.signer,
       publicNatsUrl: env.nats.url,
       liveness: { sweepMs: 100 },
+      ...options,
     }),
     { servers: env.nats.url, creds, logger: process.env.DEBUG_NODES ? undefined : ['error'] },
   );

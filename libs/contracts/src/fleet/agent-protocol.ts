@@ -144,6 +144,8 @@ export interface Heartbeat {
   /** Heartbeat period; liveness declares the node offline after three missed. */
   interval_ms: number;
   version: string;
+  /** When the agent's NATS credentials expire, epoch ms: the nodes service re-mints them in time. */
+  creds_expires_at?: number;
 }
 
 /** One server's sample inside a node usage message. */

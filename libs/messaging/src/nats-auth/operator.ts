@@ -103,12 +103,22 @@ export function inboxPrefixFor(userName: string): string {
   return `_INBOX_${userName.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 }
 
-/** The inbox prefix of the user a `.creds` file holds (read from its JWT's name). */
-export function inboxPrefixFromCreds(creds: string): string {
+/** The claims of the user JWT a `.creds` file holds (not verified: the server does that). */
+function userClaimsOf(creds: string): { name?: string; exp?: number } {
   const jwt = creds.match(/-----BEGIN NATS USER JWT-----\s*([^\s-][^\s]*)\s*------END NATS USER JWT------/)?.[1];
   if (!jwt) throw new Error('messaging/nats-auth: not a .creds file');
-  const claims = JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8')) as { name?: string };
-  return inboxPrefixFor(claims.name ?? 'anonymous');
+  return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+}
+
+/** The inbox prefix of the user a `.creds` file holds (read from its JWT's name). */
+export function inboxPrefixFromCreds(creds: string): string {
+  return inboxPrefixFor(userClaimsOf(creds).name ?? 'anonymous');
+}
+
+/** When the user JWT of a `.creds` file expires (epoch ms), or undefined when it never does. */
+export function credsExpiry(creds: string): number | undefined {
+  const { exp } = userClaimsOf(creds);
+  return exp ? exp * 1000 : undefined;
 }
 
 /** Response permission of users that answer requests but consume no JetStream (agents). */

@@ -111,6 +111,8 @@ export class NodeCommands {
       }, commandMeta(ctx)),
     );
     await this.fleet.tokens.remove(id);
+    // Tell a connected agent to forget its credentials and stop (best effort: they also expire).
+    if (this.fleet.liveness.isOnline(id)) await this.fleet.agents.request(id, 'revoke', {}, 5000).catch(() => undefined);
     this.fleet.liveness.forget(id);
     return { id, deleted: true };
   }

@@ -13,6 +13,8 @@ export interface LivenessOptions {
 export interface LivenessEvents {
   online(nodeId: string, at: Date): void;
   offline(nodeId: string, lastSeenAt: Date | null, missed: number): void;
+  /** Every heartbeat, after liveness took it into account. */
+  heartbeat?(nodeId: string, hb: Heartbeat): void;
 }
 
 interface Entry {
@@ -71,6 +73,7 @@ export class Liveness {
           hb = undefined;
         }
         this.beat(nodeId, hb);
+        if (hb) this.events.heartbeat?.(nodeId, hb);
       },
     });
     this.timer = setInterval(() => this.sweep(), this.sweepMs);

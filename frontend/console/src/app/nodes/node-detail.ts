@@ -236,7 +236,7 @@ export class NodeDetail {
   protected async remove(): Promise<void> {
     const ok = await confirmAction(this.dialog, {
       title: `Delete ${this.node()?.name}?`,
-      message: 'The node is removed from the fleet and its agent credentials are revoked.',
+      message: 'The node is removed from the fleet. A connected agent is told to forget its credentials and stops; they expire on their own in any case.',
       action: 'Delete',
     });
     if (ok) await this.act(() => this.api.remove(this.id()), 'Node deleted', () => void this.router.navigate(['/nodes']));
