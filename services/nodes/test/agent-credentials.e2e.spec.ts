@@ -4,7 +4,7 @@ import { JSONCodec } from 'nats';
 import { Subjects, type Heartbeat } from '@encedeus/contracts';
 import { enrolledNode, startFleet, type FleetHarness } from './fleet-harness';
 
-const TTL_S = 8;
+const TTL_S = 12;
 
 /** Agents' NATS credentials expire; online agents are renewed in time; a deleted node's agent forgets them. */
 describe('agent credentials', () => {
