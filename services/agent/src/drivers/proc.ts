@@ -55,7 +55,6 @@ export async function isAlive(pid: number, startTime?: number): Promise<boolean>
   return startTime === undefined || stat.startTime === startTime;
 }
 
-/** Every live process of a process group (a scan of /proc). */
 /** How long one read of /proc serves further group lookups (a usage tick asks once per server). */
 const SNAPSHOT_MS = 250;
 let snapshot: { at: number; stats: Promise<ProcStat[]> } | undefined;
