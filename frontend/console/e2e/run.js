@@ -458,6 +458,7 @@ function scenarios(ctx) {
         ctx.serverId = page.url().split('/').pop();
         await tid('terminal').waitFor();
         await until('the server to be installed (offline)', async () => (await stateOf(tid('server-state'))) === 'offline', 45_000);
+        await until('the details to name the node', async () => (await tid('server-node').innerText()).trim() === NODE_NAME, 10_000);
         await shot('11-server-detail-offline');
       },
     },

@@ -186,6 +186,8 @@ export class Dashboard {
       // The fleet room may carry only state; each node's own room is sure to carry its usage.
       this.nodeRooms = nodes.map((n) => this.realtime.join(`node:${n.id}`));
       this.cards.set(nodes.map((node) => ({ node, series: new UsageSeries(2, 60), latest: null, memoryPercent: null })));
+      // Seed each chart with the last quarter hour from the usage history; live pushes continue it.
+      await Promise.all(nodes.map((n) => this.seedUsage(n.id)));
     } catch (e) {
       this.nodesError.set(toApiError(e));
     }
@@ -200,6 +202,16 @@ export class Dashboard {
     } catch (e) {
       this.eventsError.set(toApiError(e));
     }
+  }
+
+  private async seedUsage(nodeId: string): Promise<void> {
+    const items = (await this.nodesApi.history(nodeId, '1h').catch(() => null)) ?? [];
+    const card = this.cards().find((c) => c.node.id === nodeId);
+    // A live push that arrived meanwhile wins: history only fills a chart that is still empty.
+    if (!card || items.length === 0 || card.series.data()[0].length > 0) return;
+    card.series.reset(items.map((u) => ({ at: u.at, values: [u.cpu_percent ?? null, percentOf(u.memory_usage, u.memory_limit)] })));
+    const latest = items[items.length - 1];
+    this.cards.update((cs) => cs.map((c) => (c === card ? { ...c, latest, memoryPercent: percentOf(latest.memory_usage, latest.memory_limit) } : c)));
   }
 
   private addUsage(u: NodeUsage): void {

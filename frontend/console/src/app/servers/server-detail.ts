@@ -25,6 +25,7 @@ import { ServerSettings } from './server-settings';
 import { ServerTerminal } from './server-terminal';
 import { Server, ServerState, ServerUsage, ServersApi } from './servers-api';
 import { Template, TemplatesApi } from './templates-api';
+import { NodesApi } from '../nodes/nodes-api';
 
 const SERIES: ChartSeries[] = [
   { label: 'CPU', color: '#1e88e5' },
@@ -90,7 +91,7 @@ const HISTORY_SIZE = 50;
           <mat-card-content>
             <dl class="kv">
               <dt>Template</dt><dd>{{ template()?.name ?? s.template_id }}</dd>
-              <dt>Node</dt><dd><a [routerLink]="['/nodes', s.node_id]">{{ s.node_id }}</a></dd>
+              <dt>Node</dt><dd>@if (nodeName(); as name) {<a [routerLink]="['/nodes', s.node_id]" data-testid="server-node">{{ name }}</a>} @else {<span data-testid="server-node">{{ s.node_id }}</span>}</dd>
               <dt>Ports</dt><dd class="mono">{{ ports() }}</dd>
               <dt>Id</dt><dd class="mono">{{ s.id }}</dd>
             </dl>
@@ -119,6 +120,9 @@ const HISTORY_SIZE = 50;
 export class ServerDetail {
   private readonly api = inject(ServersApi);
   private readonly templates = inject(TemplatesApi);
+  private readonly nodes = inject(NodesApi);
+  /** The node's name when the caller may read nodes; the id otherwise. */
+  protected readonly nodeName = signal<string | null>(null);
   private readonly auth = inject(Auth);
   private readonly realtime = inject(Realtime);
   private readonly dialog = inject(MatDialog);
@@ -175,7 +179,12 @@ export class ServerDetail {
       this.server.set(server);
       this.settingsBase.set(server);
       if (server.usage) this.addUsage(server.usage);
-      this.template.set(await this.templates.get(server.template_id).catch(() => null));
+      const [template, node] = await Promise.all([
+        this.templates.get(server.template_id).catch(() => null),
+        this.auth.can('nodes.read') ? this.nodes.get(server.node_id).catch(() => null) : null,
+      ]);
+      this.template.set(template);
+      this.nodeName.set(node?.name ?? null);
     } catch (e) {
       this.error.set(toApiError(e));
     } finally {
