@@ -150,7 +150,8 @@ export class Agent {
     if (this.config.drivers.includes('docker') && (process.env.DOCKER_HOST || existsSync('/var/run/docker.sock'))) {
       try {
         const { DockerDriver } = await import('./drivers/docker/docker-driver');
-        const docker = new DockerDriver();
+        // AGENT_DOCKER_NETWORK: 'bridge' (default, maps ports), 'none' where the engine has no bridge, or 'host'.
+        const docker = new DockerDriver({ network: process.env.AGENT_DOCKER_NETWORK || undefined });
         await Promise.race([docker.capabilities(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000))]);
         drivers.set('docker', docker);
       } catch (error) {

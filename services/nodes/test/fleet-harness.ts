@@ -30,7 +30,7 @@ export interface FleetHarness {
   actor: string;
   send<T = any>(verb: string, data: unknown, timeoutMs?: number): Promise<T>;
   createNode(name?: string, memoryMb?: number): Promise<NodeView & { enrollment: Enrollment }>;
-  startAgent(args: { token?: string; dataDir?: string }): AgentProcess;
+  startAgent(args: { token?: string; dataDir?: string; drivers?: string; agentEnv?: Record<string, string> }): AgentProcess;
   waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
   stop(): Promise<void>;
 }
@@ -67,12 +67,12 @@ export async function startFleet(options: Partial<NodesOptions> = {}): Promise<F
     send: (verb, data, timeoutMs) => client.send('nodes', verb, data, { actor }, { timeoutMs: timeoutMs ?? 30_000 }),
     createNode: (name = 'node-1', memoryMb = 4096) =>
       harness.send('create_node', { name, memory_mb: memoryMb, cpu_percent: 400, storage_size: '20G', tags: ['test'] }),
-    startAgent({ token, dataDir }) {
+    startAgent({ token, dataDir, drivers = 'process', agentEnv = {} }) {
       const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'encedeus-agent-'));
       if (!dataDir) dirs.push(dir);
-      const args = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'services/agent/src/main.ts', '--nats', env.nats.url, '--data-dir', dir, '--heartbeat-ms', '1000', '--usage-ms', '1000', '--drivers', 'process'];
+      const args = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'services/agent/src/main.ts', '--nats', env.nats.url, '--data-dir', dir, '--heartbeat-ms', '1000', '--usage-ms', '1000', '--drivers', drivers];
       if (token) args.push('--token', token);
-      const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...agentEnv, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout!.on('data', (c) => (out = (out + c).slice(-20_000)));
       child.stderr!.on('data', (c) => (out = (out + c).slice(-20_000)));
