@@ -211,7 +211,8 @@ export class Projector {
           batch = [];
           if (timer) clearTimeout(timer);
           timer = undefined;
-          applying = applying.then(() => (taken.length > 0 ? this.applyBatch(taken, true) : undefined));
+          const decoded = taken.length > 0 ? this.decodeBatch(taken) : undefined;
+          applying = applying.then(() => (decoded ? this.applyBatch(decoded, true) : undefined));
           applying.catch(() => undefined); // observed where it is awaited; never an unhandled rejection
           return applying;
         };
@@ -243,7 +244,8 @@ export class Projector {
     }
   }
 
-  private async applyBatch(batch: JsMsg[], ack: boolean): Promise<void> {
+  /** Decodes and checks a batch; runs outside the transaction chain, so it overlaps the previous commit. */
+  private decodeBatch(batch: JsMsg[]): DecodedBatch {
     const events: RecordedEvent[] = [];
     for (const m of batch) {
       try {
@@ -256,7 +258,12 @@ export class Projector {
         this.logger.error(`skipping invalid event at sequence ${m.seq}: ${(error as Error).message}`);
       }
     }
-    const last = batch[batch.length - 1].seq;
+    return { events, last: batch[batch.length - 1] };
+  }
+
+  private async applyBatch(batch: JsMsg[] | DecodedBatch, ack: boolean): Promise<void> {
+    const { events, last: lastMessage } = Array.isArray(batch) ? this.decodeBatch(batch) : batch;
+    const last = lastMessage.seq;
     await this.dataSource.transaction(async (em) => {
       // A read model is rebuildable from EVENTS and its checkpoint commits with it, so a crash that
       // loses the last commits only replays them: no need to wait for the WAL flush (latency of
@@ -270,7 +277,7 @@ export class Projector {
       await em.query(`update ${this.checkpointTable} set last_sequence = $2, updated_at = now() where name = $1`, [this.projection.name, last]);
     });
     this.applied = Math.max(this.applied, last);
-    if (ack) batch[batch.length - 1].ack();
+    if (ack) lastMessage.ack();
     for (const waiter of this.waiters) {
       if (this.applied >= waiter.sequence) {
         this.waiters.delete(waiter);
@@ -278,4 +285,10 @@ export class Projector {
       }
     }
   }
+}
+
+interface DecodedBatch {
+  events: RecordedEvent[];
+  /** The batch's last message: its sequence is the new checkpoint, acking it acks the batch. */
+  last: JsMsg;
 }
