@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { INestMicroservice } from '@nestjs/common';
 import request from 'supertest';
 import { startServiceApp } from '@encedeus/messaging';
 import { startSmtpCatcher, startTestEnv, type SmtpCatcher, type TestEnv } from '@encedeus/testing';
+import { removeAgentData, spawnAgent, stopAgents, type AgentProcess } from '../../agent/test/fixtures/agent-process';
 import { AuthModule } from '../../auth/src/auth.module';
 import { NodesModule } from '../../nodes/src/nodes.module';
 import { IdentityBootstrap } from '../../users/src/bootstrap/identity-bootstrap';
@@ -13,16 +13,10 @@ import { UsersModule } from '../../users/src/users.module';
 import { createGatewayApp, type GatewayApp } from '../src/gateway.app';
 import { gatewayFeatures } from '../src/gateway.features';
 
-const ROOT = resolve(__dirname, '../../..');
 export const STACK_ADMIN = { email: 'admin@stack.test', password: 'stack admin password' };
 
 /** A real agent child process. */
-export interface StackAgent {
-  child: ChildProcess;
-  dataDir: string;
-  output(): string;
-  exited: Promise<number | null>;
-}
+export type StackAgent = AgentProcess;
 
 /** The whole backend in one test: auth, users, nodes, the gateway with every feature, real agents. */
 export interface Stack {
@@ -95,13 +89,7 @@ export async function startStack(): Promise<Stack> {
     },
     startAgent(token) {
       const dataDir = mkdtempSync(join(tmpdir(), 'encedeus-stack-agent-'));
-      const args = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'services/agent/src/main.ts'];
-      args.push('--nats', servers, '--token', token, '--data-dir', dataDir, '--heartbeat-ms', '1000', '--usage-ms', process.env.STACK_AGENT_USAGE_MS ?? '1000', '--drivers', 'process');
-      const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout!.on('data', (c) => (out = (out + c).slice(-20_000)));
-      child.stderr!.on('data', (c) => (out = (out + c).slice(-20_000)));
-      const agent = { child, dataDir, output: () => out, exited: new Promise<number | null>((r) => child.once('exit', (code) => r(code))) };
+      const agent = spawnAgent({ natsUrl: servers, dataDir, token, usageMs: Number(process.env.STACK_AGENT_USAGE_MS ?? 1000) });
       agents.push(agent);
       return agent;
     },
@@ -120,23 +108,12 @@ export async function startStack(): Promise<Stack> {
       throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${agents.map((a) => a.output().slice(-2000)).join('\n')}`);
     },
     async stop() {
-      for (const a of agents) if (a.child.exitCode === null) a.child.kill('SIGTERM');
-      await Promise.all(agents.map((a) => Promise.race([a.exited, new Promise((r) => setTimeout(r, 3000))])));
-      for (const a of agents) if (a.child.exitCode === null) a.child.kill('SIGKILL');
+      await stopAgents(agents);
       await gateway.close().catch(() => undefined);
       for (const s of services.reverse()) await s.close().catch(() => undefined);
       await smtp.stop().catch(() => undefined);
       await env.stop();
-      for (const a of agents) {
-        // Servers outlive their agent by design; a test must not leave them behind.
-        const state = join(a.dataDir, 'process-state');
-        for (const id of existsSync(state) ? readdirSync(state) : []) {
-          try {
-            process.kill(-JSON.parse(readFileSync(join(state, id, 'run.json'), 'utf8')).pid, 'SIGKILL');
-          } catch {}
-        }
-        rmSync(a.dataDir, { recursive: true, force: true });
-      }
+      for (const a of agents) removeAgentData(a.dataDir);
     },
   };
   return stack;

@@ -1,24 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { INestMicroservice } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
 import { CommandClient, EventStore, startServiceApp } from '@encedeus/messaging';
 import { startTestEnv, type TestEnv } from '@encedeus/testing';
 import type { Enrollment, NodeView, ServerView } from '@encedeus/contracts';
 import type { NodesOptions } from '../src/fleet-core';
+import { removeAgentData, spawnAgent, stopAgents, type AgentProcess } from '../../agent/test/fixtures/agent-process';
 import { NodesModule } from '../src/nodes.module';
 
-const ROOT = resolve(__dirname, '../../..');
-
-/** A running agent child process (real process: SIGKILL tests are real). */
-export interface AgentProcess {
-  child: ChildProcess;
-  dataDir: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}
+export type { AgentProcess };
 
 /** Nodes service in-process on its own NATS + Postgres, a client as the gateway, helpers to run agents. */
 export interface FleetHarness {
@@ -70,18 +62,7 @@ export async function startFleet(options: Partial<NodesOptions> = {}): Promise<F
     startAgent({ token, dataDir, drivers = 'process', agentEnv = {} }) {
       const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'encedeus-agent-'));
       if (!dataDir) dirs.push(dir);
-      const args = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'services/agent/src/main.ts', '--nats', env.nats.url, '--data-dir', dir, '--heartbeat-ms', '1000', '--usage-ms', '1000', '--drivers', drivers];
-      if (token) args.push('--token', token);
-      const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...agentEnv, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout!.on('data', (c) => (out = (out + c).slice(-20_000)));
-      child.stderr!.on('data', (c) => (out = (out + c).slice(-20_000)));
-      if (process.env.DEBUG_AGENT) {
-        child.stdout!.pipe(process.stdout);
-        child.stderr!.pipe(process.stderr);
-      }
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-      const agent = { child, dataDir: dir, output: () => out, exited };
+      const agent = spawnAgent({ natsUrl: env.nats.url, dataDir: dir, token, drivers, env: agentEnv });
       agents.push(agent);
       return agent;
     },
@@ -101,24 +82,10 @@ export async function startFleet(options: Partial<NodesOptions> = {}): Promise<F
       throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${outputs}`);
     },
     async stop() {
-      for (const a of agents) if (a.child.exitCode === null) a.child.kill('SIGTERM');
-      await Promise.all(agents.map((a) => Promise.race([a.exited, new Promise((r) => setTimeout(r, 3000))])));
-      for (const a of agents) if (a.child.exitCode === null) a.child.kill('SIGKILL');
+      await stopAgents(agents);
       await app.close().catch(() => undefined);
       await env.stop();
-      for (const d of new Set([...dirs, ...agents.map((a) => a.dataDir)])) {
-        // Servers outlive their agent by design; a test must not leave them behind.
-        const state = join(d, 'process-state');
-        for (const id of existsSync(state) ? readdirSync(state) : []) {
-          try {
-            const { pid } = JSON.parse(readFileSync(join(state, id, 'run.json'), 'utf8'));
-            process.kill(-pid, 'SIGKILL');
-          } catch {
-            // not running
-          }
-        }
-        rmSync(d, { recursive: true, force: true });
-      }
+      for (const d of new Set([...dirs, ...agents.map((a) => a.dataDir)])) removeAgentData(d);
     },
   };
   return harness;
