@@ -5,10 +5,10 @@
 // milliseconds; the 'response' event carries the hrtime duration, kept here in microseconds.
 // Input: one JSON argument (autocannon options). Output: one JSON line on stdout.
 const autocannon = require('autocannon');
-const hdr = require('hdr-histogram-js');
+const { latencyHistogram, report } = require('./load-report');
 
 const options = JSON.parse(process.argv[2]);
-const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120000000, numberOfSignificantValueDigits: 3 });
+const histogram = latencyHistogram();
 const statuses = {};
 
 const instance = autocannon(options, (error, result) => {
@@ -16,23 +16,7 @@ const instance = autocannon(options, (error, result) => {
     process.stdout.write(JSON.stringify({ error: String(error) }) + '\n');
     process.exit(1);
   }
-  const ms = (p) => histogram.getValueAtPercentile(p) / 1000;
-  process.stdout.write(
-    JSON.stringify({
-      requests: histogram.totalCount,
-      durationS: result.duration,
-      rps: histogram.totalCount / result.duration,
-      errors: result.errors,
-      timeouts: result.timeouts,
-      non2xx: result.non2xx,
-      statuses,
-      p50: ms(50),
-      p90: ms(90),
-      p99: ms(99),
-      max: histogram.maxValue / 1000,
-    }) + '\n',
-  );
-  process.exit(0);
+  report(histogram, result.duration, { errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx, statuses });
 });
 instance.on('response', (_client, statusCode, _bytes, responseTime) => {
   statuses[statusCode] = (statuses[statusCode] || 0) + 1;

@@ -9,12 +9,12 @@
 // with `urls`, request i goes to urls[i % urls.length].
 // Output: one JSON line on stdout, latency in ms (µs resolution) over every response.
 const http = require('node:http');
-const hdr = require('hdr-histogram-js');
+const { latencyHistogram, report } = require('./load-report');
 
 const options = JSON.parse(process.argv[2]);
 const targets = (options.urls ?? [options.url]).map((u) => new URL(u));
 const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 });
-const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120000000, numberOfSignificantValueDigits: 3 });
+const histogram = latencyHistogram();
 const statuses = {};
 const total = Math.round(options.rate * options.duration);
 const interval = 1000 / options.rate;
@@ -27,25 +27,8 @@ let maxInflight = 0;
 function done() {
   if (++finished < total) return;
   const seconds = (performance.now() - start) / 1000;
-  const ms = (p) => histogram.getValueAtPercentile(p) / 1000;
   const non2xx = Object.entries(statuses).reduce((n, [code, count]) => (code >= 200 && code < 300 ? n : n + count), 0);
-  process.stdout.write(
-    JSON.stringify({
-      requests: histogram.totalCount,
-      durationS: +seconds.toFixed(2),
-      rps: histogram.totalCount / seconds,
-      errors,
-      timeouts: 0,
-      non2xx,
-      statuses,
-      maxInflight,
-      p50: ms(50),
-      p90: ms(90),
-      p99: ms(99),
-      max: histogram.maxValue / 1000,
-    }) + '\n',
-  );
-  process.exit(0);
+  report(histogram, +seconds.toFixed(2), { errors, timeouts: 0, non2xx, statuses, maxInflight });
 }
 
 function fire(due, target) {
