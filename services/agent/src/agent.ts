@@ -48,6 +48,8 @@ export class Agent {
   private readonly sampler = new UsageSampler();
   private drivers = new Map<string, Driver>();
   private heartbeatSeq = 0;
+  /** Reconnect scheduled onto renewed credentials with unchanged permissions. */
+  private renewalReconnect?: NodeJS.Timeout;
   /** Resolves when the nodes service deleted this node and the agent forgot its credentials. */
   readonly revoked: Promise<void>;
   private markRevoked!: () => void;
@@ -137,6 +139,7 @@ export class Agent {
   /** Stops timers and connections; servers keep running (they are re-attached at the next start). */
   async stop(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.renewalReconnect);
     for (const t of this.timers) clearInterval(t);
     for (const c of this.jobs.values()) c.abort();
     this.bus?.close();
@@ -273,14 +276,20 @@ export class Agent {
   private async replaceCreds(creds: string): Promise<boolean> {
     if (creds === this.identity.creds) return false;
     const samePermissions = permissionsOf(creds) === permissionsOf(this.identity.creds);
-    const expiring = credsExpiry(this.identity.creds) !== undefined;
+    const oldExpiry = credsExpiry(this.identity.creds);
     this.identity = { ...this.identity, creds };
     await writeIdentity(this.config.dataDir, this.identity);
-    // Same permissions and credentials that never expire: keep the connection; the new creds are
-    // used at the next reconnect. Expiring ones: the server drops the connection at the old
-    // expiry, so reconnect now, cleanly, on the renewed credentials.
-    if (samePermissions && !expiring) return false;
-    setTimeout(() => void this.reconnectWithNewCreds().catch((error) => this.log(`reconnect with new credentials failed: ${(error as Error).message}`)), 0);
+    const reconnect = () => void this.reconnectWithNewCreds().catch((error) => this.log(`reconnect with new credentials failed: ${(error as Error).message}`));
+    clearTimeout(this.renewalReconnect);
+    if (samePermissions) {
+      // Same permissions: the connection stays; the new creds are used at the next reconnect. The
+      // server drops a connection when the JWT it was opened with expires, so reconnect on the
+      // renewed ones well before that (halfway), not at once: syncs re-send creds often.
+      if (oldExpiry !== undefined) this.renewalReconnect = setTimeout(reconnect, Math.max(0, (oldExpiry - Date.now()) / 2));
+      this.renewalReconnect?.unref();
+      return false;
+    }
+    setTimeout(reconnect, 0);
     return true;
   }
 

@@ -38,10 +38,12 @@ class FleetLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     fleet.liveness = new Liveness(
       fleet.nc,
       {
-        online: (nodeId, at) =>
+        online: (nodeId, at) => {
           void this.livenessLocks
             .run(nodeId, () => fleet.execute('node', nodeId, nodeReducer, (s) => decideCameOnline(s, at.toISOString()), { actor: agentActor(nodeId) }))
-            .catch((error) => fleet.logger.warn(`came_online ${nodeId}: ${(error as Error).message}`)),
+            .catch((error) => fleet.logger.warn(`came_online ${nodeId}: ${(error as Error).message}`));
+          this.reports.syncAfterComingOnline(nodeId, at.getTime());
+        },
         offline: (nodeId, lastSeen, missed) =>
           void this.livenessLocks
             .run(nodeId, () => fleet.execute('node', nodeId, nodeReducer, (s) => decideWentOffline(s, lastSeen?.toISOString() ?? null, missed), { actor: 'service:nodes' }))

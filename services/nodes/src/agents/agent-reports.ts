@@ -29,6 +29,9 @@ const CONSUMER = 'nodes_agent_reports';
  * Turns the facts agents report on `agent.<id>.report.<kind>` (stream AGENT_REPORTS) into events.
  * Reports of one node are handled in stream order; different nodes in parallel.
  */
+/** Grace after `node.came_online` before syncing, so an agent's own boot sync goes first. */
+const SYNC_AFTER_ONLINE_MS = 1500;
+
 export class AgentReports {
   private readonly logger = new Logger('AgentReports');
   private readonly perNode = new KeyedMutex();
@@ -135,8 +138,24 @@ export class AgentReports {
     await this.sync(nodeId);
   }
 
+  /** When each node was last synced (boot or came back online). */
+  private readonly syncedAt = new Map<string, number>();
+
+  /**
+   * A node that came back online may have missed commands while it was away (an install skipped
+   * because it looked offline, a power action refused): sync it, unless a sync ran since (the boot
+   * report of an agent that restarted syncs on its own).
+   */
+  syncAfterComingOnline(nodeId: string, at: number): void {
+    setTimeout(() => {
+      if ((this.syncedAt.get(nodeId) ?? 0) >= at || !this.fleet.liveness.isOnline(nodeId)) return;
+      void this.sync(nodeId).catch((error) => this.logger.warn(`sync of node ${nodeId} after it came back online failed: ${(error as Error).message}`));
+    }, SYNC_AFTER_ONLINE_MS).unref();
+  }
+
   /** Sends the node its servers and credentials; reconciles what it observed. */
   async sync(nodeId: string): Promise<void> {
+    this.syncedAt.set(nodeId, Date.now());
     const rows: any[] = await this.fleet.db.query(`select * from ${SCHEMA}.servers where node_id = $1`, [nodeId]);
     const servers = rows.map((r) => agentServerSpec(r.id, rowToServerState(r)));
     const creds = await this.fleet.mintAgentCreds(nodeId);
