@@ -54,6 +54,7 @@ class FleetLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     );
     const online: { id: string }[] = await fleet.db.query(`select id from ${SCHEMA}.nodes where online`);
     fleet.liveness.seed(online.map((r) => r.id));
+    fleet.agents.onAnswer = (nodeId) => fleet.liveness.touch(nodeId);
     fleet.liveness.start();
     fleet.usage.start();
     if (!fleet.options.skipBuiltInTemplates) await seedBuiltInTemplates(fleet);

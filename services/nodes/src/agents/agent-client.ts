@@ -5,6 +5,9 @@ const codec = JSONCodec<unknown>();
 
 /** Request/reply to one agent on `agent.<nodeId>.cmd.<verb>` (plain JSON, see docs/fleet.md). */
 export class AgentClient {
+  /** Called with the node id whenever its agent answered (a sign of life for liveness). */
+  onAnswer?: (nodeId: string) => void;
+
   constructor(private readonly nc: NatsConnection) {}
 
   /**
@@ -27,6 +30,7 @@ export class AgentClient {
     try {
       const message = await this.nc.request(Subjects.agentCommand(nodeId, verb), codec.encode(data), { timeout: timeoutMs });
       reply = codec.decode(message.data) as AgentReply<T>;
+      this.onAnswer?.(nodeId);
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === NatsErrorCode.NoResponders || code === '503') {

@@ -50,4 +50,18 @@ describe('Liveness', () => {
     expect(liveness.isOnline('steady')).toBe(true);
     expect(online).toHaveBeenCalledTimes(2);
   });
+
+  it('takes an answered command as a sign of life for an online node, but never brings an offline one back', () => {
+    liveness.beat('busy', { at: Date.now(), seq: 1, interval_ms: 1000 } as never);
+    for (let i = 0; i < 5; i++) {
+      jest.advanceTimersByTime(1000);
+      liveness.touch('busy'); // no heartbeat arrives, but the agent answers commands
+    }
+    expect(liveness.isOnline('busy')).toBe(true);
+
+    jest.advanceTimersByTime(3000);
+    expect(liveness.isOnline('busy')).toBe(false);
+    liveness.touch('busy');
+    expect(liveness.isOnline('busy')).toBe(false);
+  });
 });

@@ -118,6 +118,19 @@ export class Liveness {
     this.events.online(nodeId, new Date(now));
   }
 
+  /**
+   * Another sign of life, such as an answered command: it pushes the deadline like a heartbeat but
+   * never brings an offline node back (only heartbeats do, with their came_online). Heartbeats
+   * published while the agent reconnects onto new credentials arrive late; its answers do not.
+   */
+  touch(nodeId: string): void {
+    const entry = this.entries.get(nodeId);
+    if (!entry?.online) return;
+    const now = Date.now();
+    entry.lastSeen = now;
+    entry.deadline = Math.max(entry.deadline, this.deadlineOf(now, entry.intervalMs));
+  }
+
   isOnline(nodeId: string): boolean {
     return this.entries.get(nodeId)?.online ?? false;
   }
