@@ -8,6 +8,9 @@ import { CommandClient, NATS_CONNECTION, NATS_STATUS, type NatsStatus, type Serv
 import { Public } from '@encedeus/security';
 import { GATEWAY_OPTIONS, type GatewayOptions } from '../gateway.options';
 
+/** Budget of each check: long enough for a loaded machine, short enough for a load balancer's probe. */
+const CHECK_TIMEOUT_MS = 2000;
+
 interface DependencyHealth { status: 'up' | 'down'; error?: string; [key: string]: unknown }
 
 /** `GET /api/v1/health`: NATS, JetStream, Postgres and every service (asked over `cmd.<service>.health`). */
@@ -40,7 +43,7 @@ export class HealthController {
 
   private async jetstream(): Promise<DependencyHealth> {
     try {
-      const jsm = await this.nc.jetstreamManager({ timeout: 1000 });
+      const jsm = await this.nc.jetstreamManager({ timeout: CHECK_TIMEOUT_MS });
       const info = await jsm.getAccountInfo();
       return { status: 'up', streams: info.streams, storage: info.storage };
     } catch (error) {
@@ -59,7 +62,7 @@ export class HealthController {
 
   private async service(name: ServiceName): Promise<DependencyHealth> {
     try {
-      const health = await this.commands.request<ServiceHealth>(Subjects.health(name), {}, { actor: 'service:gateway' }, { timeoutMs: 1000 });
+      const health = await this.commands.request<ServiceHealth>(Subjects.health(name), {}, { actor: 'service:gateway' }, { timeoutMs: CHECK_TIMEOUT_MS });
       return { ...health, status: health.status === 'up' ? 'up' : 'down' };
     } catch (error) {
       return { status: 'down', error: (error as Error).message };
