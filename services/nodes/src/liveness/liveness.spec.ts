@@ -64,4 +64,14 @@ describe('Liveness', () => {
     liveness.touch('busy');
     expect(liveness.isOnline('busy')).toBe(false);
   });
+
+  it('keeps the interval a node declared when a sign of life carries none (a boot report)', () => {
+    const last = Date.now();
+    liveness.beat('booting', { at: last, seq: 1, interval_ms: 1000 } as never);
+    liveness.beat('booting'); // the boot report
+    jest.advanceTimersByTime(3000);
+
+    expect(liveness.isOnline('booting')).toBe(false);
+    expect(offline.find((o) => o.nodeId === 'booting')!.at - last).toBeLessThanOrEqual(3000);
+  });
 });

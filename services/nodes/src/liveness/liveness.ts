@@ -103,8 +103,9 @@ export class Liveness {
     const now = Date.now();
     this.processed++;
     if (hb && typeof hb.at === 'number') this.lags[this.lagCount++ % this.lags.length] = Math.max(0, now - hb.at);
-    const intervalMs = hb?.interval_ms && hb.interval_ms > 0 ? hb.interval_ms : this.defaultIntervalMs;
     const entry = this.entries.get(nodeId);
+    // A sign of life without a heartbeat (a boot report) keeps the interval the agent declared.
+    const intervalMs = hb?.interval_ms && hb.interval_ms > 0 ? hb.interval_ms : (entry?.intervalMs ?? this.defaultIntervalMs);
     const deadline = this.deadlineOf(now, intervalMs);
     if (entry) {
       entry.lastSeen = now;
