@@ -125,7 +125,7 @@ export class Projector {
       batch.push(m);
       const done = m.seq >= last || m.info.pending === 0;
       if (batch.length >= (this.options.batchSize ?? 5000) || done) {
-        await this.applyBatch(batch, false);
+        await this.applyBatch(this.decodeBatch(batch), false);
         batch = [];
       }
       if (done) break;
@@ -261,8 +261,7 @@ export class Projector {
     return { events, last: batch[batch.length - 1] };
   }
 
-  private async applyBatch(batch: JsMsg[] | DecodedBatch, ack: boolean): Promise<void> {
-    const { events, last: lastMessage } = Array.isArray(batch) ? this.decodeBatch(batch) : batch;
+  private async applyBatch({ events, last: lastMessage }: DecodedBatch, ack: boolean): Promise<void> {
     const last = lastMessage.seq;
     await this.dataSource.transaction(async (em) => {
       // A read model is rebuildable from EVENTS and its checkpoint commits with it, so a crash that

@@ -48,6 +48,8 @@ export class Agent {
   private readonly sampler = new UsageSampler();
   private drivers = new Map<string, Driver>();
   private heartbeatSeq = 0;
+  /** The expiry of the credentials in use, parsed once per set of credentials (heartbeats read it). */
+  private credsExpiryMemo: { creds: string; at: number | undefined } = { creds: '', at: undefined };
   /** Reconnect scheduled onto renewed credentials with unchanged permissions. */
   private renewalReconnect?: NodeJS.Timeout;
   /** Resolves when the nodes service deleted this node and the agent forgot its credentials. */
@@ -187,7 +189,7 @@ export class Agent {
 
   private heartbeat(): void {
     if (!this.nc || this.nc.isClosed()) return;
-    const expiresAt = credsExpiry(this.identity.creds);
+    const expiresAt = this.credsExpiresAt();
     const hb: Heartbeat = { at: Date.now(), seq: ++this.heartbeatSeq, interval_ms: this.config.heartbeatMs, version: AGENT_VERSION, ...(expiresAt ? { creds_expires_at: expiresAt } : {}) };
     this.nc.publish(Subjects.agentHeartbeat(this.nodeId), json.encode(hb));
   }
@@ -276,7 +278,7 @@ export class Agent {
   private async replaceCreds(creds: string): Promise<boolean> {
     if (creds === this.identity.creds) return false;
     const samePermissions = permissionsOf(creds) === permissionsOf(this.identity.creds);
-    const oldExpiry = credsExpiry(this.identity.creds);
+    const oldExpiry = this.credsExpiresAt();
     this.identity = { ...this.identity, creds };
     await writeIdentity(this.config.dataDir, this.identity);
     const reconnect = () => void this.reconnectWithNewCreds().catch((error) => this.log(`reconnect with new credentials failed: ${(error as Error).message}`));
@@ -309,6 +311,12 @@ export class Agent {
     this.generation++;
     this.ownReconnectUntil = Date.now() + 1000;
     this.followConsoles(this.servers.ids());
+  }
+
+  private credsExpiresAt(): number | undefined {
+    const creds = this.identity.creds;
+    if (this.credsExpiryMemo.creds !== creds) this.credsExpiryMemo = { creds, at: credsExpiry(creds) };
+    return this.credsExpiryMemo.at;
   }
 
   /** After the node was deleted: its credentials are removed from disk and the agent stops. */

@@ -162,7 +162,7 @@ export class FleetCore {
   renewAgentCredsIfDue(nodeId: string, credsExpiresAt: number | undefined): void {
     const now = Date.now();
     if (!credsExpiresAt || credsExpiresAt - now > (this.agentCredsTtlS * 1000) / 2) return;
-    // One attempt at a time, and a failed one is retried no sooner than a tenth of the lifetime later.
+    // At most one attempt per node per tenth of the lifetime (10 min at most): heartbeats keep asking until it took.
     const last = this.renewals.get(nodeId);
     if (last !== undefined && now - last < Math.min(600_000, (this.agentCredsTtlS * 1000) / 10)) return;
     this.renewals.set(nodeId, now);
