@@ -8,7 +8,9 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json', diagnostics: false }],
   },
   moduleNameMapper: {
+    '^@encedeus/chunks$': '<rootDir>/libs/chunks/src/index.ts',
     '^@encedeus/contracts$': '<rootDir>/libs/contracts/src/index.ts',
+    '^@encedeus/fleet$': '<rootDir>/libs/fleet/src/index.ts',
     '^@encedeus/messaging$': '<rootDir>/libs/messaging/src/index.ts',
     '^@encedeus/security$': '<rootDir>/libs/security/src/index.ts',
     '^@encedeus/testing$': '<rootDir>/libs/testing/src/index.ts',

@@ -61,7 +61,7 @@ async function runOne(file: string, postgres: PostgresServer, machine: MachineIn
     out,
   };
   try {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(__dirname, 'lib', 'child.ts')], {
+    const child = spawn(process.execPath, [...nodeArgs(), '-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(__dirname, 'lib', 'child.ts')], {
       cwd: join(__dirname, '..'),
       env: { ...process.env, BENCH_CHILD: JSON.stringify(spec), TS_NODE_PROJECT: join(__dirname, '..', 'tsconfig.json') },
       stdio: 'inherit',
@@ -223,3 +223,8 @@ main().catch((error) => {
   console.error(error);
   process.exit(1);
 });
+
+/** Extra node flags for each bench's process, e.g. `BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`. */
+function nodeArgs(): string[] {
+  return (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}

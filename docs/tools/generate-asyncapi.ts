@@ -16,9 +16,11 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import {
+  sftpChangeReportSchema,
   AGENT_REPORTS,
   AGENT_VERBS,
   AGGREGATES,
+  aggregateOfEventType,
   AuthVerbs,
   bootReportSchema,
   cloudEventSchema,
@@ -26,6 +28,8 @@ import {
   ERROR_CODES,
   EVENT_HEADERS,
   eventTypes,
+  SERVER_FILE_ARGS,
+  SERVER_FILE_VERBS,
   SERVICES,
   STREAMS,
   Subjects,
@@ -93,7 +97,7 @@ function allowed(channel: string): Obj {
   const users: Record<string, { pub: string[]; sub: string[] }> = {
     ...(SERVICE_PERMISSIONS as Record<string, { pub: string[]; sub: string[] }>),
     'agent (its own <nodeId> and servers)': agentPermissions('{nodeId}', ['{serverId}']),
-    'integrator (read-only, minted by the gateway)': integratorPermissions('<name>'),
+    'integrator (read-only, minted by the gateway)': integratorPermissions(['integ_<name>_<credential id>_<n>']),
   };
   const pick = (side: 'pub' | 'sub') => {
     const result: Obj = {};
@@ -239,6 +243,7 @@ const AGENT_SCHEMAS: Record<string, Obj> = {
     ['server_id', 'run_id', 'code', 'signal', 'expected', 'at'],
     'ServerExitedReport (ExitFacts + server_id, run_id, at)',
   ),
+  SftpChangeReport: { ...z.toJSONSchema(sftpChangeReportSchema, { io: 'input', unrepresentable: 'any' }), description: 'SftpChangeReport: a change made over SFTP and by whom (recorded as server.files_changed)' } as Obj,
 };
 
 const REPORT_SCHEMAS: Record<string, string> = {
@@ -247,6 +252,7 @@ const REPORT_SCHEMAS: Record<string, string> = {
   [AGENT_REPORTS.serverStarted]: 'ServerStartedReport',
   [AGENT_REPORTS.serverReady]: 'ServerReadyReport',
   [AGENT_REPORTS.serverExited]: 'ServerExitedReport',
+  [AGENT_REPORTS.sftpChange]: 'SftpChangeReport',
 };
 
 // ---------------------------------------------------------------- the document
@@ -369,14 +375,14 @@ function build(): Obj {
             type: 'object',
             properties: {
               type: { type: 'string', const: definition.type },
-              subject: { type: 'string', pattern: `^${definition.type.split('.')[0]}/[A-Za-z0-9_-]+$` },
+              subject: { type: 'string', pattern: `^${aggregateOfEventType(definition.type)}/[A-Za-z0-9_-]+$` },
               data: ref('schemas', dataName),
             },
           },
         ],
       },
       correlationId: { description: 'Correlation id of the command that caused the event', location: '$message.payload#/correlationid' },
-      'x-aggregate': definition.type.split('.')[0],
+      'x-aggregate': aggregateOfEventType(definition.type),
     };
     eventRefs.push(ref('messages', definition.type));
   }
@@ -387,6 +393,12 @@ function build(): Obj {
     title: 'Agent command (plain JSON request)',
     contentType: 'application/json',
     payload: { type: 'object', description: 'The command of the verb (SyncCommand, PowerCommand, RunJobCommand, … in libs/contracts/src/fleet/agent-protocol.ts; docs/fleet.md)' },
+  };
+  messages.AgentFileCommand = {
+    name: 'AgentFileCommand',
+    title: 'Agent file-manager command',
+    contentType: 'application/json',
+    payload: { type: 'object', required: ['server_id'], properties: { server_id: { type: 'string', format: 'uuid' } }, additionalProperties: true, description: 'server_id plus the arguments of the verb (x-arguments of the channel).' },
   };
   messages.AgentReply = { name: 'AgentReply', title: 'Agent reply', contentType: 'application/json', payload: ref('schemas', 'AgentReply') };
   const reportRefs: Obj[] = [];
@@ -415,6 +427,8 @@ function build(): Obj {
     serverId: { description: 'Server id', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } },
     agentVerb: { description: 'Agent verb (AGENT_VERBS)', schema: { type: 'string', enum: Object.values(AGENT_VERBS) } },
     reportKind: { description: 'Report kind (AGENT_REPORTS)', schema: { type: 'string', enum: Object.values(AGENT_REPORTS) } },
+    fsVerb: { description: 'File-manager verb (SERVER_FILE_VERBS in libs/contracts/src/fleet/server-files.ts)', schema: { type: 'string', enum: [...SERVER_FILE_VERBS] } },
+    replyId: { description: 'A token the agent picks per request (Subjects.agentReply)', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } },
   };
   const p = (...names: string[]) => Object.fromEntries(names.map((n) => [n, ref('parameters', n)]));
 
@@ -462,12 +476,33 @@ function build(): Obj {
       subscribe: { operationId: 'receiveAgentCommand', summary: 'The agent of nodeId receives a command', message: ref('messages', 'AgentCommand'), 'x-reply': ref('messages', 'AgentReply') },
       'x-nats-allow': allowed('agent.{nodeId}.cmd.{agentVerb}'),
     },
+    'agent.{nodeId}.cmd.fs.{fsVerb}': {
+      description: [
+        'The server file manager (docs/server-files.md): nodes service → the agent running the server, core NATS request/reply',
+        'like every agent command. The body is `{ server_id, ...arguments }`; the agent resolves every path in its jail (the',
+        'server\'s directory, symlinks out of it never followed) and answers `{ ok, data }` or `{ ok: false, error }`.',
+      ].join('\n'),
+      parameters: p('nodeId', 'fsVerb'),
+      subscribe: { operationId: 'receiveAgentFileCommand', summary: 'The agent of nodeId receives a file-manager command', message: ref('messages', 'AgentFileCommand'), 'x-reply': ref('messages', 'AgentReply') },
+      'x-arguments': Object.fromEntries(SERVER_FILE_VERBS.map((verb) => [verb, z.toJSONSchema(SERVER_FILE_ARGS[verb], { io: 'input', unrepresentable: 'any' })])),
+      'x-nats-allow': allowed('agent.{nodeId}.cmd.fs.{fsVerb}'),
+    },
     'agent.{nodeId}.report.{reportKind}': {
       description: `State facts reported by an agent (booted, installed, started, ready, exited), ${streamSentence(STREAMS.agentReports)}`,
       parameters: p('nodeId', 'reportKind'),
       publish: { operationId: 'sendAgentReport', summary: 'An agent reports a fact', message: { oneOf: reportRefs } },
       'x-jetstream': streamInfo(STREAMS.agentReports),
       'x-nats-allow': allowed('agent.{nodeId}.report.{reportKind}'),
+    },
+    'agent.{nodeId}.reply.{replyId}': {
+      description: [
+        'Where a service answers a request the agent itself made: the SFTP login checks `cmd.auth.sftp_login` and',
+        '`cmd.auth.sftp_access` (docs/server-files.md, "SFTP"). Agents\' inboxes (`_INBOX_agent-<id>`) match no wildcard,',
+        'so the auth service may publish on `agent.*.reply.>` instead; the body is Nest\'s reply packet like every `cmd.` reply.',
+      ].join('\n'),
+      parameters: p('nodeId', 'replyId'),
+      subscribe: { operationId: 'receiveAgentReply', summary: 'The agent of nodeId receives the answer to its own request' },
+      'x-nats-allow': allowed('agent.{nodeId}.reply.{replyId}'),
     },
     'agent.{nodeId}.heartbeat': {
       description: 'Core NATS liveness (not stored). The node is declared offline (event node.went_offline) after three missed heartbeats.',

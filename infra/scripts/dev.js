@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run dev`: installs what is missing, then hands over to dev.ts (TypeScript, run by ts-node).
+// `npm run dev`: installs what is missing, then hands over to dev.ts (TypeScript, run by ts-node),
+// which compiles the services into dist/ and runs them as JavaScript.
 const { existsSync } = require('node:fs');
 const { execSync } = require('node:child_process');
 const { join } = require('node:path');

@@ -2,20 +2,22 @@
  * `npm run dev`: NATS (operator mode, generated credentials) + Postgres (DATABASE_URL, else
  * 127.0.0.1:5432, else embedded) + an SMTP catcher, then every service, one local agent and the
  * console. State lives in DATA_DIR (default ./.data) so a restart keeps it.
+ * `npm run dev -- --replicas N` (or ENCEDEUS_REPLICAS=N) runs N instances of every service and N
+ * gateways on PORT, PORT+1, …; the console is served by each, the log names the first.
  */
-import { ChildProcess, execSync, spawn } from 'node:child_process';
+import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { findOrStartPostgres, startEmbeddedPostgres, startNats, startSmtpCatcher, waitForPort, type PostgresServer } from '@encedeus/testing';
 import { ensureNatsTrust } from '../nats/local-nats';
+import { instanceName, replicaCount, SERVICES } from './replicas';
+import { buildServices, serviceCommand } from './build-services';
+import { Supervised } from './supervisor';
 
 const root = resolve(__dirname, '..', '..');
-const children: ChildProcess[] = [];
+const children: Supervised[] = [];
 const log = (message: string) => console.log(`[dev] ${message}`);
-
-/** Services in start order; each is a NestJS app under services/<name>/src/main.ts. */
-const SERVICES = ['auth', 'users', 'nodes', 'gateway'];
 
 async function ensureDatabase(server: PostgresServer, name: string): Promise<string> {
   const admin = new Client({ connectionString: server.adminUrl });
@@ -31,13 +33,8 @@ async function ensureDatabase(server: PostgresServer, name: string): Promise<str
   return url.toString();
 }
 
-function run(name: string, entry: string, env: NodeJS.ProcessEnv, args: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', entry, ...args], {
-    cwd: root,
-    env: { ...process.env, ...env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const prefix = (line: string) => `${name.padEnd(8)}| ${line}`;
+function run(name: string, entry: string, env: NodeJS.ProcessEnv, args: string[] = []): Supervised {
+  const prefix = (line: string) => `${name.padEnd(9)}| ${line}`;
   const pipe = (stream: NodeJS.ReadableStream, out: NodeJS.WriteStream) => {
     let buffer = '';
     stream.on('data', (chunk) => {
@@ -47,11 +44,21 @@ function run(name: string, entry: string, env: NodeJS.ProcessEnv, args: string[]
       for (const line of lines) out.write(prefix(line) + '\n');
     });
   };
-  pipe(child.stdout!, process.stdout);
-  pipe(child.stderr!, process.stderr);
-  child.on('exit', (code, signal) => log(`${name} exited (${signal ?? code})`));
-  children.push(child);
-  return child;
+  // A crashed service, gateway or agent comes back by itself with back-off (supervisor.ts).
+  const command = serviceCommand(entry);
+  const supervised = new Supervised({
+    name,
+    command: command.command,
+    args: [...command.args, ...args],
+    spawn: { cwd: root, env: { ...process.env, ...env, ...command.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    log,
+    onStart: (child) => {
+      pipe(child.stdout!, process.stdout);
+      pipe(child.stderr!, process.stderr);
+    },
+  });
+  children.push(supervised);
+  return supervised;
 }
 
 async function waitForHealth(url: string, timeoutMs: number): Promise<unknown> {
@@ -78,9 +85,11 @@ export async function main(): Promise<void> {
 }
 
 async function start(onFailure: (fail: (error: unknown) => Promise<void>) => void): Promise<void> {
+  const replicas = replicaCount();
   const dataDir = resolve(process.env.DATA_DIR ?? join(root, '.data'));
   mkdirSync(dataDir, { recursive: true });
   const port = Number(process.env.PORT ?? 8080);
+  const ports = Array.from({ length: replicas }, (_, i) => port + i);
   const env: NodeJS.ProcessEnv = { DATA_DIR: dataDir, PORT: String(port) };
   let stopNats = async () => undefined as unknown;
   let stopPostgres = async () => undefined as unknown;
@@ -89,9 +98,9 @@ async function start(onFailure: (fail: (error: unknown) => Promise<void>) => voi
     if (stopping) return;
     stopping = true;
     log('stopping…');
-    for (const child of children) child.kill('SIGTERM');
+    for (const child of children) child.stop('SIGTERM');
     await new Promise((r) => setTimeout(r, 1500));
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    for (const child of children) if (child.running) child.process?.kill('SIGKILL');
     await stopPostgres();
     await stopNats();
     process.exit(code);
@@ -146,12 +155,35 @@ async function start(onFailure: (fail: (error: unknown) => Promise<void>) => voi
   }
   env.CONSOLE_DIR = join(consoleDir, 'dist', 'browser');
 
-  for (const service of SERVICES) {
-    const entry = join(root, 'services', service, 'src', 'main.ts');
-    if (existsSync(entry)) run(service, entry, env);
+  // Services run compiled (dist/): half the memory of ts-node and no compile at every boot.
+  if (process.env.ENCEDEUS_TS_NODE !== '1') {
+    const started = Date.now();
+    log('compiling services (tsc, incremental)…');
+    await buildServices(log);
+    log(`compiled in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
+
+  // The first instance of every service and the first gateway come up alone, so one-time work at
+  // boot (the first admin, built-in templates) runs once; the other replicas join after /health is 200.
+  const startInstance = (index: number) => {
+    for (const service of SERVICES) {
+      const entry = join(root, 'services', service, 'src', 'main.ts');
+      if (existsSync(entry)) run(instanceName(service, index, replicas), entry, env);
+    }
+    run(instanceName('gateway', index, replicas), join(root, 'services', 'gateway', 'src', 'main.ts'), { ...env, PORT: String(ports[index]) });
+  };
+  if (replicas > 1) log(`${replicas} replicas: ${replicas} instances of ${SERVICES.join(', ')} and gateways on ports ${ports.join(', ')}`);
+  startInstance(0);
   await waitForPort(port, '127.0.0.1', 120_000);
-  const health = await waitForHealth(`http://127.0.0.1:${port}/api/v1/health`, 120_000).catch((e) => (log(String(e)), undefined));
+  let health = await waitForHealth(`http://127.0.0.1:${port}/api/v1/health`, 120_000).catch((e) => (log(String(e)), undefined));
+  if (replicas > 1) {
+    for (let index = 1; index < replicas; index++) startInstance(index);
+    for (const p of ports.slice(1)) {
+      await waitForPort(p, '127.0.0.1', 120_000);
+      const up = await waitForHealth(`http://127.0.0.1:${p}/api/v1/health`, 120_000).catch((e) => (log(String(e)), undefined));
+      health &&= up;
+    }
+  }
 
   // One local agent: the first time it creates node `local-<hostname>` with the admin NATS user and
   // enrolls with that node's token; later it reconnects with the credentials it stored.
@@ -164,7 +196,8 @@ async function start(onFailure: (fail: (error: unknown) => Promise<void>) => voi
   log('─'.repeat(60));
   log(`console   http://localhost:${port}/`);
   log(`API       http://localhost:${port}/api/v1   (docs http://localhost:${port}/api/docs)`);
-  log(`health    http://localhost:${port}/api/v1/health → ${health ? 'up' : 'not yet up'}`);
+  if (replicas > 1) log(`gateways  ${ports.map((p) => `http://localhost:${p}`).join(', ')}   (${replicas} instances of every service)`);
+  log(`health    ${ports.map((p) => `http://localhost:${p}/api/v1/health`).join(', ')} → ${health ? 'up' : 'not yet up'}`);
   log(`NATS      ${env.NATS_URL ?? process.env.NATS_URL}`);
   if (existsSync(adminFile)) log(`admin     ${readFileSync(adminFile, 'utf8').trim()}`);
   log('─'.repeat(60));

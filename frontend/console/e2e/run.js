@@ -9,7 +9,8 @@
  * 2. boots `node infra/scripts/dev.js` on free ports with a temporary DATA_DIR (embedded Postgres,
  *    its own nats-server, SMTP catcher, every service; no auto-enrolled agent);
  * 3. drives Debian's /usr/bin/chromium with playwright-core through the scenarios below, writing a
- *    screenshot of every page visited to docs/screenshots/<step>.png;
+ *    screenshot of every page visited to .ci/out/screenshots/<step>.png (E2E_SCREENSHOTS_DIR=docs/screenshots
+ *    refreshes the docs' pictures);
  * 4. prints `browser: N passed, M failed`, stops the stack, exits 0 only when all passed.
  *
  * Environment: E2E_KEEP=1 keeps the temporary folder (logs, failure screenshots); E2E_HEADFUL=1 shows
@@ -23,7 +24,9 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CONSOLE_DIR = path.join(ROOT, 'frontend', 'console');
-const SHOTS = path.join(ROOT, 'docs', 'screenshots');
+// Tests never rewrite tracked files: screenshots go to .ci/out unless asked for the docs
+// (E2E_SCREENSHOTS_DIR=docs/screenshots npm run test:browser refreshes docs/screenshots).
+const SHOTS = path.resolve(ROOT, process.env.E2E_SCREENSHOTS_DIR || path.join('.ci', 'out', 'screenshots'));
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ADMIN = { email: 'admin@example.com', password: 'E2e-Admin-Passw0rd!' };
 const USER = { name: 'e2e-user', email: 'e2e-user@example.com', password: 'E2e-User-Passw0rd!' };
@@ -314,6 +317,17 @@ function scenarios(ctx) {
       async run() {
         await visit('/admin/users', () => page.locator('h1', { hasText: 'Users' }).waitFor(), '03-admin-users');
         await page.getByText(ADMIN.email).first().waitFor({ timeout: 10_000 });
+        // Changing your own email asks for your current password (the API requires it), and then saves.
+        const changeOwnEmail = async (from, to) => {
+          await page.locator(`[data-testid="user-row"][data-user-email="${from}"] [data-testid="user-edit"]`).click();
+          await tid('user-email').fill(to);
+          await tid('user-current-password').fill(ADMIN.password);
+          await tid('user-save').click();
+          await page.locator(`[data-testid="user-row"][data-user-email="${to}"]`).waitFor({ timeout: 10_000 });
+        };
+        await changeOwnEmail(ADMIN.email, 'admin-renamed@example.com');
+        await changeOwnEmail('admin-renamed@example.com', ADMIN.email);
+        await noErrorNotice('own email change');
       },
     },
     {
@@ -577,6 +591,123 @@ function scenarios(ctx) {
         await tid('forbidden').waitFor({ timeout: 10_000 });
         if (!page.url().endsWith('/admin/users')) throw new Error(`the address bar moved to ${page.url()}`);
         await shot('18-user-forbidden');
+      },
+    },
+    {
+      name: '19-files-upload',
+      needs: ['18-non-admin'],
+      timeoutMs: 40_000,
+      async run() {
+        await visit('/files', () => tid('files-drop').waitFor({ timeout: 10_000 }), '19-files');
+        await tid('files-input').setInputFiles({ name: 'hello.txt', mimeType: 'text/plain', buffer: Buffer.from('hello from the files page') });
+        await tid('files-entry-hello.txt').waitFor({ timeout: 20_000 });
+        if (!(await tid('files-quota').innerText()).includes('25 B')) throw new Error(`the quota bar shows "${await tid('files-quota').innerText()}"`);
+        await shot('19-files-uploaded');
+        // A folder through the name dialog: listed, and in the folder tree.
+        const answer = async (value) => {
+          await tid('file-prompt-input').fill(value);
+          await tid('file-prompt-ok').click();
+          await tid('file-prompt-form').waitFor({ state: 'detached', timeout: 5000 });
+        };
+        await tid('files-mkdir').click();
+        await answer('notes');
+        await tid('files-entry-notes').waitFor({ timeout: 10_000 });
+        await tid('files-tree-/notes').waitFor({ timeout: 10_000 });
+        // Moved into a folder that does not exist yet: it is created on the way, the tree shows it.
+        await tid('files-entry-hello.txt').locator('[data-testid="files-move"]').click();
+        await answer('/notes/2026/hello.txt');
+        await tid('files-entry-hello.txt').waitFor({ state: 'detached', timeout: 10_000 });
+        await tid('files-tree-/notes').click();
+        await tid('files-entry-2026').waitFor({ timeout: 10_000 });
+        await tid('files-tree-/notes/2026').click();
+        await tid('files-entry-hello.txt').waitFor({ timeout: 10_000 });
+        if (!(await tid('files-crumbs').innerText()).includes('2026')) throw new Error(`the breadcrumbs show "${await tid('files-crumbs').innerText()}"`);
+        await shot('19-files-tree');
+      },
+    },
+    {
+      name: '20-server-files',
+      needs: ['11-server-create'],
+      timeoutMs: 90_000,
+      async run() {
+        // The admin owns the server of step 11; step 18 may have left the `user` signed in.
+        await page.evaluate(() => localStorage.removeItem('encedeus.tokens'));
+        await login(ADMIN.email, ADMIN.password);
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        await page.goto(url(`/servers/${ctx.serverId}`));
+        await tid('server-tab-files').click();
+        await tid('server-files-crumbs').waitFor({ timeout: 15_000 });
+        await page.waitForURL(/[?&]tab=files/, { timeout: 5000 });
+        await noErrorNotice('server files root');
+        await shot('20-server-files');
+        const row = (name) => tid(`server-file-${name}`);
+        const prompt = async (value) => {
+          await tid('file-prompt-input').fill(value);
+          await tid('file-prompt-ok').click();
+          await tid('file-prompt-form').waitFor({ state: 'detached', timeout: 5000 });
+        };
+        const failure = async () => (await tid('server-files-error').count()) ? tid('server-files-error').innerText() : '';
+        const openMenu = async (name, action) => {
+          await tid(`server-file-menu-${name}`).click();
+          await tid(`server-file-action-${action}`).click();
+        };
+
+        // A folder, then a YAML file in it, written in the editor.
+        await tid('server-files-mkdir').click();
+        await prompt('e2e-folder');
+        await row('e2e-folder').waitFor({ timeout: 10_000 });
+        if ((await row('e2e-folder').getAttribute('data-type')) !== 'directory') throw new Error('e2e-folder is not listed as a directory');
+        await tid('server-file-open-e2e-folder').click();
+        await tid('server-files-crumbs').getByText('e2e-folder').waitFor({ timeout: 10_000 });
+        await tid('server-files-new-file').click();
+        await prompt('notes.yml');
+        const text = 'motd: hello from e2e # greeting\nmax-players: 20\n';
+        await tid('code-editor-input').fill(text);
+        await tid('server-files-editor-dirty').waitFor({ timeout: 5000 });
+        if (!(await page.locator('adm-code-editor .tok-key').count())) throw new Error('the editor does not highlight YAML keys');
+        await shot('20-server-file-editor');
+        await tid('server-files-save').click();
+        await tid('server-files-editor-dirty').waitFor({ state: 'detached', timeout: 10_000 });
+        if (await failure()) throw new Error(`saving failed: ${await failure()}`);
+        const stored = await api(ctx.stack.base, 'GET', `/servers/${ctx.serverId}/files/contents?path=${encodeURIComponent('/e2e-folder/notes.yml')}`, accessToken);
+        if (stored !== text) throw new Error(`the server holds ${JSON.stringify(stored)} after saving`);
+        await tid('server-files-editor-close').click();
+        await row('notes.yml').waitFor({ timeout: 10_000 });
+
+        // Open it again, edit and save with Ctrl+S.
+        await tid('server-file-open-notes.yml').click();
+        await until('the editor to show the saved text', async () => (await tid('code-editor-input').inputValue()) === text, 10_000);
+        await tid('code-editor-input').press('End');
+        await tid('code-editor-input').fill(`${text}online-mode: true\n`);
+        await tid('code-editor-input').press('Control+s');
+        await tid('server-files-editor-dirty').waitFor({ state: 'detached', timeout: 10_000 });
+        await tid('server-files-editor-close').click();
+
+        // Rename, copy, then delete both at once through the selection.
+        await openMenu('notes.yml', 'rename');
+        await prompt('renamed.yml');
+        await row('renamed.yml').waitFor({ timeout: 10_000 });
+        await row('notes.yml').waitFor({ state: 'detached', timeout: 5000 });
+        await openMenu('renamed.yml', 'copy');
+        await row('renamed copy.yml').waitFor({ timeout: 10_000 });
+        const copied = await api(ctx.stack.base, 'GET', `/servers/${ctx.serverId}/files/contents?path=${encodeURIComponent('/e2e-folder/renamed copy.yml')}`, accessToken);
+        if (!String(copied).endsWith('online-mode: true\n')) throw new Error(`the copy holds ${JSON.stringify(copied)}`);
+        await shot('20-server-files-folder');
+        for (const name of ['renamed.yml', 'renamed copy.yml']) await row(name).locator('input[type="checkbox"]').check();
+        await tid('server-files-selection').getByText('2 selected').waitFor({ timeout: 5000 });
+        await tid('server-files-delete-selected').click();
+        await tid('confirm-ok').click();
+        await row('renamed.yml').waitFor({ state: 'detached', timeout: 10_000 });
+        await row('renamed copy.yml').waitFor({ state: 'detached', timeout: 5000 });
+
+        // Back to the root; delete the folder.
+        await tid('server-files-crumbs').getByText('Server root').click();
+        await openMenu('e2e-folder', 'delete');
+        await tid('confirm-ok').click();
+        await row('e2e-folder').waitFor({ state: 'detached', timeout: 10_000 });
+        if (await failure()) throw new Error(`the file manager shows: ${await failure()}`);
+        await noErrorNotice('server files after deleting');
+        await shot('20-server-files-done');
       },
     },
   ];

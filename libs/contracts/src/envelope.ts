@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { text } from './text';
 
 /** Who caused an event: `user:<uuid>`, `apikey:<id>`, `agent:<nodeId>`, `service:<name>` or `system`. */
-export const actorSchema = z.string().regex(/^(system|(user|apikey|agent|service|integration):[A-Za-z0-9_.-]+)$/);
+export const actorSchema = text().regex(/^(system|(user|apikey|agent|service|integration):[A-Za-z0-9_.-]+)$/);
 
 /**
  * A CloudEvents 1.0 document (DESIGN.md §4): the payload of every message on `evt.>`.
@@ -26,15 +27,15 @@ export interface CloudEvent<T = unknown> {
 
 export const cloudEventSchema = z.object({
   specversion: z.literal('1.0'),
-  id: z.string().min(1),
-  source: z.string().regex(/^encedeus\/[a-z0-9-]+$/),
-  type: z.string().regex(/^[a-z]+\.[a-z_]+$/),
-  subject: z.string().regex(/^[a-z]+\/[A-Za-z0-9_-]+$/),
-  time: z.string(),
+  id: text().min(1),
+  source: text().regex(/^encedeus\/[a-z0-9-]+$/),
+  type: text().regex(/^[a-z]+\.[a-z_]+$/),
+  subject: text().regex(/^[a-z]+\/[A-Za-z0-9_-]+$/),
+  time: text(),
   datacontenttype: z.literal('application/json'),
   data: z.unknown(),
   actor: actorSchema,
-  correlationid: z.string().optional(),
+  correlationid: text().optional(),
   aggregateversion: z.number().int().positive(),
 });
 

@@ -1,5 +1,6 @@
 // The public contract of Encedeus: subjects, events, errors, permissions. No Node-only imports.
 export { AGGREGATES, SERVICES, STREAMS, Subjects, subjectToken, type AggregateName, type ServiceName } from './subjects';
+export { isSafeText, jsonValue, jsonValueProblem, text, toSafeText, type JsonValueBounds } from './text';
 export { actorSchema, cloudEventSchema, EVENT_HEADERS, type CloudEvent, type RecordedEvent } from './envelope';
 export {
   defineEvent,
@@ -30,20 +31,24 @@ export {
 } from './errors';
 export { ALL_PERMISSIONS, DEFAULT_USER_PERMISSIONS, isPermission, permissionArea, PERMISSIONS, type Permission } from './permissions';
 export { pageQuerySchema, type Page, type PageQuery } from './pagination';
-export { integrationCredentialsIssued } from './events/integration.events';
+export { integrationCredentialsIssued, integrationCredentialsRevoked } from './events/integration.events';
 export {
   ApiKeyCreated,
   ApiKeyRevoked,
+  aggregateOfEventType,
   pictureMetaSchema,
   RoleCreated,
   RoleDeleted,
   RoleUpdated,
+  SESSION_EVENT_TYPES,
   UserCreated,
   UserDeleted,
   UserLoggedIn,
   UserLoggedOut,
   UserLoginFailed,
   UserRoleAssigned,
+  UserSshKeyAdded,
+  UserSshKeyRemoved,
   UserUpdated,
   type IdentityEventType,
 } from './events/identity.events';
@@ -56,6 +61,7 @@ export {
   createRoleBodySchema,
   createServiceAccountBodySchema,
   createUserBodySchema,
+  checkPasswordCommandSchema,
   createUserCommandSchema,
   deleteCredentialsCommandSchema,
   emailSchema,
@@ -79,6 +85,11 @@ export {
   roleIdCommandSchema,
   setCredentialsCommandSchema,
   setPictureCommandSchema,
+  addSshKeyBodySchema,
+  addSshKeyCommandSchema,
+  sshKeyCommandSchema,
+  MAX_SSH_KEYS_PER_USER,
+  type SshKeyView,
   updateRoleBodySchema,
   updateRoleCommandSchema,
   updateSelfBodySchema,
@@ -99,6 +110,7 @@ export {
   type WriteReply,
 } from './identity/identity.schemas';
 export { AuthVerbs, UsersVerbs } from './identity/identity.verbs';
+export { canManageUser, permissionsMissingToManage, roleNameKey, roleNameMatches } from './identity/user-rules';
 
 // Fleet (services/nodes, services/agent): nodes, templates, servers, jobs.
 export {
@@ -117,11 +129,13 @@ export {
   NodeUpdated,
   NodeWentOffline,
   ServerCrashed,
+  ServerInstallAttemptFailed,
   ServerCreated,
   ServerDeleted,
   ServerInstalled,
   ServerInstallStarted,
   ServerKilled,
+  ServerFilesChanged,
   ServerRestarted,
   ServerRunning,
   ServerStarting,
@@ -169,10 +183,13 @@ export {
 } from './fleet/templates';
 export {
   createServerSchema,
+  limitViolations,
   POWER_ACTIONS,
   powerSchema,
+  SERVER_LIMIT_MINIMUMS,
   SERVER_STATES,
   serverCommandSchema,
+  serverLimitsSchema,
   updateServerSchema,
   type CreateServer,
   type Port,
@@ -188,6 +205,12 @@ export {
   AGENT_REPORTS,
   AGENT_VERBS,
   bootReportSchema,
+  jobResultReplySchema,
+  serverExitedReportSchema,
+  sftpChangeReportSchema,
+  serverInstalledReportSchema,
+  serverReadyReportSchema,
+  serverStartedReportSchema,
   type AgentReply,
   type AgentServerSpec,
   type BootReport,
@@ -201,6 +224,7 @@ export {
   type PowerReply,
   type RunJobCommand,
   type ServerExitedReport,
+  type SftpChangeReport,
   type ServerInstalledReport,
   type ServerReadyReport,
   type ServerStartedReport,
@@ -211,6 +235,8 @@ export {
 export {
   checkRules,
   KNOWN_RULES,
+  LOCKED_VARIABLE_EDITORS,
+  lockedVariableChanges,
   parseRules,
   renderStartup,
   resolveVariables,
@@ -220,3 +246,78 @@ export {
   type VariableDefinition,
 } from './fleet/variable-rules';
 export { parseSizeMb } from './fleet/sizes';
+export {
+  chmodServerFileSchema,
+  compressServerFilesSchema,
+  copyServerFileSchema,
+  decompressServerFileSchema,
+  deleteServerFilesSchema,
+  listServerFilesSchema,
+  mkdirServerFileSchema,
+  renameServerFileSchema,
+  SERVER_FILE_ARGS,
+  SERVER_FILE_MAX_PATHS,
+  SERVER_FILE_TEXT_MAX_BYTES,
+  SERVER_FILE_VERBS,
+  serverFilePath,
+  serverFilePathQuerySchema,
+  serverFilesCommandSchema,
+  writeServerFileSchema,
+  type ServerFileContents,
+  type ServerFileEntry,
+  type ServerFilesCommand,
+  type ServerFileVerb,
+} from './fleet/server-files';
+export {
+  canControlServer,
+  canSeeJob,
+  canSeeServer,
+  missingToCancelJob,
+  missingToControlServer,
+  seesEveryServer,
+  SERVER_ACTION_PERMISSION,
+  type JobOwnership,
+  type ServerAccessPrincipal,
+  type ServerAction,
+  type ServerOwnership,
+} from './fleet/access';
+export {
+  DEFAULT_SFTP_PORT,
+  parseSftpUsername,
+  SFTP_ACTIONS,
+  SFTP_SERVER_ID_CHARS,
+  sftpAccessCommandSchema,
+  sftpLoginCommandSchema,
+  sftpUsername,
+  type ServerSftpView,
+  type SftpAccessCommand,
+  type SftpAccessReply,
+  type SftpAction,
+  type SftpLoginCommand,
+} from './fleet/sftp';
+export { FileDeleted, FileMoved, FileUploaded, FolderCreated, QuotaSet } from './events/files.events';
+export {
+  baseName,
+  beginUploadSchema,
+  commitUploadSchema,
+  DEFAULT_QUOTA_BYTES,
+  InvalidPathError,
+  isWithin,
+  MAX_NAME_BYTES,
+  MAX_PATH_BYTES,
+  mkdirBodySchema,
+  movePathBodySchema,
+  normalizeVfsPath,
+  parentOf,
+  QuotaExceededError,
+  setQuotaBodySchema,
+  userPathSchema,
+  vfsPathSchema,
+  type CommitUpload,
+  type FileChunkRef,
+  type FileContent,
+  type FsEntry,
+  type FsStats,
+  type QuotaView,
+  type RawFileView,
+} from './files/files';

@@ -21,6 +21,9 @@ export const PERMISSIONS = {
   'jobs.read': 'See every job',
   'files.read': 'Read files',
   'files.write': 'Write files',
+  'files.delete': "Delete a server's files",
+  'files.archive': "Compress and extract archives of a server's files",
+  'files.admin': "Set users' storage quotas and see storage statistics",
   'events.read': 'Read the raw event feed',
   'audit.read': 'Read the audit log',
   'integrations.manage': 'Issue NATS credentials for integrators',
@@ -46,6 +49,8 @@ export const DEFAULT_USER_PERMISSIONS: Permission[] = [
   'jobs.run',
   'files.read',
   'files.write',
+  'files.delete',
+  'files.archive',
 ];
 
 /** Groups for pickers: the area is the part before the dot. */

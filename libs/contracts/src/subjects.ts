@@ -13,7 +13,7 @@ export function subjectToken(value: string): string {
 export const SERVICES = ['gateway', 'auth', 'users', 'nodes', 'metrics', 'files', 'plugins'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
-export const AGGREGATES = ['user', 'role', 'apikey', 'node', 'server', 'template', 'job', 'file', 'plugin', 'integration'] as const;
+export const AGGREGATES = ['user', 'role', 'apikey', 'session', 'node', 'server', 'template', 'job', 'file', 'plugin', 'integration'] as const;
 export type AggregateName = (typeof AGGREGATES)[number];
 
 export const STREAMS = {
@@ -25,6 +25,8 @@ export const STREAMS = {
   telemetry: 'TELEMETRY',
   /** Console scrollback, last N lines per server. */
   console: 'CONSOLE',
+  /** Content-addressed file chunks, one subject per SHA-256 (`chunk.<hash>`, libs/chunks). */
+  chunks: 'CHUNKS',
 } as const;
 
 export const Subjects = {
@@ -37,11 +39,17 @@ export const Subjects = {
   /** Every event of one aggregate type. */
   eventsOf: (aggregate: AggregateName) => `evt.${aggregate}.>`,
   allEvents: 'evt.>',
-  /** `agent.<nodeId>.cmd.<verb>`: nodes service → that agent only. */
-  agentCommand: (nodeId: string, verb: string) => `agent.${subjectToken(nodeId)}.cmd.${subjectToken(verb)}`,
+  /** `agent.<nodeId>.cmd.<verb>`: nodes service → that agent only; a verb may have several tokens (`fs.list`). */
+  agentCommand: (nodeId: string, verb: string) => `agent.${subjectToken(nodeId)}.cmd.${verb.split('.').map(subjectToken).join('.')}`,
   /** `agent.<nodeId>.report.<kind>`: agent → nodes service, stream AGENT_REPORTS. */
   agentReport: (nodeId: string, kind: string) => `agent.${subjectToken(nodeId)}.report.${subjectToken(kind)}`,
   agentReports: 'agent.*.report.>',
+  /**
+   * `agent.<nodeId>.reply.<id>`: where a service answers an agent's own request (SFTP login checks).
+   * Agents' inboxes (`_INBOX_agent-<id>`) cannot be matched by one wildcard; these can (`agent.*.reply.>`).
+   */
+  agentReply: (nodeId: string, id: string) => `agent.${subjectToken(nodeId)}.reply.${subjectToken(id)}`,
+  agentReplies: 'agent.*.reply.>',
   /** `agent.<nodeId>.heartbeat`: core NATS liveness. */
   agentHeartbeat: (nodeId: string) => `agent.${subjectToken(nodeId)}.heartbeat`,
   agentHeartbeats: 'agent.*.heartbeat',

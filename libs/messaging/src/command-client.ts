@@ -16,6 +16,11 @@ interface NestReply {
 export interface SendOptions {
   /** @default 5000 */
   timeoutMs?: number;
+  /**
+   * Take the reply on this subject instead of the connection's inbox (a node agent: the services may
+   * answer `agent.<id>.reply.>`, never its `_INBOX_agent-<id>`). @default the inbox
+   */
+  replySubject?: string;
 }
 
 /**
@@ -37,6 +42,7 @@ export class CommandClient {
       const message = await this.nc.request(subject, codec.encode({ pattern: subject, data, id: randomUUID() }), {
         timeout: options.timeoutMs ?? this.defaultTimeoutMs,
         headers: metaToHeaders(meta),
+        ...(options.replySubject ? { noMux: true, reply: options.replySubject } : {}),
       });
       reply = codec.decode(message.data) as NestReply;
     } catch (error) {

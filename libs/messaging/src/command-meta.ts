@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { headers as natsHeaders, type MsgHdrs } from 'nats';
 
 /** Who asked and why: travels in NATS headers beside every command (never in the payload). */
@@ -35,4 +36,19 @@ export function metaFromHeaders(h: MsgHdrs | undefined): CommandMeta {
     idempotencyKey: h?.get(H.idempotencyKey) || undefined,
     expectedVersion: expected ? Number(expected) : undefined,
   };
+}
+
+/**
+ * The id of a new aggregate. With an idempotency key it is derived from the actor, the verb and the
+ * key (a name-based UUID), so a retried create lands on the aggregate the first attempt created and
+ * the command answers it with nothing new to append (a
+ * retry after a timeout whose first attempt did commit creates nothing twice).
+ */
+export function newAggregateId(verb: string, meta: CommandMeta): string {
+  if (!meta.idempotencyKey) return randomUUID();
+  const hash = createHash('sha256').update(`encedeus:${verb}:${meta.actor}:${meta.idempotencyKey}`).digest();
+  hash[6] = (hash[6] & 0x0f) | 0x50;
+  hash[8] = (hash[8] & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

@@ -37,16 +37,40 @@ describe('EventStore', () => {
     expect(revision.version).toBe(1);
   });
 
-  it('stores one event for appends retried with the same idempotency key', async () => {
+  it('stores one event for appends retried at the same revision with the same idempotency key', async () => {
     const meta = { actor: 'system', idempotencyKey: 'key-1' };
-    const first = await store.append('counter', 'idem', 0, [{ type: counted.type, data: { by: 5 } }], meta);
-    const retry = await store.append('counter', 'idem', 'any', [{ type: counted.type, data: { by: 5 } }], meta);
+    const first = await store.append('counter', 'idem', NO_STREAM, [{ type: counted.type, data: { by: 5 } }], meta);
+    const retry = await store.append('counter', 'idem', NO_STREAM, [{ type: counted.type, data: { by: 5 } }], meta);
 
     expect(first.duplicate).toBe(false);
     expect(retry.duplicate).toBe(true);
     const { state, revision } = await store.load('counter', 'idem', counter);
     expect(revision.version).toBe(1);
     expect(state.total).toBe(5);
+  });
+
+  it('stores every append of a command that appends several times with one idempotency key', async () => {
+    const meta = { actor: 'system', idempotencyKey: 'one-command' };
+
+    const created = await store.append('counter', 'multi', NO_STREAM, [{ type: counted.type, data: { by: 1 } }], meta);
+    const next = await store.append('counter', 'multi', created.revision, [{ type: counted.type, data: { by: 2 } }, { type: counted.type, data: { by: 3 } }], meta);
+
+    expect([created.duplicate, next.duplicate]).toEqual([false, false]);
+    const { state, revision } = await store.load('counter', 'multi', counter);
+    expect(revision.version).toBe(3);
+    expect(state.total).toBe(6);
+  });
+
+  it('answers a page of the log for a filter nothing matches at once, empty (it waited forever before)', async () => {
+    await store.append('counter', 'page', NO_STREAM, [{ type: counted.type, data: { by: 1 } }], { actor: 'system' });
+    const started = Date.now();
+
+    const page = await store.readAll({ limit: 10, filterSubject: 'evt.nothing-here.>' });
+    const matching = await store.readAll({ limit: 10, filterSubject: 'evt.counter.page' });
+
+    expect(page).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(matching.map((r) => r.event.data)).toEqual([{ by: 1 }]);
   });
 
   it('checks a bare expected version against the stream', async () => {

@@ -20,7 +20,8 @@ import {
   type NewEvent,
   type RecordedEvent,
 } from '@encedeus/contracts';
-import { ensureStreams, SNAPSHOT_BUCKET } from './streams';
+import { readRange } from './kernel/read-range';
+import { ensureStreams, SNAPSHOT_BUCKET, streamReplicas } from './streams';
 
 /** JetStream's "wrong last sequence" API error (StreamWrongLastSequence). */
 const JS_WRONG_LAST_SEQUENCE = 10071;
@@ -45,7 +46,7 @@ export interface AppendMeta {
   /** `user:<id>`, `apikey:<id>`, `agent:<nodeId>`, `service:<name>` or `system`. */
   actor: string;
   correlationId?: string;
-  /** Retrying an append with the same key stores its events once (JetStream de-duplication window). */
+  /** Retrying an append at the same revision with the same key stores its events once (JetStream de-duplication window). */
   idempotencyKey?: string;
 }
 
@@ -147,7 +148,10 @@ export class EventStore {
       h.set(EVENT_HEADERS.type, type);
       h.set(EVENT_HEADERS.actor, meta.actor);
       if (meta.correlationId) h.set(EVENT_HEADERS.correlationId, meta.correlationId);
-      const msgID = meta.idempotencyKey ? `${subject}:${meta.idempotencyKey}:${i}` : cloudEvent.id;
+      // The key names the command; the version names the event's place in the aggregate. A command that
+      // appends several times with one key stores every event once (an index within one append would
+      // make its second append look like a duplicate of its first).
+      const msgID = meta.idempotencyKey ? `${subject}:${meta.idempotencyKey}:${cloudEvent.aggregateversion}` : cloudEvent.id;
       try {
         const ack = await this.js.publish(subject, codec.encode(cloudEvent), {
           msgID,
@@ -160,6 +164,13 @@ export class EventStore {
         recorded.push({ sequence: ack.seq, event: cloudEvent });
       } catch (error) {
         if (isWrongLastSequence(error)) {
+          const earlier = meta.idempotencyKey ? await this.storedByEarlierAttempt(subject, position.sequence, msgID) : undefined;
+          if (earlier) {
+            duplicates++;
+            position = { version: earlier.event.aggregateversion, sequence: earlier.sequence };
+            recorded.push(earlier);
+            continue;
+          }
           throw new WrongExpectedRevisionError(subject, position.version, undefined, { cause: error });
         }
         throw new DomainError('SERVICE_UNAVAILABLE', `messaging/event-store: failed to append to ${subject}`, undefined, { cause: error });
@@ -177,6 +188,26 @@ export class EventStore {
   }
 
   /**
+   * The event an earlier attempt of this append stored right after `after` on `subject`, found by its
+   * `Nats-Msg-Id`. A replicated stream (R3) checks the expected last subject sequence before it
+   * de-duplicates (nats-server 2.9.10), so a retry there is answered "wrong last sequence" where a
+   * single server answers "duplicate".
+   */
+  private async storedByEarlierAttempt(subject: string, after: number, msgID: string): Promise<RecordedEvent | undefined> {
+    try {
+      // MSG.GET (not a direct get, which a lagging replica may answer); next_by_subj is in 2.9's API, not in nats.js's type.
+      const message = await this.jsm.streams.getMessage(STREAMS.events, { seq: after + 1, next_by_subj: subject } as never);
+      if (message.header?.get('Nats-Msg-Id') !== msgID) return undefined;
+      const event = codec.decode(message.data);
+      event.data = readEventData(event.type, event.data);
+      return { sequence: message.seq, event };
+    } catch (error) {
+      if (isNoMessage(error)) return undefined;
+      throw new DomainError('SERVICE_UNAVAILABLE', `messaging/event-store: failed to check an earlier append to ${subject}`, undefined, { cause: error });
+    }
+  }
+
+  /**
    * Recently loaded aggregates. A hit still costs the one direct get that proves it is current,
    * and a stale entry is caught up from its sequence: correctness never depends on the cache.
    */
@@ -187,6 +218,19 @@ export class EventStore {
     this.cache.delete(key);
     this.cache.set(key, loaded);
     if (this.cache.size > EventStore.CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string);
+  }
+
+  /**
+   * The state after an append this instance made, folded by the caller (the kernel): the next load
+   * of the aggregate then needs one direct get (its current revision), not a read of the events it
+   * just wrote. A snapshot due at this version is written as `load` would.
+   */
+  rememberAppended<S>(aggregate: AggregateName | string, id: string, reducer: Reducer<S>, loaded: Loaded<S>): void {
+    const subject = Subjects.event(aggregate as AggregateName, id);
+    this.remember(this.snapshotKey(subject, reducer as Reducer<unknown>), loaded);
+    if (this.pendingSnapshot.delete(subject)) {
+      void this.writeSnapshot(subject, reducer, loaded).catch(() => undefined);
+    }
   }
 
   /** Subjects that crossed a snapshot boundary; the next `load` with a reducer writes the snapshot. */
@@ -219,7 +263,7 @@ export class EventStore {
     const snapshot = cached && cached.revision.sequence < last.sequence ? cached : await this.readSnapshot<S>(subject, reducer);
     if (snapshot && snapshot.revision.sequence <= last.sequence) ({ state, revision } = snapshot);
     if (revision.sequence < last.sequence) {
-      for await (const recorded of this.readStream(subject, revision.sequence + 1, last.sequence)) {
+      for await (const recorded of this.readStream(subject, revision.sequence + 1, last.sequence, true)) {
         state = reducer.evolve(state, recorded.event);
         revision = { version: recorded.event.aggregateversion, sequence: recorded.sequence };
       }
@@ -230,25 +274,16 @@ export class EventStore {
     return { state, revision };
   }
 
-  /** Reads the events of one aggregate (or any subject filter) from `fromSequence` up to `toSequence`, validated. */
-  async *readStream(filterSubject: string, fromSequence = 1, toSequence?: number): AsyncGenerator<RecordedEvent> {
-    const end = toSequence ?? (await this.jsm.streams.info(STREAMS.events)).state.last_seq;
-    if (end < fromSequence) return;
-    const consumer = await this.js.consumers.get(STREAMS.events, {
-      filterSubjects: filterSubject,
-      opt_start_seq: Math.max(1, fromSequence),
-    });
-    const messages = await consumer.consume({ max_messages: 512 });
-    try {
-      for await (const m of messages) {
-        if (m.seq > end) break;
-        const event = codec.decode(m.data);
-        event.data = readEventData(event.type, event.data);
-        yield { sequence: m.seq, event };
-        if (m.seq >= end || m.info.pending === 0) break;
-      }
-    } finally {
-      await messages.close().catch(() => undefined);
+  /**
+   * Reads the events of one aggregate (or any subject filter) from `fromSequence` up to `toSequence`,
+   * validated, through the kernel's range reader (ends at once when nothing matches).
+   * @param toMatches the event at `toSequence` matches the filter (an aggregate's last sequence)
+   */
+  async *readStream(filterSubject: string, fromSequence = 1, toSequence?: number, toMatches = false): AsyncGenerator<RecordedEvent> {
+    for await (const m of readRange(this.nc, { stream: STREAMS.events, filterSubject, from: fromSequence, to: toSequence, toMatches })) {
+      const event = codec.decode(m.data);
+      event.data = readEventData(event.type, event.data);
+      yield { sequence: m.seq, event };
     }
   }
 
@@ -272,7 +307,7 @@ export class EventStore {
   }
 
   private bucket(): Promise<KV> {
-    this.snapshots ??= this.js.views.kv(SNAPSHOT_BUCKET, { history: 1, storage: 'file' as never });
+    this.snapshots ??= this.js.views.kv(SNAPSHOT_BUCKET, { history: 1, storage: 'file' as never, replicas: streamReplicas() });
     return this.snapshots;
   }
 

@@ -106,6 +106,26 @@ describe('Projector', () => {
     expect(await rows('again')).toEqual(await rows('ref'));
   });
 
+  it('lets a write wait on either of two replicas sharing one durable, whichever applied it', async () => {
+    const projection = new TallyProjection('replicas');
+    const a = new Projector(await env.connect('admin'), db, projection);
+    const b = new Projector(await env.connect('admin'), db, projection);
+    await a.start();
+    await b.start();
+    await waitUntil(a, last);
+
+    const waits: boolean[] = [];
+    for (let i = 0; i < 40; i++) {
+      const { revision } = await store.append('tally', `r${i}`, NO_STREAM, [{ type: tallied.type, data: { by: 1 } }], { actor: 'system' });
+      waits.push(await (i % 2 === 0 ? a : b).waitFor(revision.sequence, 1000));
+    }
+    await a.stop();
+    await b.stop();
+
+    expect(waits.filter((ok) => !ok)).toHaveLength(0);
+    expect(await db.query(`select count(*)::int as n from replicas.tallies where id like 'r%'`)).toEqual([{ n: 40 }]);
+  });
+
   it('empties and replays its read model when EVENTS was recreated under a kept database', async () => {
     const projection = new TallyProjection('wiped');
     const before = new Projector(await env.connect('admin'), db, projection);

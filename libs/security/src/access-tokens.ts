@@ -16,6 +16,8 @@ export interface AccessTokenClaims {
   /** Refresh-token family the token was issued in; revoking the family kills the token too. */
   fam: string;
   iat: number;
+  /** When issued, in ms since epoch (`iat` has whole seconds; a password change must tell a token of the same second apart). */
+  iatMs?: number;
   exp: number;
 }
 

@@ -1,6 +1,8 @@
 export { hasPermission, PRINCIPAL_RESOLVER, type Principal, type PrincipalResolver } from './principal';
 export { Authenticated, CurrentPrincipal, PermissionGuard, Public, RequirePermission } from './permission.guard';
 export { hashPassword, passwordHashOptions, verifyPassword, type PasswordHashOptions } from './passwords';
+export { WorkQueue, type WorkQueueOptions } from './work-queue';
+export { parseSshPublicKey, sshKeyFingerprint, type SshPublicKey } from './ssh-keys';
 export {
   generateApiKey,
   generateOtpCode,

@@ -28,3 +28,23 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * A port p such that p and p+1 are free, below Linux's ephemeral range (32768–60999): a port that
+ * `freePort()` handed out is in that range, where any outgoing connection of a concurrent test may
+ * take p+1 as its local port before our second listener binds it.
+ */
+export async function freePortPair(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if ((await isFree(port)) && (await isFree(port + 1))) return port;
+  }
+  throw new Error('testing: no two adjacent free ports in 20000–32000');
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer().once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}

@@ -3,11 +3,14 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  accountAdminOf,
   accountSigner,
   createOperatorBundle,
   mintUserCreds,
   natsServerConfig,
   SERVICE_PERMISSIONS,
+  upgradeOperatorBundle,
+  type AccountAdmin,
   type AccountSigner,
   type NatsUserName,
   type OperatorBundle,
@@ -20,6 +23,8 @@ export interface NatsHandle {
   port: number;
   bundle: OperatorBundle;
   signer: AccountSigner;
+  /** What the gateway needs to revoke integrator credentials on this server. */
+  accountAdmin?: AccountAdmin;
   /** `.creds` content of a service user (see SERVICE_PERMISSIONS). */
   creds(user: NatsUserName): Promise<string>;
   stop(): Promise<void>;
@@ -51,20 +56,17 @@ export function natsServerBinary(): string {
   throw new Error('testing: nats-server not found; install Debian package nats-server or set NATS_SERVER_BIN');
 }
 
-/** Starts a nats-server in operator mode with JetStream on a free port. */
-export async function startNats(options: StartNatsOptions = {}): Promise<NatsHandle> {
-  const temp = options.storeDir ? undefined : mkdtempSync(join(tmpdir(), 'encedeus-nats-'));
-  const storeDir = options.storeDir ?? join(temp!, 'jetstream');
-  const configDir = options.configDir ?? temp ?? join(storeDir, '..');
-  mkdirSync(storeDir, { recursive: true });
-  mkdirSync(configDir, { recursive: true });
-  const bundle = options.bundle ?? (await createOperatorBundle());
-  const port = options.port ?? (await freePort());
-  const configFile = join(configDir, 'nats-server.conf');
-  writeFileSync(configFile, natsServerConfig(bundle, { port, storeDir }), { mode: 0o600 });
+/** One nats-server process started from a config file. */
+export interface NatsServerProcess {
+  child: ChildProcess;
+  /** Resolves when the process has exited. */
+  exited: Promise<void>;
+}
 
+/** Spawns nats-server with `configFile` and resolves once it accepts connections on `port`. */
+export async function spawnNatsServer(configFile: string, port: number, logFile?: string): Promise<NatsServerProcess> {
   const args = ['-c', configFile];
-  if (options.logFile) args.push('-l', options.logFile);
+  if (logFile) args.push('-l', logFile);
   const child: ChildProcess = spawn(natsServerBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
@@ -78,6 +80,22 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsHan
     child.kill('SIGKILL');
     throw error;
   }
+  return { child, exited };
+}
+
+/** Starts a nats-server in operator mode with JetStream on a free port. */
+export async function startNats(options: StartNatsOptions = {}): Promise<NatsHandle> {
+  const temp = options.storeDir ? undefined : mkdtempSync(join(tmpdir(), 'encedeus-nats-'));
+  const storeDir = options.storeDir ?? join(temp!, 'jetstream');
+  const configDir = options.configDir ?? temp ?? join(storeDir, '..');
+  mkdirSync(storeDir, { recursive: true });
+  mkdirSync(configDir, { recursive: true });
+  const bundle = options.bundle ? await upgradeOperatorBundle(options.bundle) : await createOperatorBundle();
+  const port = options.port ?? (await freePort());
+  const configFile = join(configDir, 'nats-server.conf');
+  writeFileSync(configFile, natsServerConfig(bundle, { port, storeDir }), { mode: 0o600 });
+
+  const { child, exited } = await spawnNatsServer(configFile, port, options.logFile);
 
   const signer = accountSigner(bundle);
   return {
@@ -85,6 +103,7 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsHan
     port,
     bundle,
     signer,
+    accountAdmin: await accountAdminOf(bundle),
     creds: (user) => mintUserCreds(signer, user, SERVICE_PERMISSIONS[user]),
     async stop() {
       if (child.exitCode === null) {

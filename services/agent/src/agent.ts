@@ -13,14 +13,17 @@ import {
   type RunJobCommand,
   type SyncCommand,
 } from '@encedeus/contracts';
-import { credsExpiry, inboxPrefixFromCreds } from '@encedeus/messaging';
+import { CommandClient, credsExpiry, inboxPrefixFromCreds } from '@encedeus/messaging';
 import type { AgentConfig } from './config';
 import type { Driver } from './drivers/driver';
 import { ProcessDriver } from './drivers/process/process-driver';
 import { runJob } from './jobs/run-job';
 import { isolation } from './jobs/job-sandbox';
 import { AgentBus } from './bus/agent-bus';
-import { enroll, readIdentity, writeIdentity, type AgentIdentity } from './enrollment/identity';
+import { fsCommandHandlers } from './files/fs-commands';
+import { SftpServer } from './sftp/sftp-server';
+import { enroll, readIdentity, secureDataDir, writeIdentity, type AgentIdentity } from './enrollment/identity';
+import { UidPool } from './sandbox/uid-pool';
 import { ServerManager } from './servers/server-manager';
 import { machineSpec, UsageSampler } from './telemetry/machine';
 import { AGENT_VERSION } from './version';
@@ -31,6 +34,16 @@ const RECONNECT_IDLE_WAIT_MS = 10_000;
 
 type Log = (message: string) => void;
 
+/** An error's message with its causes (`DriverError` wraps the system error that stopped it). */
+function describeError(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error; e !== undefined && parts.length < 5; e = (e as { cause?: unknown }).cause) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    if (!(e instanceof Error)) break;
+  }
+  return parts.join(': ');
+}
+
 /**
  * Skyhook, the node agent: enrolls once, then runs with its own NATS user, reports its spec on
  * every (re)connect, heartbeats, samples usage, runs servers through drivers and jobs in a sandbox.
@@ -40,11 +53,18 @@ export class Agent {
   private identity!: AgentIdentity;
   private servers!: ServerManager;
   private bus?: AgentBus;
+  private sftp?: SftpServer;
   /** Bumped after each reconnect made to apply new credentials. */
   private generation = 0;
   private readonly consoleSubs = new Map<string, Subscription>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly jobs = new Map<string, AbortController>();
+  /**
+   * Jobs cancelled before their run_job arrived (the cancel can overtake it): a later run_job for one
+   * of them ends at once as cancelled. Bounded; entries expire after ten minutes.
+   */
+  private readonly cancelledJobs = new Map<string, number>();
+  private readonly jobUids: UidPool;
   private readonly sampler = new UsageSampler();
   private drivers = new Map<string, Driver>();
   private heartbeatSeq = 0;
@@ -64,6 +84,7 @@ export class Agent {
     private readonly log: Log = (m) => console.log(`[agent] ${m}`),
   ) {
     this.revoked = new Promise((resolve) => (this.markRevoked = resolve));
+    this.jobUids = new UidPool(config.jobUids);
   }
 
   get nodeId(): string {
@@ -71,6 +92,7 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    await secureDataDir(this.config.dataDir);
     const existing = await readIdentity(this.config.dataDir);
     if (existing) {
       this.identity = existing;
@@ -84,7 +106,11 @@ export class Agent {
       line: (id, line, stream) => this.publishLine(id, line, stream),
       ready: (id, runId) => void this.report(AGENT_REPORTS.serverReady, { server_id: id, run_id: runId, at: Date.now() }),
       started: (id, runId) => void this.report(AGENT_REPORTS.serverStarted, { server_id: id, run_id: runId, at: Date.now() }),
-      exited: (id, runId, facts) => void this.report(AGENT_REPORTS.serverExited, { server_id: id, run_id: runId, ...facts, at: Date.now() }),
+      exited: (id, runId, facts, stderrTail) => {
+        // An exit nobody asked for is logged with why (the server's last stderr lines): the console is not always watched.
+        if (!facts.expected) this.log(`server ${id} exited unexpectedly (code ${facts.code ?? '?'}${facts.signal ? `, ${facts.signal}` : ''}${facts.reason ? `, ${facts.reason}` : ''})${stderrTail.length ? `; last stderr: ${stderrTail.join(' | ')}` : ''}`);
+        void this.report(AGENT_REPORTS.serverExited, { server_id: id, run_id: runId, ...facts, at: Date.now() });
+      },
       changed: (ids) => this.followConsoles(ids),
     });
 
@@ -110,7 +136,15 @@ export class Agent {
         return { reconnecting, generation: this.generation };
       },
       create_server: (cmd: { server: AgentServerSpec }) => this.servers.create(cmd.server),
-      power: (cmd: PowerCommand) => this.servers.power(cmd),
+      power: async (cmd: PowerCommand) => {
+        try {
+          return await this.servers.power(cmd);
+        } catch (error) {
+          // The reply carries the error too, but a start that failed on this machine is worth a line here.
+          this.log(`power ${cmd.action} of server ${cmd.server_id} failed: ${describeError(error)}`);
+          throw error;
+        }
+      },
       write: async (cmd: { server_id: string; line: string }) => {
         await this.servers.write(cmd.server_id, cmd.line);
         return {};
@@ -122,17 +156,21 @@ export class Agent {
       run_job: (cmd: RunJobCommand) => this.runJob(cmd),
       cancel_job: async (cmd: { job_id: string }) => {
         const controller = this.jobs.get(cmd.job_id);
-        controller?.abort();
-        return { cancelled: !!controller };
+        if (controller) controller.abort();
+        else this.rememberCancelled(cmd.job_id);
+        return { cancelled: true };
       },
       // The node was deleted: forget the credentials (after this reply is out) and stop.
       revoke: async () => {
         setTimeout(() => void this.forgetIdentity(), 0);
         return { revoked: true };
       },
+      // The file manager (fs.list, fs.write, …), jailed to the server's directory.
+      ...fsCommandHandlers((id) => (this.servers.ids().includes(id) ? this.servers.serverDir(id) : undefined)),
     });
     this.bus.listen(this.nc);
     await this.nc.flush();
+    await this.startSftp(this.nc);
     this.startTimers();
     await this.reportBoot();
     this.log(`connected to ${this.config.natsUrl} as node ${this.nodeId}; drivers: ${[...this.drivers.keys()].join(', ')}`);
@@ -145,18 +183,47 @@ export class Agent {
     for (const t of this.timers) clearInterval(t);
     for (const c of this.jobs.values()) c.abort();
     this.bus?.close();
+    await this.sftp?.stop().catch(() => undefined);
     await this.servers?.close();
     if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => this.nc?.close());
   }
 
+  /** The node's SFTP server (issue 11), on AGENT_SFTP_PORT; its port goes into the node spec. */
+  private async startSftp(nc: NatsConnection): Promise<void> {
+    const commands = new CommandClient(nc);
+    this.sftp = new SftpServer({
+      dataDir: this.config.dataDir,
+      host: this.config.sftpHost,
+      port: this.config.sftpPort,
+      recheckMs: this.config.sftpRecheckMs,
+      nodeId: () => this.nodeId,
+      commands: () => (nc.isClosed() ? undefined : commands),
+      servers: () => this.servers.ids(),
+      serverDir: (id) => this.servers.serverDir(id),
+      // Every write, rename and delete is a fact for the audit log (server.files_changed, recorded by the nodes service).
+      changed: ({ server_id, user_id, op, path, ...rest }) => void this.report(AGENT_REPORTS.sftpChange, { server_id, user_id, op, path, ...('to' in rest ? { to: rest.to } : {}), at: Date.now() }),
+      log: this.log,
+    });
+    try {
+      await this.sftp.start();
+    } catch (error) {
+      // A taken port must not keep the servers from running: the node reports no SFTP port.
+      this.log(`sftp: cannot listen on ${this.config.sftpHost}:${this.config.sftpPort}: ${(error as Error).message}`);
+      this.sftp = undefined;
+    }
+  }
+
   private async detectDrivers(): Promise<Map<string, Driver>> {
     const drivers = new Map<string, Driver>();
-    if (this.config.drivers.includes('process')) drivers.set('process', new ProcessDriver({ stateDir: join(this.config.dataDir, 'process-state') }));
+    if (this.config.drivers.includes('process')) {
+      const options = { stateDir: join(this.config.dataDir, 'process-state'), uids: this.config.serverUids, pidsMax: this.config.serverPidsMax };
+      drivers.set('process', new ProcessDriver(options));
+    }
     if (this.config.drivers.includes('docker') && (process.env.DOCKER_HOST || existsSync('/var/run/docker.sock'))) {
       try {
         const { DockerDriver } = await import('./drivers/docker/docker-driver');
         // AGENT_DOCKER_NETWORK: 'bridge' (default, maps ports), 'none' where the engine has no bridge, or 'host'.
-        const docker = new DockerDriver({ network: process.env.AGENT_DOCKER_NETWORK || undefined });
+        const docker = new DockerDriver({ network: process.env.AGENT_DOCKER_NETWORK || undefined, pidsMax: this.config.serverPidsMax });
         await Promise.race([docker.capabilities(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000))]);
         drivers.set('docker', docker);
       } catch (error) {
@@ -207,10 +274,13 @@ export class Agent {
   }
 
   private async reportBoot(): Promise<void> {
-    const capabilities = await Promise.all([...this.drivers.values()].map((d) => d.capabilities().catch(() => ({ driver: d.name }))));
+    const drivers = await Promise.all([...this.drivers.values()].map((d) => d.capabilities().catch(() => ({ driver: d.name }))));
+    const capabilities: Record<string, unknown>[] = drivers.map((c) => ({ ...c }));
     const iso = await isolation().catch(() => undefined);
-    const spec = await machineSpec([...this.drivers.keys()], capabilities as never, iso ? Object.keys(iso.runtimes) : []);
-    await this.report(AGENT_REPORTS.boot, { spec, at: Date.now() });
+    // What jobs are isolated with, next to what each driver enforces for servers.
+    if (iso) capabilities.push({ sandbox: 'jobs', network: iso.network, memory: iso.memory, user: iso.user, tmp: iso.tmp, processes: iso.processes, pids: iso.pids, notes: iso.notes });
+    const spec = await machineSpec([...this.drivers.keys()], capabilities, iso ? Object.keys(iso.runtimes) : []);
+    await this.report(AGENT_REPORTS.boot, { spec: { ...spec, ...(this.sftp?.port ? { sftp: { port: this.sftp.port, host: this.config.sftpPublicHost ?? spec.hostname } } : {}) }, at: Date.now() });
   }
 
   /** Publishes a fact to AGENT_REPORTS and waits for the stream's ack; retried across a reconnect. */
@@ -333,8 +403,15 @@ export class Agent {
     return { servers };
   }
 
+  private rememberCancelled(jobId: string): void {
+    const now = Date.now();
+    for (const [id, expires] of this.cancelledJobs) if (expires < now || this.cancelledJobs.size >= 1000) this.cancelledJobs.delete(id);
+    this.cancelledJobs.set(jobId, now + 600_000);
+  }
+
   private async runJob(cmd: RunJobCommand): Promise<JobResultReply> {
     const controller = new AbortController();
+    if (this.cancelledJobs.delete(cmd.job_id)) controller.abort();
     this.jobs.set(cmd.job_id, controller);
     try {
       const subject = Subjects.jobOutput(this.identity.node_id, cmd.job_id);
@@ -346,7 +423,7 @@ export class Agent {
       };
       const result = await runJob(
         { runtime: cmd.runtime, code: cmd.code, stdin: cmd.stdin, timeoutMs: cmd.timeout_ms, memoryMb: cmd.memory_mb },
-        { signal: controller.signal, onOutput },
+        { signal: controller.signal, onOutput, uids: this.jobUids, pidsMax: this.config.jobPidsMax },
       );
       const iso = await isolation().catch(() => undefined);
       return { ...result, isolation: iso ? { network: iso.network, memory: iso.memory } : undefined };

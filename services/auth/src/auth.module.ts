@@ -5,13 +5,17 @@ import { ApiKeysController } from './apikeys/apikeys.controller';
 import { ApiKeysService } from './apikeys/apikeys.service';
 import { AUTH_OPTIONS, type AuthModuleOptions } from './auth.options';
 import { CredentialsController } from './credentials/credentials.controller';
+import { PasswordHasher } from './credentials/password-hasher';
 import { LoginController } from './login/login.controller';
 import { LoginRateLimiter } from './login/login-rate-limiter';
+import { PasswordChecks } from './login/password-checks';
+import { SftpLoginController } from './login/sftp-login.controller';
 import { OneTimeCodes } from './login/one-time-codes';
 import { Mailer } from './mail/mailer';
 import { AuthState } from './state/auth-state';
 import { TokenIssuer } from './tokens/token-issuer';
-import { UserFacts } from './tokens/user-facts';
+import { UserCredentialsProcessManager } from './process-managers/user-credentials.process-manager';
+import { SessionLog } from './sessions/session-log';
 
 /** The auth service: credentials, tokens, OTP, API keys; state in schema `auth`. */
 @Module({})
@@ -31,16 +35,19 @@ export class AuthModule {
           extra: { max: 10 },
         }),
       ],
-      controllers: [LoginController, CredentialsController, ApiKeysController, healthControllerFor('auth')],
+      controllers: [LoginController, SftpLoginController, CredentialsController, ApiKeysController, healthControllerFor('auth')],
       providers: [
         { provide: AUTH_OPTIONS, useValue: options },
         AuthState,
-        UserFacts,
+        SessionLog,
         TokenIssuer,
         Mailer,
         OneTimeCodes,
         LoginRateLimiter,
+        PasswordChecks,
+        PasswordHasher,
         ApiKeysService,
+        UserCredentialsProcessManager,
       ],
     };
   }

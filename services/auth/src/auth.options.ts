@@ -11,8 +11,10 @@ export interface AuthModuleOptions {
   otpRequired?: boolean;
   /** argon2id cost. @default passwordHashOptions() (env ARGON2_MEMORY_KIB / ARGON2_TIME_COST) */
   passwordHash?: PasswordHashOptions;
-  /** Failed logins per minute per account and per IP before 429. @default 5 */
+  /** Failed logins per minute per (account, client address) before 429. @default 5 */
   maxFailedLoginsPerMinute?: number;
+  /** The queue of argon2 work (PasswordHasher). @default concurrency min(cores, 4), maxWaitMs 2000, maxQueued 16 × concurrency */
+  passwordWork?: { concurrency?: number; maxWaitMs?: number; maxQueued?: number };
   /** Lifetime of a refresh token. @default 30 days */
   refreshTokenTtlSeconds?: number;
 }

@@ -23,6 +23,29 @@ describe('auth through the gateway', () => {
     expect(me.body.permissions).toContain('users.manage');
   });
 
+  it('records logins on the session aggregate: a login leaves the user\'s version and ETag as they were', async () => {
+    const token = await h.adminToken();
+    const me = await h.http().get('/api/v1/users/me').set('Authorization', `Bearer ${token}`);
+    const before = await h.http().get(`/api/v1/users/${me.body.id}`).set('Authorization', `Bearer ${token}`);
+    expect(before.status).toBe(200);
+
+    const session = await h.login(ADMIN.email, ADMIN.password);
+    await h.http().post('/api/v1/auth/login').send({ email: ADMIN.email, password: 'wrong password' }).expect(401);
+    await h.http().post('/api/v1/auth/logout').set('Authorization', `Bearer ${session.accessToken}`).expect(204);
+
+    const after = await h.http().get(`/api/v1/users/${me.body.id}`).set('Authorization', `Bearer ${token}`);
+    expect(after.status).toBe(200);
+    expect(after.headers.etag).toBe(before.headers.etag);
+    expect(after.body.version).toBe(before.body.version);
+    const listed = await h.http().get(`/api/v1/users?limit=100`).set('Authorization', `Bearer ${token}`);
+    expect(listed.body.items.find((u: { id: string }) => u.id === me.body.id).version).toBe(before.body.version);
+    const sessions = await h.http().get('/api/v1/events?aggregate=session&limit=500').set('Authorization', `Bearer ${token}`);
+    const mine = sessions.body.items.map((e: { event: { subject: string; type: string } }) => e.event).filter((e: { subject: string }) => e.subject === `session/${me.body.id}`).map((e: { type: string }) => e.type);
+    expect(mine).toEqual(expect.arrayContaining(['user.logged_in', 'user.login_failed', 'user.logged_out']));
+    const userEvents = await h.http().get('/api/v1/events?aggregate=user&limit=500').set('Authorization', `Bearer ${token}`);
+    expect(userEvents.body.items.map((e: { event: { type: string } }) => e.event.type)).not.toContain('user.logged_in');
+  });
+
   it('answers the same 401 for an unknown user and a wrong password', async () => {
     const unknown = await h.http().post('/api/v1/auth/login').send({ email: 'nobody@example.test', password: 'whatever1' });
     const wrong = await h.http().post('/api/v1/auth/login').send({ email: ADMIN.email, password: 'wrong password' });
@@ -70,7 +93,7 @@ describe('auth through the gateway', () => {
     expect(me.status).toBe(200);
     expect(me.body.roles).toEqual([{ id: expect.any(String), name: 'user' }]);
 
-    const enable = await h.http().patch('/api/v1/users/me').set('Authorization', auth).send({ otpEnabled: true });
+    const enable = await h.http().patch('/api/v1/users/me').set('Authorization', auth).send({ otpEnabled: true, current_password: 'password123' });
     expect(enable.status).toBe(200);
     h.smtp.mails.length = 0;
     const step1 = await h.http().post('/api/v1/auth/login/init').send({ username: 'newbie', password: 'password123' });

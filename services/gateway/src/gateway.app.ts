@@ -7,8 +7,10 @@ import { join } from 'node:path';
 import { Logger } from 'nestjs-pino';
 import { cleanupOpenApiDoc } from 'nestjs-zod';
 import { bodyParserMiddleware } from './common/body-parser.middleware';
+import { answerClientErrorsAsJson } from './common/client-errors';
 import { GatewayModule } from './gateway.module';
 import type { GatewayOptions } from './gateway.options';
+import { trustedProxiesFromEnv } from './identity/trusted-proxies';
 
 export interface GatewayApp {
   app: INestApplication;
@@ -25,8 +27,11 @@ export async function createGatewayApp(options: GatewayOptions, port = 8080, hos
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // Only configured proxies may name the client (issue #8: any local process could spoof it).
+  const trustedProxies = options.trustedProxies ?? trustedProxiesFromEnv(process.env.TRUSTED_PROXIES);
+  app.set('trust proxy', trustedProxies.length > 0 ? trustedProxies : false);
   app.use(bodyParserMiddleware);
+  answerClientErrorsAsJson(app.getHttpServer());
   app.setGlobalPrefix('api/v1', { exclude: ['metrics'] });
   app.enableShutdownHooks();
 

@@ -15,6 +15,8 @@ import { MsgpackInterceptor } from './common/msgpack.interceptor';
 import { EventsController } from './events/events.controller';
 import { GATEWAY_OPTIONS, type GatewayOptions } from './gateway.options';
 import { HealthController } from './health/health.controller';
+import { IdempotencyInterceptor } from './idempotency/idempotency.interceptor';
+import { IdempotencyKeys } from './idempotency/idempotency-keys';
 import { IntegrationsController } from './integrations/integrations.controller';
 import { HttpMetricsMiddleware, MetricsController } from './observability/metrics';
 
@@ -74,6 +76,8 @@ export class GatewayModule implements NestModule {
         { provide: APP_FILTER, useClass: HttpErrorFilter },
         { provide: APP_PIPE, useClass: ZodValidationPipe },
         { provide: APP_INTERCEPTOR, useClass: MsgpackInterceptor },
+        IdempotencyKeys,
+        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         {
           provide: AUDIT_PROJECTOR,
           useFactory: (nc: NatsConnection, ds: DataSource) => new Projector(nc, ds, new AuditProjection(), { coalesceMs: 50 }),

@@ -1,6 +1,6 @@
 import type { DynamicModule } from '@nestjs/common';
 import type { ServiceName } from '@encedeus/contracts';
-import type { AccountSigner } from '@encedeus/messaging';
+import type { AccountAdmin, AccountSigner } from '@encedeus/messaging';
 
 /** Everything the gateway needs, injected explicitly (main.ts reads it from config; tests from the harness). */
 export interface GatewayOptions {
@@ -8,6 +8,8 @@ export interface GatewayOptions {
   databaseUrl: string;
   /** Account signer, to mint integrator NATS credentials. */
   signer?: AccountSigner;
+  /** Operator seed + system user, to revoke integrator credentials (`DELETE /integrations/nats-credentials/:id`). */
+  accountAdmin?: AccountAdmin;
   /** Public NATS URL written into issued credentials' docs. @default nats.servers[0] */
   publicNatsUrl?: string;
   /** Services whose health /health reports. @default auth, users, nodes */
@@ -16,6 +18,11 @@ export interface GatewayOptions {
   consoleDir?: string;
   /** Feature modules (identity, fleet, realtime) added by their owners. */
   features?: DynamicModule[];
+  /**
+   * Reverse proxies (addresses or CIDRs) whose `X-Forwarded-For` names the client.
+   * @default TRUSTED_PROXIES from the environment; none when unset
+   */
+  trustedProxies?: string[];
   /** When no feature provides PRINCIPAL_RESOLVER, every guarded route answers 401. */
   logLevel?: string;
 }

@@ -72,13 +72,38 @@ describe('fleet through REST', () => {
     for (const e of requested) expect(e.event.actor).toBe(`user:${me.user.id}`);
 
     const malformedId = await http().get('/api/v1/servers/not-a-uuid').set('Authorization', auth());
-    expect(malformedId.status).toBe(404);
-    expect(malformedId.body.code).toBe('NOT_FOUND');
+    expect(malformedId.status).toBe(422);
+    expect(malformedId.body.code).toBe('VALIDATION_FAILED');
 
     const metrics = await http().get(`/api/v1/nodes/${node.body.id}/metrics`).set('Authorization', auth());
     expect(metrics.status).toBe(200);
     expect(metrics.body).toMatchObject({ node_id: node.body.id, memory_usage: expect.any(Number), memory_limit: expect.any(Number), cpu_percent: expect.any(Number) });
   }, 240_000);
+
+  it('carries ETag on every fleet aggregate and answers a stale If-Match with 412 and the current version, recording nothing', async () => {
+    const http = stack.http;
+    const node = await http().post('/api/v1/nodes').set('Authorization', auth()).send({ name: 'etag-node', memory_mb: 2048, cpu_percent: 200, storage_size: '5G' });
+    const template = await http().get(`/api/v1/templates/${NODE_ECHO_TEMPLATE}`).set('Authorization', auth());
+    const server = await http().post('/api/v1/servers').set('Authorization', auth()).send({ name: 'etag', template_id: NODE_ECHO_TEMPLATE, node_id: node.body.id, limits: { memory_mb: 128 } });
+    const fetched = await http().get(`/api/v1/servers/${server.body.id}`).set('Authorization', auth());
+
+    expect(node.headers.etag).toBe(`"${node.body.version}"`);
+    expect(template.headers.etag).toBe(`"${template.body.version}"`);
+    expect(server.headers.etag).toBe(`"${server.body.version}"`);
+    expect(fetched.headers.etag).toBe(`"${fetched.body.version}"`);
+
+    const renamed = await http().patch(`/api/v1/servers/${server.body.id}`).set('Authorization', auth()).set('If-Match', fetched.headers.etag).send({ name: 'etag-renamed' });
+    const stale = await http().patch(`/api/v1/servers/${server.body.id}`).set('Authorization', auth()).set('If-Match', fetched.headers.etag).send({ name: 'lost-update' });
+    const staleNode = await http().patch(`/api/v1/nodes/${node.body.id}`).set('Authorization', auth()).set('If-Match', '"999"').send({ name: 'lost' });
+    const after = await http().get(`/api/v1/servers/${server.body.id}`).set('Authorization', auth());
+
+    expect(renamed.status).toBe(200);
+    expect(renamed.headers.etag).toBe(`"${renamed.body.version}"`);
+    expect(stale.status).toBe(412);
+    expect(stale.body).toMatchObject({ code: 'PRECONDITION_FAILED', details: { currentVersion: renamed.body.version } });
+    expect(staleNode.status).toBe(412);
+    expect(after.body).toMatchObject({ name: 'etag-renamed', version: renamed.body.version });
+  }, 60_000);
 
   it('answers a node usage history averaged per bucket from TELEMETRY, and validates the range', async () => {
     const http = stack.http;

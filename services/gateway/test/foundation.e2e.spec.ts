@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { Controller, Get, Module, Query } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import request from 'supertest';
 import { pack, unpack } from 'msgpackr';
-import { AckPolicy, connect, credsAuthenticator } from 'nats';
+import { connect, credsAuthenticator } from 'nats';
 import { ConflictError, event, defineEvent, NotFoundError, type RecordedEvent } from '@encedeus/contracts';
 import { CommandClient, EventStore, healthControllerFor, inboxPrefixFromCreds, MessagingModule, startServiceApp } from '@encedeus/messaging';
 import { RequirePermission } from '@encedeus/security';
@@ -215,7 +216,23 @@ describe('gateway foundation', () => {
     expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(Array(5).fill('demo.pinged'));
   });
 
-  it('rebuilds the audit log with npm run projections:rebuild to identical rows', async () => {
+  it('answers an event-feed filter that matches nothing at once with an empty page', async () => {
+    const store = await EventStore.create(await env.connect('admin'), { service: 'test' });
+    await store.append('demo' as never, `nothing-${randomUUID()}`, 0, [event(pinged, { n: 0 })], { actor: 'user:alice' });
+    const started = Date.now();
+
+    const none = await http().get('/api/v1/events?aggregate=plugin').set('Authorization', 'Bearer all').timeout(10_000);
+    const past = await http().get('/api/v1/events?after=1000000').set('Authorization', 'Bearer all').timeout(10_000);
+
+    expect(none.status).toBe(200);
+    expect(none.body.items).toEqual([]);
+    expect(none.body.nextCursor).toBeNull();
+    expect(past.status).toBe(200);
+    expect(past.body.items).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('rebuilds the audit log (to identical rows) and the gateway identity tables with npm run projections:rebuild', async () => {
     const store = await EventStore.create(await env.connect('admin'), {
       service: 'test',
     });
@@ -249,6 +266,7 @@ describe('gateway foundation', () => {
       );
 
       expect(output).toMatch(/gateway_audit rebuilt up to sequence \d+/);
+      expect(output).toMatch(/gateway_identity rebuilt up to sequence \d+/);
       expect(before.length).toBeGreaterThan(0);
       expect(await snapshot()).toEqual(before);
     } finally {
@@ -258,7 +276,7 @@ describe('gateway foundation', () => {
 
   it('serves OpenAPI and Prometheus metrics', async () => {
     const openapi = await http().get('/api/v1/openapi.json');
-    const metrics = await http().get('/metrics');
+    const metrics = await http().get('/metrics').set('Authorization', 'Bearer all');
 
     expect(openapi.status).toBe(200);
     expect(openapi.body.openapi).toMatch(/^3\./);
@@ -297,13 +315,9 @@ describe('gateway foundation', () => {
       await new Promise((r) => setTimeout(r, 200));
       expect(errors.filter((e) => e === 'PERMISSIONS_VIOLATION')).toHaveLength(2);
 
-      const jsm = await nc.jetstreamManager();
-      await jsm.consumers.add('EVENTS', {
-        durable_name: 'integ_reader',
-        filter_subject: 'evt.>',
-        ack_policy: AckPolicy.Explicit,
-      });
-      const own = await nc.jetstream().consumers.get('EVENTS', 'integ_reader');
+      // The gateway created the durable; the integrator only binds to it.
+      const jsm = await nc.jetstreamManager({ checkAPI: false });
+      const own = await nc.jetstream().consumers.get('EVENTS', res.body.consumerNames[0]);
       const first = await own.next({ expires: 2000 });
       expect(first?.subject).toMatch(/^evt\./);
       first?.ack();

@@ -86,6 +86,8 @@ const json = JSONCodec<any>();
 class FakeNodes {
   readonly requests: { verb: string; data: any }[] = [];
   readonly owners = new Map<string, string>();
+  /** The node every server here is placed on (telemetry from other nodes is dropped). */
+  nodeId = '';
 
   constructor(private readonly nc: NatsConnection, private readonly store: EventStore) {}
 
@@ -103,7 +105,7 @@ class FakeNodes {
     switch (verb) {
       case 'get_server': {
         const owner = this.owners.get(data.id);
-        return owner ? reply({ id: data.id, owner_id: owner, state: 'running' }) : fail('NOT_FOUND', `Server ${data.id} was not found`);
+        return owner ? reply({ id: data.id, owner_id: owner, node_id: this.nodeId, state: 'running' }) : fail('NOT_FOUND', `Server ${data.id} was not found`);
       }
       case 'run_job': {
         const jobId = randomUUID();
@@ -217,6 +219,7 @@ describe('realtime gateway (socket.io)', () => {
     nodes = new FakeNodes(nc, store);
     nodes.owners.set(ownServer, 'owner-1');
     nodes.owners.set(otherServer, 'owner-2');
+    nodes.nodeId = nodeId;
     nodes.start();
     await nc.flush();
   });

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import type { INestMicroservice } from '@nestjs/common';
 import request from 'supertest';
 import { startServiceApp } from '@encedeus/messaging';
-import { startSmtpCatcher, startTestEnv, type SmtpCatcher, type TestEnv } from '@encedeus/testing';
+import { startSmtpCatcher, startTestEnv, waitFor as pollUntil, type SmtpCatcher, type TestEnv } from '@encedeus/testing';
 import { removeAgentData, spawnAgent, stopAgents, type AgentProcess } from '../../agent/test/fixtures/agent-process';
 import { AuthModule } from '../../auth/src/auth.module';
+import { FilesModule, type FilesModuleOptions } from '../../files/src/files.module';
 import { NodesModule } from '../../nodes/src/nodes.module';
 import { IdentityBootstrap } from '../../users/src/bootstrap/identity-bootstrap';
 import { UsersModule } from '../../users/src/users.module';
@@ -23,6 +24,8 @@ export interface Stack {
   env: TestEnv;
   smtp: SmtpCatcher;
   gateway: GatewayApp;
+  /** The files service, unless StackOptions.files is false. */
+  files?: INestMicroservice;
   http(): ReturnType<typeof request>;
   adminToken(): Promise<string>;
   startAgent(token: string): StackAgent;
@@ -30,12 +33,20 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(): Promise<Stack> {
+/** Options of the stack; the defaults keep tests fast. */
+export interface StackOptions {
+  /** argon2id cost of auth. @default { memoryCost: 19456, timeCost: 2, parallelism: 1 } (OWASP's floor) */
+  passwordHash?: { memoryCost: number; timeCost: number; parallelism: number };
+  /** Options of the files service (issue 10); `false` leaves it out. @default {} */
+  files?: Partial<Omit<FilesModuleOptions, 'nats' | 'databaseUrl'>> | false;
+}
+
+export async function startStack(stackOptions: StackOptions = {}): Promise<Stack> {
   const env = await startTestEnv();
   const smtp = await startSmtpCatcher();
   const servers = env.nats.url;
   const services: INestMicroservice[] = [];
-  const creds = (user: 'auth' | 'users' | 'nodes') => env.nats.creds(user);
+  const creds = (user: 'auth' | 'users' | 'nodes' | 'files') => env.nats.creds(user);
   services.push(
     await startServiceApp(
       'auth',
@@ -43,7 +54,7 @@ export async function startStack(): Promise<Stack> {
         nats: { servers, creds: await creds('auth') },
         databaseUrl: env.db.url,
         smtp: { host: smtp.host, port: smtp.port, from: 'Encedeus <no-reply@stack.test>' },
-        passwordHash: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+        passwordHash: stackOptions.passwordHash ?? { memoryCost: 19456, timeCost: 2, parallelism: 1 },
       }),
       { servers, creds: await creds('auth'), logger: ['error'] },
     ),
@@ -68,7 +79,16 @@ export async function startStack(): Promise<Stack> {
       { servers, creds: await creds('nodes'), logger: ['error'] },
     ),
   );
-  const options = { nats: { servers, creds: await env.nats.creds('gateway') }, databaseUrl: env.db.url, signer: env.nats.signer, logLevel: 'silent' };
+  const filesOptions = stackOptions.files ?? {};
+  const files = filesOptions
+    ? await startServiceApp('files', FilesModule.forRoot({ ...filesOptions, nats: { servers, creds: await creds('files') }, databaseUrl: env.db.url }), {
+        servers,
+        creds: await creds('files'),
+        logger: ['error'],
+      })
+    : undefined;
+  if (files) services.push(files);
+  const options = { nats: { servers, creds: await env.nats.creds('gateway') }, databaseUrl: env.db.url, signer: env.nats.signer, accountAdmin: env.nats.accountAdmin, logLevel: 'silent' };
   const gateway = await createGatewayApp({ ...options, features: gatewayFeatures(options) }, 0, '127.0.0.1');
   const http = () => request(gateway.url);
   const agents: StackAgent[] = [];
@@ -78,6 +98,7 @@ export async function startStack(): Promise<Stack> {
     env,
     smtp,
     gateway,
+    files,
     http,
     async adminToken() {
       if (!admin) {
@@ -93,19 +114,8 @@ export async function startStack(): Promise<Stack> {
       agents.push(agent);
       return agent;
     },
-    async waitFor(what, probe, timeoutMs = 20_000) {
-      const until = Date.now() + timeoutMs;
-      let last: unknown;
-      while (Date.now() < until) {
-        try {
-          const value = await probe();
-          if (value) return value as never;
-        } catch (error) {
-          last = error;
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${agents.map((a) => a.output().slice(-2000)).join('\n')}`);
+    waitFor(what, probe, timeoutMs = 20_000) {
+      return pollUntil(what, probe, timeoutMs, () => agents.map((a) => a.output().slice(-2000)).join('\n')) as never;
     },
     async stop() {
       await stopAgents(agents);

@@ -1,73 +1,109 @@
-import { Inject, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
 import { DataSource } from 'typeorm';
-import { EventStore, healthControllerFor, MessagingModule, NATS_CONNECTION, type NatsConnectionOptions } from '@encedeus/messaging';
-import { agentActor, FleetCore, type NodesOptions } from './fleet-core';
+import { AdvisoryLocks, CommandHandler, EventStore, healthControllerFor, Lease, MessagingModule, NATS_CONNECTION, Projector } from '@encedeus/messaging';
+import { AgentClient } from '@encedeus/fleet';
+import { NODES_OPTIONS, type NodesModuleOptions } from './nodes.options';
 import { AgentReports } from './agents/agent-reports';
-import { ServerOps } from './servers/server-ops';
+import { AgentCredentials } from './agents/agent-credentials';
 import { Liveness } from './liveness/liveness';
-import { KeyedMutex } from './common/keyed-mutex';
-import { nodeReducer, decideCameOnline, decideWentOffline } from './domain/node.decider';
+import { nodeDecider } from './domain/node.decider';
+import { agentActor, SERVICE_ACTOR } from './domain/agent-server-spec';
 import { NodeCommands } from './commands/node.commands';
 import { seedBuiltInTemplates, TemplateCommands } from './commands/template.commands';
 import { ServerCommands } from './commands/server.commands';
+import { ServerFileCommands } from './commands/server-files.handler';
+import { ServerReports } from './commands/server-reports.handler';
 import { JobCommands } from './commands/job.commands';
 import { FleetQueries } from './queries/fleet.queries';
-import { SCHEMA } from './projections/fleet.projection';
+import { FleetReadModel } from './queries/fleet.read-model';
+import { FleetProjection } from './projections/fleet.projection';
+import { EnrollmentTokens } from './enrollment/enrollment-tokens';
+import { JobInputs } from './jobs/job-inputs';
+import { UsageCache } from './telemetry/usage-cache';
+import { UsageHistoryReader } from './telemetry/usage-history';
+import { FleetTimers } from './process-managers/fleet-timers';
+import { InstallServerProcessManager } from './process-managers/install-server.process-manager';
+import { RestartServerProcessManager } from './process-managers/restart-server.process-manager';
 
-export interface NodesModuleOptions extends NodesOptions {
-  nats: Omit<NatsConnectionOptions, 'name'>;
-  databaseUrl: string;
-}
+export type { NodesModuleOptions } from './nodes.options';
 
-/** Starts and stops the background parts: projector, liveness, usage cache, report consumer. */
+const LIVENESS_LEASE = Symbol('LIVENESS_LEASE');
+
+/** Starts and stops the background parts: projector, liveness (and its lease), timers, usage cache, report consumer. */
 class FleetLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly livenessLocks = new KeyedMutex();
+  private readonly logger = new Logger('nodes');
+  private lease?: Lease;
 
   constructor(
-    @Inject(FleetCore) private readonly fleet: FleetCore,
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(DataSource) private readonly db: DataSource,
+    @Inject(CommandHandler) private readonly kernel: CommandHandler,
+    @Inject(Projector) private readonly projector: Projector,
+    @Inject(Liveness) private readonly liveness: Liveness,
+    @Inject(AgentClient) private readonly agents: AgentClient,
+    @Inject(AgentCredentials) private readonly creds: AgentCredentials,
+    @Inject(EnrollmentTokens) private readonly tokens: EnrollmentTokens,
+    @Inject(JobInputs) private readonly jobInputs: JobInputs,
+    @Inject(UsageCache) private readonly usage: UsageCache,
+    @Inject(FleetReadModel) private readonly readModel: FleetReadModel,
     @Inject(AgentReports) private readonly reports: AgentReports,
-    @Inject(ServerOps) private readonly servers: ServerOps,
+    @Inject(FleetTimers) private readonly timers: FleetTimers,
+    @Inject(NODES_OPTIONS) private readonly options: NodesModuleOptions,
+    @Inject(LIVENESS_LEASE) private readonly leaseOptions: NonNullable<NodesModuleOptions['livenessLease']>,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const fleet = this.fleet;
-    await fleet.tokens.migrate();
-    await fleet.projector.start();
-    await fleet.projector.waitFor(await fleet.store.lastSequence(), 60_000);
-    fleet.liveness = new Liveness(
-      fleet.nc,
-      {
-        online: (nodeId, at) => {
-          void this.livenessLocks
-            .run(nodeId, () => fleet.execute('node', nodeId, nodeReducer, (s) => decideCameOnline(s, at.toISOString()), { actor: agentActor(nodeId) }))
-            .catch((error) => fleet.logger.warn(`came_online ${nodeId}: ${(error as Error).message}`));
-          this.reports.syncAfterComingOnline(nodeId, at.getTime());
-        },
-        offline: (nodeId, lastSeen, missed) =>
-          void this.livenessLocks
-            .run(nodeId, () => fleet.execute('node', nodeId, nodeReducer, (s) => decideWentOffline(s, lastSeen?.toISOString() ?? null, missed), { actor: 'service:nodes' }))
-            .catch((error) => fleet.logger.warn(`went_offline ${nodeId}: ${(error as Error).message}`)),
-        heartbeat: (nodeId, hb) => fleet.renewAgentCredsIfDue(nodeId, hb.creds_expires_at),
+    await this.tokens.migrate();
+    await this.jobInputs.migrate();
+    await this.projector.start();
+    await this.projector.waitFor(await this.store.lastSequence(), 60_000);
+    const nodeFact = (nodeId: string, what: string, command: Parameters<typeof nodeDecider.decide>[0], actor: string) =>
+      void this.kernel
+        .handle('node', nodeId, nodeDecider, command, { actor }, { conflictRetries: 4 })
+        .catch((error) => this.logger.warn(`${what} ${nodeId}: ${(error as Error).message}`));
+    this.liveness.on({
+      online: (nodeId, at) => {
+        nodeFact(nodeId, 'came_online', { type: 'came_online', at: at.toISOString() }, agentActor(nodeId));
+        this.reports.syncAfterComingOnline(nodeId, at.getTime());
       },
-      fleet.options.liveness,
-    );
-    const online: { id: string }[] = await fleet.db.query(`select id from ${SCHEMA}.nodes where online`);
-    fleet.liveness.seed(online.map((r) => r.id));
-    fleet.agents.onAnswer = (nodeId) => fleet.liveness.touch(nodeId);
-    fleet.liveness.start();
-    fleet.usage.start();
-    if (!fleet.options.skipBuiltInTemplates) await seedBuiltInTemplates(fleet);
+      offline: (nodeId, lastSeen, missed) => nodeFact(nodeId, 'went_offline', { type: 'went_offline', lastSeenAt: lastSeen?.toISOString() ?? null, missed }, SERVICE_ACTOR),
+      heartbeat: (nodeId, hb) => this.creds.renewIfDue(nodeId, hb.creds_expires_at),
+    });
+    const online: { id: string }[] = await this.db.query(`select id from nodes.nodes where online`);
+    this.liveness.seed(online.map((r) => r.id));
+    this.agents.onAnswer = (nodeId) => this.liveness.touch(nodeId);
+    this.liveness.start();
+    this.lease = new Lease(this.nc, {
+      service: 'nodes',
+      name: 'fleet-liveness',
+      ...this.leaseOptions,
+      onAcquired: () => {
+        this.logger.log(`liveness: this replica sweeps (lease ${this.lease?.holder})`);
+        this.liveness.setSweeping(true);
+      },
+      onLost: (reason) => {
+        this.logger.warn(`liveness: lease lost (${reason}); another replica sweeps`);
+        this.liveness.setSweeping(false);
+      },
+      onError: (error) => this.logger.warn(`liveness lease: ${error.message}`),
+    });
+    await this.lease.start();
+    this.usage.start();
+    if (!this.options.skipBuiltInTemplates) await seedBuiltInTemplates(this.kernel);
     await this.reports.start();
+    await this.timers.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.servers.close();
+    await this.timers.stop();
     await this.reports.stop();
-    await this.fleet.liveness?.stop();
-    this.fleet.usage.stop();
-    await this.fleet.projector.stop();
-    if (this.fleet.db.isInitialized) await this.fleet.db.destroy();
+    await this.lease?.stop();
+    await this.liveness.stop();
+    this.usage.stop();
+    await this.projector.stop();
+    if (this.db.isInitialized) await this.db.destroy();
   }
 }
 
@@ -78,23 +114,72 @@ export class NodesModule {
     return {
       module: NodesModule,
       imports: [MessagingModule.forRoot({ service: 'nodes', nats: options.nats })],
-      controllers: [NodeCommands, TemplateCommands, ServerCommands, JobCommands, FleetQueries, healthControllerFor('nodes')],
+      controllers: [NodeCommands, TemplateCommands, ServerCommands, ServerFileCommands, JobCommands, FleetQueries, healthControllerFor('nodes')],
       providers: [
+        { provide: NODES_OPTIONS, useValue: options },
+        { provide: LIVENESS_LEASE, useValue: options.livenessLease ?? {} },
         {
           provide: DataSource,
-          useFactory: () =>
-            new DataSource({ type: 'postgres', url: options.databaseUrl, uuidExtension: 'pgcrypto', extra: { max: 20 } }).initialize(),
+          useFactory: () => new DataSource({ type: 'postgres', url: options.databaseUrl, uuidExtension: 'pgcrypto', extra: { max: 20 } }).initialize(),
+        },
+        { provide: CommandHandler, useFactory: (store: EventStore) => new CommandHandler(store), inject: [EventStore] },
+        { provide: AdvisoryLocks, useFactory: (db: DataSource) => new AdvisoryLocks(db), inject: [DataSource] },
+        { provide: Projector, useFactory: (nc: NatsConnection, db: DataSource) => new Projector(nc, db, new FleetProjection(), { batchSize: 500 }), inject: [NATS_CONNECTION, DataSource] },
+        { provide: AgentClient, useFactory: (nc: NatsConnection) => new AgentClient(nc), inject: [NATS_CONNECTION] },
+        {
+          provide: Liveness,
+          // Every replica tracks heartbeats; only the fleet-liveness lease holder sweeps (FleetLifecycle binds the handlers).
+          useFactory: (nc: NatsConnection) => new Liveness(nc, { online: () => undefined, offline: () => undefined }, { ...options.liveness, sweeping: false }),
+          inject: [NATS_CONNECTION],
+        },
+        { provide: UsageCache, useFactory: (nc: NatsConnection) => new UsageCache(nc), inject: [NATS_CONNECTION] },
+        { provide: UsageHistoryReader, useFactory: (nc: NatsConnection) => new UsageHistoryReader(nc), inject: [NATS_CONNECTION] },
+        { provide: EnrollmentTokens, useFactory: (db: DataSource) => new EnrollmentTokens(db), inject: [DataSource] },
+        { provide: JobInputs, useFactory: (db: DataSource) => new JobInputs(db), inject: [DataSource] },
+        {
+          provide: FleetReadModel,
+          useFactory: (db: DataSource, liveness: Liveness, usage: UsageCache) => new FleetReadModel(db, liveness, usage),
+          inject: [DataSource, Liveness, UsageCache],
         },
         {
-          provide: FleetCore,
-          useFactory: (nc: NatsConnection, store: EventStore, db: DataSource) => new FleetCore(nc, store, db, options),
-          inject: [NATS_CONNECTION, EventStore, DataSource],
+          provide: AgentCredentials,
+          useFactory: (agents: AgentClient, readModel: FleetReadModel, liveness: Liveness) => new AgentCredentials(agents, readModel, liveness, options),
+          inject: [AgentClient, FleetReadModel, Liveness],
         },
-        { provide: ServerOps, useFactory: (fleet: FleetCore) => new ServerOps(fleet), inject: [FleetCore] },
-        { provide: AgentReports, useFactory: (fleet: FleetCore, servers: ServerOps) => new AgentReports(fleet, servers), inject: [FleetCore, ServerOps] },
+        { provide: ServerReports, useFactory: (kernel: CommandHandler) => new ServerReports(kernel), inject: [CommandHandler] },
+        {
+          provide: InstallServerProcessManager,
+          useFactory: (kernel: CommandHandler, store: EventStore, agents: AgentClient, creds: AgentCredentials, liveness: Liveness) =>
+            new InstallServerProcessManager(kernel, store, agents, creds, liveness),
+          inject: [CommandHandler, EventStore, AgentClient, AgentCredentials, Liveness],
+        },
+        {
+          provide: RestartServerProcessManager,
+          useFactory: (kernel: CommandHandler, agents: AgentClient) => new RestartServerProcessManager(kernel, agents),
+          inject: [CommandHandler, AgentClient],
+        },
+        {
+          provide: FleetTimers,
+          useFactory: (nc: NatsConnection, readModel: FleetReadModel, installs: InstallServerProcessManager, restarts: RestartServerProcessManager) =>
+            new FleetTimers(nc, readModel, installs, restarts, { pollMs: options.timersPollMs, ...options.timersLease }),
+          inject: [NATS_CONNECTION, FleetReadModel, InstallServerProcessManager, RestartServerProcessManager],
+        },
+        {
+          provide: AgentReports,
+          useFactory: (
+            nc: NatsConnection,
+            store: EventStore,
+            kernel: CommandHandler,
+            servers: ServerReports,
+            readModel: FleetReadModel,
+            agents: AgentClient,
+            creds: AgentCredentials,
+            liveness: Liveness,
+          ) => new AgentReports(nc, store, kernel, servers, readModel, agents, creds, liveness),
+          inject: [NATS_CONNECTION, EventStore, CommandHandler, ServerReports, FleetReadModel, AgentClient, AgentCredentials, Liveness],
+        },
         FleetLifecycle,
       ],
-      exports: [FleetCore],
     };
   }
 }

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { INestMicroservice } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
 import { CommandClient, EventStore, startServiceApp } from '@encedeus/messaging';
-import { startTestEnv, type TestEnv } from '@encedeus/testing';
-import type { Enrollment, NodeView, ServerView } from '@encedeus/contracts';
-import type { NodesOptions } from '../src/fleet-core';
+import { startTestEnv, waitFor as pollUntil, type TestEnv } from '@encedeus/testing';
+import type { Enrollment, NodeView, RecordedEvent, ServerView } from '@encedeus/contracts';
+import type { NodesOptions } from '../src/nodes.options';
 import { removeAgentData, spawnAgent, stopAgents, type AgentProcess } from '../../agent/test/fixtures/agent-process';
 import { NodesModule } from '../src/nodes.module';
 
@@ -19,6 +19,8 @@ export interface FleetHarness {
   client: CommandClient;
   admin: NatsConnection;
   store: EventStore;
+  /** Every event of one aggregate's stream, in order (e.g. `events('server', id)`). */
+  events(aggregate: string, id: string): Promise<RecordedEvent[]>;
   actor: string;
   send<T = any>(verb: string, data: unknown, timeoutMs?: number): Promise<T>;
   createNode(name?: string, memoryMb?: number): Promise<NodeView & { enrollment: Enrollment }>;
@@ -55,6 +57,11 @@ export async function startFleet(options: Partial<NodesOptions> = {}): Promise<F
     client,
     admin,
     store,
+    async events(aggregate, id) {
+      const all: RecordedEvent[] = [];
+      for await (const r of store.readStream(`evt.${aggregate}.${id}`)) all.push(r);
+      return all;
+    },
     actor,
     send: (verb, data, timeoutMs) => client.send('nodes', verb, data, { actor }, { timeoutMs: timeoutMs ?? 30_000 }),
     createNode: (name = 'node-1', memoryMb = 4096) =>
@@ -66,20 +73,8 @@ export async function startFleet(options: Partial<NodesOptions> = {}): Promise<F
       agents.push(agent);
       return agent;
     },
-    async waitFor(what, probe, timeoutMs = 20_000) {
-      const until = Date.now() + timeoutMs;
-      let last: unknown;
-      while (Date.now() < until) {
-        try {
-          const value = await probe();
-          if (value) return value as never;
-        } catch (error) {
-          last = error;
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const outputs = agents.map((a, i) => `--- agent ${i} (exit ${a.child.exitCode}):\n${a.output().slice(-3000)}`).join('\n');
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${outputs}`);
+    waitFor(what, probe, timeoutMs = 20_000) {
+      return pollUntil(what, probe, timeoutMs, () => agents.map((a, i) => `--- agent ${i} (exit ${a.child.exitCode}):\n${a.output().slice(-3000)}`).join('\n')) as never;
     },
     async stop() {
       await stopAgents(agents);

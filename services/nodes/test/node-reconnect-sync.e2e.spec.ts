@@ -33,7 +33,7 @@ describe('a node that comes back online', () => {
   it('installs every server of a burst created back to back', async () => {
     const { waitState } = serverProbes(h);
     const ids: string[] = [];
-    for (let i = 0; i < 12; i++) ids.push((await h.send<ServerView>('create_server', { name: `burst-${i}`, template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, limits: { memory_mb: 64 } })).id);
+    for (let i = 0; i < 12; i++) ids.push((await h.send<ServerView>('create_server', { name: `burst-${i}`, template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, limits: { memory_mb: 64, cpu_percent: 10 } })).id);
 
     for (const id of ids) await waitState(id, 'offline', 30_000);
   }, 120_000);

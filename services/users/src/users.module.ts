@@ -5,6 +5,7 @@ import { IdentityBootstrap } from './bootstrap/identity-bootstrap';
 import { AggregateRunner } from './common/aggregate-runner';
 import { ReadModel } from './common/read-model';
 import { RoleCommandsController } from './commands/role-commands.controller';
+import { RoleNameReservations } from './commands/role-name-reservations';
 import { RolesResolver } from './commands/roles-resolver';
 import { UserCommandsController } from './commands/user-commands.controller';
 import { UsersQueriesController } from './queries/users-queries.controller';
@@ -29,7 +30,7 @@ export class UsersModule {
         }),
       ],
       controllers: [UserCommandsController, RoleCommandsController, UsersQueriesController, healthControllerFor('users')],
-      providers: [{ provide: USERS_OPTIONS, useValue: options }, ReadModel, AggregateRunner, RolesResolver, IdentityBootstrap],
+      providers: [{ provide: USERS_OPTIONS, useValue: options }, ReadModel, AggregateRunner, RolesResolver, RoleNameReservations, IdentityBootstrap],
       exports: [ReadModel, IdentityBootstrap],
     };
   }

@@ -33,13 +33,11 @@ export interface ExternalEnv {
   db: { url: string };
 }
 
-export async function startIdentity(auth: Partial<AuthModuleOptions> = {}, external?: ExternalEnv): Promise<IdentityHarness> {
-  const env: TestEnv = external ? ({ ...external, stop: async () => undefined } as unknown as TestEnv) : await startTestEnv();
-  const smtp = await startSmtpCatcher();
+/** An auth service app on `env` (the harness's, or a second instance / a restart of it in a test). */
+export async function startAuthApp(env: Pick<TestEnv, 'nats' | 'db'>, smtp: SmtpCatcher, auth: Partial<AuthModuleOptions> = {}): Promise<INestMicroservice> {
   const servers = env.nats.url;
   const authCreds = await env.nats.creds('auth');
-  const usersCreds = await env.nats.creds('users');
-  const authApp = await startServiceApp(
+  return startServiceApp(
     'auth',
     AuthModule.forRoot({
       nats: { servers, creds: authCreds },
@@ -51,6 +49,14 @@ export async function startIdentity(auth: Partial<AuthModuleOptions> = {}, exter
     }),
     { servers, creds: authCreds, logger: ['error'] as never },
   );
+}
+
+export async function startIdentity(auth: Partial<AuthModuleOptions> = {}, external?: ExternalEnv): Promise<IdentityHarness> {
+  const env: TestEnv = external ? ({ ...external, stop: async () => undefined } as unknown as TestEnv) : await startTestEnv();
+  const smtp = await startSmtpCatcher();
+  const servers = env.nats.url;
+  const usersCreds = await env.nats.creds('users');
+  const authApp = await startAuthApp(env, smtp, auth);
   const usersApp = await startServiceApp(
     'users',
     UsersModule.forRoot({ nats: { servers, creds: usersCreds }, databaseUrl: env.db.url, adminEmail: ADMIN.email, adminPassword: ADMIN.password }),

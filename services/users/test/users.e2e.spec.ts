@@ -1,4 +1,5 @@
-import { EventStore } from '@encedeus/messaging';
+import { UsersVerbs } from '@encedeus/contracts';
+import { CommandClient, EventStore } from '@encedeus/messaging';
 import { ReadModel } from '../src/common/read-model';
 import { startIdentity, type IdentityHarness } from './identity-harness';
 
@@ -22,7 +23,9 @@ describe('users, roles and API keys through the gateway', () => {
     expect(bob.status).toBe(201);
     expect(bob.headers.etag).toBe('"1"');
     const token = as((await h.login('bob', 'bob-password')).accessToken);
-    const carol = { name: 'carol', email: 'carol@example.test', password: 'carol-password' };
+    // A role bob can grant once he manages users (the default role holds more than he does).
+    await h.http().post('/api/v1/roles').set('Authorization', admin).send({ name: 'guests', permissions: [] });
+    const carol = { name: 'carol', email: 'carol@example.test', password: 'carol-password', role_name: 'guests' };
 
     expect((await h.http().post('/api/v1/users').set('Authorization', token).send(carol)).status).toBe(403);
     const grant = await h.http().patch(`/api/v1/roles/${role.body.id}`).set('Authorization', admin).send({ permissions: ['users.read', 'users.manage'] });
@@ -32,6 +35,28 @@ describe('users, roles and API keys through the gateway', () => {
     const disable = await h.http().patch(`/api/v1/users/${bob.body.id}`).set('Authorization', admin).send({ disabled: true });
     expect(disable.status).toBe(200);
     expect((await h.http().get('/api/v1/auth/me').set('Authorization', token)).status).toBe(401);
+  });
+
+  it('creates a user and a role once when the same command with one Idempotency-Key comes again (the gateway released the key after a 503 whose first attempt had committed)', async () => {
+    const client = new CommandClient(await h.env.connect('gateway'), 10_000);
+    const meta = (key: string) => ({ actor: 'user:11111111-1111-4111-8111-111111111111', idempotencyKey: key });
+    const user = { name: 'retried', email: 'retried@example.test', password: 'retried-password' };
+    const role = { name: 'retried-role', permissions: ['users.read'] };
+
+    const users = [await client.send<{ id: string }>('users', UsersVerbs.create, user, meta('user-key-1')), await client.send<{ id: string }>('users', UsersVerbs.create, user, meta('user-key-1'))];
+    const roles = [await client.send<{ id: string }>('users', UsersVerbs.roleCreate, role, meta('role-key-1')), await client.send<{ id: string }>('users', UsersVerbs.roleCreate, role, meta('role-key-1'))];
+    const store = await EventStore.create(await h.env.connect('admin'), { service: 'test' });
+    const types = async (subject: string) => {
+      const seen: string[] = [];
+      for await (const r of store.readStream(subject)) seen.push(r.event.type);
+      return seen;
+    };
+
+    expect(users[1].id).toBe(users[0].id);
+    expect(roles[1].id).toBe(roles[0].id);
+    expect(await types(`evt.user.${users[0].id}`)).toEqual(['user.created']);
+    expect(await types(`evt.role.${roles[0].id}`)).toEqual(['role.created']);
+    expect((await h.login('retried', 'retried-password')).accessToken).toEqual(expect.any(String));
   });
 
   it('lets nobody grant a permission they do not hold', async () => {

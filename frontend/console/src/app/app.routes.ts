@@ -14,6 +14,7 @@ export const routes: Routes = [
       { path: 'nodes', canActivate: [requires('nodes.read')], loadChildren: () => import('./nodes/nodes.routes').then((m) => m.NODES_ROUTES) },
       // Owners always see their own servers, so the list needs no permission; actions inside do.
       { path: 'servers', loadChildren: () => import('./servers/servers.routes').then((m) => m.SERVERS_ROUTES) },
+      { path: 'files', canActivate: [requires('files.read')], loadChildren: () => import('./files/files.routes').then((m) => m.FILES_ROUTES) },
       { path: 'jobs', canActivate: [requires('jobs.run')], loadChildren: () => import('./jobs/jobs.routes').then((m) => m.JOBS_ROUTES) },
       { path: 'admin', loadChildren: () => import('./admin/admin.routes').then((m) => m.ADMIN_ROUTES) },
       { path: 'forbidden', loadComponent: () => import('./core/forbidden').then((m) => m.Forbidden), title: 'Forbidden · Encedeus' },

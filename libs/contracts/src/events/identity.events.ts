@@ -1,28 +1,32 @@
 import { z } from 'zod';
+import { text } from '../text';
 import { defineEvent } from './registry';
 
 /**
- * Events of the identity aggregates: `user` and `role` (users service), `apikey` (auth service).
+ * Events of the identity aggregates: `user` and `role` (users service), `apikey` and `session` (auth
+ * service). `user.logged_in`, `user.logged_out` and `user.login_failed` are facts of the `session`
+ * aggregate (`evt.session.<userId>`); they keep their `user.` type names for the consumers that match
+ * on them (events recorded before 2026-12 are on `evt.user.<id>`).
  * No event ever carries a secret: passwords, hashes, OTP codes, tokens and API keys live only in
  * the auth service's own state tables (docs/identity.md).
  */
 
-const uuid = z.string().uuid();
-const ip = z.string().max(100).optional();
+const uuid = text().uuid();
+const ip = text().max(100).optional();
 
 /** Metadata of a stored profile picture; the bytes live in the users service's own table. */
 export const pictureMetaSchema = z.object({
   contentType: z.enum(['image/png', 'image/jpeg', 'image/webp']),
   size: z.number().int().nonnegative(),
-  sha256: z.string().regex(/^[a-f0-9]{64}$/),
+  sha256: text().regex(/^[a-f0-9]{64}$/),
 });
 
 export const UserCreated = defineEvent(
   'user.created',
   z.object({
     userId: uuid,
-    name: z.string(),
-    email: z.string().nullable(),
+    name: text(),
+    email: text().nullable(),
     roleIds: z.array(uuid),
     serviceAccount: z.boolean(),
     otpEnabled: z.boolean(),
@@ -35,12 +39,17 @@ export const UserUpdated = defineEvent(
   'user.updated',
   z.object({
     userId: uuid,
-    name: z.string().optional(),
-    email: z.string().nullable().optional(),
+    name: text().optional(),
+    email: text().nullable().optional(),
     disabled: z.boolean().optional(),
     otpEnabled: z.boolean().optional(),
     /** True when the password was changed (never the password itself). */
     passwordChanged: z.boolean().optional(),
+    /**
+     * With passwordChanged: the one session (refresh-token family) that stays valid, the changer's
+     * own; every other session of the user, and every access token issued before, ended.
+     */
+    keptSessionId: uuid.optional(),
     /** New profile picture metadata, or null when it was removed. */
     picture: pictureMetaSchema.nullable().optional(),
   }),
@@ -54,6 +63,30 @@ export const UserRoleAssigned = defineEvent(
   z.object({ userId: uuid, roleIds: z.array(uuid) }),
   'The full set of roles of a user was replaced by roleIds.',
 );
+
+export const UserSshKeyAdded = defineEvent(
+  'user.ssh_key_added',
+  z.object({
+    userId: uuid,
+    keyId: uuid,
+    name: text(),
+    /** The key's type, e.g. `ssh-ed25519`. */
+    algorithm: text(),
+    /** OpenSSH's `SHA256:<base64>` of the public key blob. */
+    fingerprint: text(),
+    /** The public key in OpenSSH's one-line form (`<type> <base64>`, no comment): public, not a secret. */
+    publicKey: text(),
+  }),
+  'An SSH public key was registered on a user; SFTP logins may use it.',
+);
+
+export const UserSshKeyRemoved = defineEvent('user.ssh_key_removed', z.object({ userId: uuid, keyId: uuid }), 'An SSH public key of a user was removed.');
+
+/** Event types recorded on the `session` aggregate (`evt.session.<userId>`) although named `user.…`. */
+export const SESSION_EVENT_TYPES: readonly string[] = ['user.logged_in', 'user.logged_out', 'user.login_failed'];
+
+/** The aggregate an event type is recorded on: its prefix, except the session facts above. */
+export const aggregateOfEventType = (type: string): string => (SESSION_EVENT_TYPES.includes(type) ? 'session' : type.split('.')[0]);
 
 export const UserLoggedIn = defineEvent(
   'user.logged_in',
@@ -86,13 +119,13 @@ export const UserLoginFailed = defineEvent(
 
 export const RoleCreated = defineEvent(
   'role.created',
-  z.object({ roleId: uuid, name: z.string(), permissions: z.array(z.string()), builtIn: z.boolean() }),
+  z.object({ roleId: uuid, name: text(), permissions: z.array(text()), builtIn: z.boolean() }),
   'A role was created.',
 );
 
 export const RoleUpdated = defineEvent(
   'role.updated',
-  z.object({ roleId: uuid, name: z.string().optional(), permissions: z.array(z.string()).optional() }),
+  z.object({ roleId: uuid, name: text().optional(), permissions: z.array(text()).optional() }),
   'A role was renamed or its permissions replaced.',
 );
 
@@ -102,13 +135,13 @@ export const ApiKeyCreated = defineEvent(
   'apikey.created',
   z.object({
     keyId: uuid,
-    name: z.string(),
+    name: text(),
     /** The first characters of the key, shown in lists (not enough to use it). */
-    prefix: z.string(),
+    prefix: text(),
     ownerId: uuid,
     serviceAccountId: uuid.nullable(),
-    permissions: z.array(z.string()),
-    expiresAt: z.string().nullable(),
+    permissions: z.array(text()),
+    expiresAt: text().nullable(),
   }),
   'An API key was issued (the key itself is shown once and stored hashed by auth).',
 );
@@ -124,6 +157,8 @@ export type IdentityEventType =
   | typeof UserUpdated.type
   | typeof UserDeleted.type
   | typeof UserRoleAssigned.type
+  | typeof UserSshKeyAdded.type
+  | typeof UserSshKeyRemoved.type
   | typeof UserLoggedIn.type
   | typeof UserLoggedOut.type
   | typeof UserLoginFailed.type

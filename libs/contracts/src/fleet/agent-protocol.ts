@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from '../text';
 import { nodeSpecSchema } from './nodes';
 import type { JobRuntime, JobStatus } from './jobs';
 import type { Limits } from './templates';
@@ -31,6 +32,8 @@ export const AGENT_REPORTS = {
   serverStarted: 'server_started',
   serverReady: 'server_ready',
   serverExited: 'server_exited',
+  /** A write, mkdir, rename, remove, rmdir or chmod done over SFTP, with the user (recorded as server.files_changed). */
+  sftpChange: 'sftp_change',
 } as const;
 
 export type AgentReply<T = unknown> = { ok: true; data: T } | { ok: false; error: { error: string; code: string; details?: unknown } };
@@ -108,33 +111,65 @@ export interface JobResultReply {
   isolation?: Record<string, unknown>;
 }
 
+/**
+ * The nodes service's reading of a `run_job` reply: output strings are kept as printed (the decider
+ * turns NUL bytes into U+FFFD); a reply that fails this is recorded as a failed job.
+ */
+export const jobResultReplySchema = z.object({
+  status: z.enum(['succeeded', 'failed', 'timeout', 'killed', 'cancelled']),
+  stdout: z.string(),
+  stderr: z.string(),
+  exit_code: z.number().int().nullable(),
+  execution_time_ms: z.number().nonnegative(),
+  isolation: z.record(z.string(), z.unknown()).optional(),
+});
+
 export const bootReportSchema = z.object({
   spec: nodeSpecSchema,
   at: z.number(),
 });
 export type BootReport = z.infer<typeof bootReportSchema>;
 
-export interface ServerInstalledReport {
-  server_id: string;
-  success: boolean;
-  error?: string;
-  at: number;
-}
-export interface ServerStartedReport {
-  server_id: string;
-  run_id: string;
-  at: number;
-}
-export interface ServerReadyReport {
-  server_id: string;
-  run_id: string;
-  at: number;
-}
-export interface ServerExitedReport extends ExitFacts {
-  server_id: string;
-  run_id: string | null;
-  at: number;
-}
+// Every report is parsed with its schema before anything is appended: an agent is not trusted to
+// send only strings Postgres can store (DESIGN.md §6); a report that fails is dropped.
+export const serverInstalledReportSchema = z.object({
+  server_id: z.uuid(),
+  success: z.boolean(),
+  error: text().max(64 * 1024).optional(),
+  at: z.number(),
+});
+export type ServerInstalledReport = z.infer<typeof serverInstalledReportSchema>;
+
+export const serverStartedReportSchema = z.object({
+  server_id: z.uuid(),
+  run_id: text().max(200),
+  at: z.number(),
+});
+export type ServerStartedReport = z.infer<typeof serverStartedReportSchema>;
+
+export const serverReadyReportSchema = serverStartedReportSchema;
+
+export const sftpChangeReportSchema = z.object({
+  server_id: z.uuid(),
+  user_id: z.uuid(),
+  op: z.enum(['write', 'mkdir', 'rename', 'remove', 'rmdir', 'chmod']),
+  path: text().max(4200),
+  to: text().max(4200).optional(),
+  at: z.number(),
+});
+export type SftpChangeReport = z.infer<typeof sftpChangeReportSchema>;
+export type ServerReadyReport = z.infer<typeof serverReadyReportSchema>;
+
+export const serverExitedReportSchema = z.object({
+  server_id: z.uuid(),
+  run_id: text().max(200).nullable(),
+  code: z.number().int().nullable(),
+  signal: text().max(32).nullable(),
+  expected: z.boolean(),
+  reason: text().max(4096).optional(),
+  at: z.number(),
+});
+export type ServerExitedReport = z.infer<typeof serverExitedReportSchema>;
 
 /** `agent.<nodeId>.heartbeat` (core NATS). */
 export interface Heartbeat {

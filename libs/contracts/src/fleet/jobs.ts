@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from '../text';
 
 export const JOB_RUNTIMES = ['python3', 'node', 'bash'] as const;
 export type JobRuntime = (typeof JOB_RUNTIMES)[number];
@@ -8,8 +9,8 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 /** `POST /jobs` (seed 001's lambda, `{Code, Runtime}` regrouped). */
 export const runJobSchema = z.object({
   runtime: z.enum(JOB_RUNTIMES),
-  code: z.string().min(1).max(1024 * 1024),
-  stdin: z.string().max(1024 * 1024).optional(),
+  code: text().min(1).max(1024 * 1024),
+  stdin: text().max(1024 * 1024).optional(),
   timeout_ms: z.number().int().min(100).max(15 * 60_000).default(10_000),
   memory_mb: z.number().int().min(16).max(16 * 1024).default(128),
   node_id: z.uuid().optional(),

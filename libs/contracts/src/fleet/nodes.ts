@@ -1,15 +1,16 @@
 import { z } from 'zod';
+import { jsonValue, text } from '../text';
 import { parseSizeMb } from './sizes';
 
-const tagsSchema = z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/)).max(32);
+const tagsSchema = z.array(text().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/)).max(32);
 const storageSchema = z
-  .union([z.number().int().min(0), z.string().max(32)])
+  .union([z.number().int().min(0), text().max(32)])
   .refine((v) => parseSizeMb(v) !== undefined, { message: 'must be a size like 10G, 512M or a number of MiB' });
 
 /** `POST /nodes` (seed 001: `{name, memory_mb, cpu_shares, storage_size}`); cpu_percent or cpu_shares (1024 = one core). */
 export const createNodeSchema = z
   .object({
-    name: z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/),
+    name: text().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/),
     memory_mb: z.number().int().min(1),
     cpu_percent: z.number().int().min(1).optional(),
     cpu_shares: z.number().int().min(1).optional(),
@@ -26,7 +27,7 @@ export type CreateNode = z.infer<typeof createNodeSchema>;
 
 /** `PATCH /nodes/:id` */
 export const updateNodeSchema = z.object({
-  name: z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/).optional(),
+  name: text().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/).optional(),
   memory_mb: z.number().int().min(1).optional(),
   cpu_percent: z.number().int().min(1).optional(),
   storage_size: storageSchema.optional(),
@@ -38,18 +39,20 @@ export type UpdateNode = z.infer<typeof updateNodeSchema>;
 
 /** What the agent reports about its machine on every boot. */
 export const nodeSpecSchema = z.object({
-  cpu: z.object({ model: z.string(), cores: z.number().int() }),
+  cpu: z.object({ model: text(), cores: z.number().int() }),
   memory_bytes: z.number(),
   disk_bytes: z.number(),
-  os: z.string(),
-  kernel: z.string(),
-  hostname: z.string().optional(),
-  agent_version: z.string(),
-  drivers: z.array(z.string()),
-  /** What each driver can enforce here (DriverCapabilities). */
-  capabilities: z.array(z.record(z.string(), z.unknown())).default([]),
+  os: text(),
+  kernel: text(),
+  hostname: text().optional(),
+  agent_version: text(),
+  drivers: z.array(text()),
+  /** What each driver can enforce here (DriverCapabilities): free-form, but plain JSON with safe text at any depth. */
+  capabilities: z.array(z.record(text(), jsonValue())).max(64).default([]),
   /** Job runtimes found on the machine (python3, node, bash). */
-  runtimes: z.array(z.string()).default([]),
+  runtimes: z.array(text()).default([]),
+  /** The agent's SFTP server (issue 11): its port, and the host name users reach it by (AGENT_SFTP_PUBLIC_HOST, else the machine's host name); absent from agents before it. */
+  sftp: z.object({ port: z.number().int().min(1).max(65535), host: text().max(255).optional() }).optional(),
 });
 export type NodeSpec = z.infer<typeof nodeSpecSchema>;
 
@@ -111,9 +114,9 @@ export interface Enrollment {
 
 /** `cmd.nodes.enroll` payload (sent with the bootstrap user). */
 export const enrollSchema = z.object({
-  token: z.string().min(16).max(8192),
-  agent_version: z.string().max(64).optional(),
-  hostname: z.string().max(255).optional(),
+  token: text().min(16).max(8192),
+  agent_version: text().max(64).optional(),
+  hostname: text().max(255).optional(),
 });
 export type Enroll = z.infer<typeof enrollSchema>;
 

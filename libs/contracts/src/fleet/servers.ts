@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from '../text';
 import { limitsSchema, type Limits } from './templates';
 
 export const SERVER_STATES = ['installing', 'install_failed', 'offline', 'starting', 'running', 'stopping', 'crashed'] as const;
@@ -7,7 +8,23 @@ export type ServerState = (typeof SERVER_STATES)[number];
 export const POWER_ACTIONS = ['start', 'stop', 'restart', 'kill'] as const;
 export type PowerAction = (typeof POWER_ACTIONS)[number];
 
-const variablesSchema = z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.union([z.string(), z.number(), z.boolean()]).transform(String));
+/** The smallest limits a server may have; 0 never means unlimited. */
+export const SERVER_LIMIT_MINIMUMS: Readonly<Limits> = { memory_mb: 16, cpu_percent: 1, disk_mb: 16 };
+
+/** A server's limits: the template's bounds with the minimums (0 is refused, not taken as unlimited). */
+export const serverLimitsSchema = limitsSchema.extend({
+  memory_mb: limitsSchema.shape.memory_mb.min(SERVER_LIMIT_MINIMUMS.memory_mb, `must be at least ${SERVER_LIMIT_MINIMUMS.memory_mb} MB (0 is not unlimited)`),
+  cpu_percent: limitsSchema.shape.cpu_percent.min(SERVER_LIMIT_MINIMUMS.cpu_percent, `must be at least ${SERVER_LIMIT_MINIMUMS.cpu_percent} % (0 is not unlimited)`),
+  disk_mb: limitsSchema.shape.disk_mb.min(SERVER_LIMIT_MINIMUMS.disk_mb, `must be at least ${SERVER_LIMIT_MINIMUMS.disk_mb} MB (0 is not unlimited)`),
+});
+
+/** Fields of merged limits (template defaults + the request) below the minimums, as `{path, message}` for a 422. */
+export function limitViolations(limits: Limits): { path: string; message: string }[] {
+  const result = serverLimitsSchema.safeParse(limits);
+  return result.success ? [] : result.error.issues.map((i) => ({ path: ['limits', ...i.path].join('.'), message: i.message }));
+}
+
+const variablesSchema = z.record(text().regex(/^[A-Z_][A-Z0-9_]*$/), z.union([text(), z.number(), z.boolean()]).transform(String));
 const portSchema = z.union([
   z.number().int().min(1).max(65535).transform((p) => ({ host: p, container: p, protocol: 'tcp' as const })),
   z.object({
@@ -19,14 +36,14 @@ const portSchema = z.union([
 
 /** `POST /servers` */
 export const createServerSchema = z.object({
-  name: z.string().min(1).max(100),
+  name: text().min(1).max(100),
   template_id: z.uuid(),
   /** Else the server is placed on the online node with most free memory. */
   node_id: z.uuid().optional(),
-  /** Defaults to the caller. */
-  owner_id: z.string().min(1).max(100).optional(),
-  /** Defaults to the template's limits. */
-  limits: limitsSchema.partial().optional(),
+  /** A user id; defaults to the caller (only `servers.manage` may name someone else). */
+  owner_id: z.uuid().optional(),
+  /** Defaults to the template's limits; at least SERVER_LIMIT_MINIMUMS. */
+  limits: serverLimitsSchema.partial().optional(),
   variables: variablesSchema.default({}),
   ports: z.array(portSchema).max(32).default([]),
 });
@@ -34,8 +51,8 @@ export type CreateServer = z.infer<typeof createServerSchema>;
 
 /** `PATCH /servers/:id`: applied on the next start. */
 export const updateServerSchema = z.object({
-  name: z.string().min(1).max(100).optional(),
-  limits: limitsSchema.partial().optional(),
+  name: text().min(1).max(100).optional(),
+  limits: serverLimitsSchema.partial().optional(),
   variables: variablesSchema.optional(),
   ports: z.array(portSchema).max(32).optional(),
 });
@@ -46,7 +63,7 @@ export const powerSchema = z.object({ action: z.enum(POWER_ACTIONS) });
 export type Power = z.infer<typeof powerSchema>;
 
 /** `POST /servers/:id/command` */
-export const serverCommandSchema = z.object({ command: z.string().min(1).max(4096) });
+export const serverCommandSchema = z.object({ command: text().min(1).max(4096) });
 
 export interface Port {
   host: number;

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { text } from '../text';
 import { checkRules } from './variable-rules';
 
 export const templateVariableSchema = z.object({
-  name: z.string().min(1).max(64).regex(/^[A-Z_][A-Z0-9_]*$/, 'UPPER_SNAKE_CASE'),
-  default: z.string().max(4096).default(''),
-  rules: z.string().max(1024).default('nullable|string'),
-  description: z.string().max(1024).optional(),
+  name: text().min(1).max(64).regex(/^[A-Z_][A-Z0-9_]*$/, 'UPPER_SNAKE_CASE'),
+  default: text().max(4096).default(''),
+  rules: text().max(1024).default('nullable|string'),
+  description: text().max(1024).optional(),
   /** Whether owners may change it (Pterodactyl's user_editable). @default true */
   user_editable: z.boolean().optional(),
 });
@@ -20,7 +21,7 @@ export type Limits = z.infer<typeof limitsSchema>;
 
 export const stopPolicySchema = z
   .object({
-    command: z.string().max(256).optional(),
+    command: text().max(256).optional(),
     signal: z.enum(['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGKILL', 'SIGUSR1', 'SIGUSR2']).optional(),
     timeout_s: z.number().int().min(0).max(3600).default(10),
   })
@@ -38,16 +39,16 @@ export const restartPolicySchema = z
   .default({ on_crash: false, max_attempts: 5, backoff_ms: 1000 });
 
 const templateFields = {
-  name: z.string().min(1).max(100),
-  description: z.string().max(2000).optional(),
+  name: text().min(1).max(100),
+  description: text().max(2000).optional(),
   driver: z.enum(['docker', 'process']),
-  image: z.string().max(255).optional(),
-  startup: z.string().min(1).max(8192),
+  image: text().max(255).optional(),
+  startup: text().min(1).max(8192),
   variables: z.array(templateVariableSchema).max(64).default([]),
   stop: stopPolicySchema,
   /** A console line matching this regex marks the server running. */
-  ready_pattern: z.string().max(512).optional(),
-  install_script: z.string().max(65536).optional(),
+  ready_pattern: text().max(512).optional(),
+  install_script: text().max(65536).optional(),
   limits: limitsSchema.default({ memory_mb: 512, cpu_percent: 100, disk_mb: 1024 }),
   restart: restartPolicySchema,
 };
@@ -81,7 +82,7 @@ export const updateTemplateSchema = z
     image: templateFields.image,
     startup: templateFields.startup.optional(),
     variables: z.array(templateVariableSchema).max(64).optional(),
-    stop: z.object({ command: z.string().max(256).optional(), signal: z.string().optional(), timeout_s: z.number().int().min(0).max(3600) }).optional(),
+    stop: z.object({ command: text().max(256).optional(), signal: text().optional(), timeout_s: z.number().int().min(0).max(3600) }).optional(),
     ready_pattern: templateFields.ready_pattern,
     install_script: templateFields.install_script,
     limits: limitsSchema.optional(),

@@ -1,4 +1,5 @@
-import { renderStartup, resolveVariables, validateVariable, checkRules } from './variable-rules';
+import { execFileSync } from 'node:child_process';
+import { checkRules, lockedVariableChanges, renderStartup, resolveVariables, validateVariable } from './variable-rules';
 
 describe('variable rules', () => {
   it('accepts values that satisfy the rules', () => {
@@ -18,7 +19,35 @@ describe('variable rules', () => {
     expect(checkRules('A', 'requird')[0].message).toContain('unknown rule');
   });
 
-  it('renders startup placeholders shell-quoted', () => {
-    expect(renderStartup('run {{NAME}} {{MISSING}}', { NAME: "a'; rm -rf /" })).toBe(`run 'a'\\''; rm -rf /' {{MISSING}}`);
+  it('renders placeholders as environment references, never as values', () => {
+    expect(renderStartup('run {{NAME}} {{ env.NAME }} {{server.build.env.PORT}} {{MISSING}}', { NAME: "a'; rm -rf /", PORT: '1' })).toBe(
+      'run ${NAME} ${NAME} ${PORT} {{MISSING}}',
+    );
+  });
+
+  it('keeps a hostile value literal when sh runs the rendered line', () => {
+    const values = { GREETING: 'x$(id -u)`hostname`";echo INJECTED' };
+
+    const out = execFileSync('/bin/sh', ['-c', renderStartup('echo "greeting is {{GREETING}}"', values)], { env: values, encoding: 'utf8' });
+
+    expect(out).toBe(`greeting is ${values.GREETING}\n`);
+  });
+});
+
+describe('lockedVariableChanges', () => {
+  const definitions = [
+    { name: 'JAR', default: 'server.jar', rules: 'string', user_editable: false },
+    { name: 'MOTD', default: 'hi', rules: 'string' },
+  ];
+
+  it('refuses a changed value of a variable the template locks', () => {
+    expect(lockedVariableChanges(definitions, { JAR: '/etc/passwd', MOTD: 'x' })).toEqual([
+      { path: 'variables.JAR', message: 'JAR is set by the template and cannot be changed' },
+    ]);
+  });
+
+  it('accepts the locked value resent unchanged, and editable variables', () => {
+    expect(lockedVariableChanges(definitions, { JAR: 'server.jar', MOTD: 'x' })).toEqual([]);
+    expect(lockedVariableChanges(definitions, { JAR: 'custom.jar' }, { JAR: 'custom.jar', MOTD: 'hi' })).toEqual([]);
   });
 });

@@ -210,12 +210,40 @@ export function shellQuote(value: string): string {
 }
 
 /**
- * Renders `{{VAR}}` placeholders of a startup line. Values are shell-quoted because the line runs
- * through `sh -c`: a variable can never inject a command. Unknown placeholders stay as they are.
+ * Renders `{{VAR}}` placeholders of a startup line as references to environment variables (`${VAR}`),
+ * as Pterodactyl does: the values reach the process only through its environment, so no value is
+ * ever parsed by a shell (`$(…)`, backquotes and quotes in a value stay literal text, even inside
+ * the template's own double quotes). `{{env.VAR}}` and `{{server.build.env.VAR}}` are accepted as
+ * aliases. Placeholders naming no known variable stay as they are.
  */
 export function renderStartup(startup: string, values: Record<string, string>): string {
   return startup.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}/g, (whole, rawName: string) => {
     const name = rawName.replace(/^(env|server\.build\.env)\./, '');
-    return Object.prototype.hasOwnProperty.call(values, name) ? shellQuote(values[name]) : whole;
+    const known = /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && Object.prototype.hasOwnProperty.call(values, name);
+    return known ? `\${${name}}` : whole;
   });
+}
+
+/** Who may change a variable the template locks (`user_editable: false`): holders of either permission. */
+export const LOCKED_VARIABLE_EDITORS = ['servers.manage', 'templates.manage'] as const;
+
+/**
+ * The variables a caller wants to change although the template locks them (`user_editable: false`):
+ * a given value that differs from the current one (on create: the template's default). Holders of
+ * `servers.manage` or `templates.manage` may change them; everyone else gets these back as refusals.
+ */
+export function lockedVariableChanges(
+  definitions: (VariableDefinition & { user_editable?: boolean })[],
+  given: Record<string, string>,
+  current?: Record<string, string>,
+): RuleViolation[] {
+  const violations: RuleViolation[] = [];
+  for (const definition of definitions) {
+    if (definition.user_editable !== false || !Object.prototype.hasOwnProperty.call(given, definition.name)) continue;
+    const before = current && Object.prototype.hasOwnProperty.call(current, definition.name) ? current[definition.name] : definition.default;
+    if (given[definition.name] !== before) {
+      violations.push({ path: `variables.${definition.name}`, message: `${definition.name} is set by the template and cannot be changed` });
+    }
+  }
+  return violations;
 }

@@ -15,6 +15,9 @@ export const UsersVerbs = {
   roleDelete: 'role_delete',
   roleGet: 'role_get',
   roleList: 'role_list',
+  sshKeyAdd: 'ssh_key_add',
+  sshKeyRemove: 'ssh_key_remove',
+  sshKeyList: 'ssh_key_list',
 } as const;
 
 export const AuthVerbs = {
@@ -27,9 +30,14 @@ export const AuthVerbs = {
   jwks: 'jwks',
   setCredentials: 'set_credentials',
   deleteCredentials: 'delete_credentials',
+  checkPassword: 'check_password',
   apiKeyCreate: 'apikey_create',
   apiKeyList: 'apikey_list',
   apiKeyGet: 'apikey_get',
   apiKeyRevoke: 'apikey_revoke',
   apiKeyResolve: 'apikey_resolve',
+  /** An agent checks an SFTP password login (libs/contracts fleet/sftp.ts). */
+  sftpLogin: 'sftp_login',
+  /** An agent re-checks an open SFTP session. */
+  sftpAccess: 'sftp_access',
 } as const;

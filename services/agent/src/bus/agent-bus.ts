@@ -19,8 +19,12 @@ export class AgentBus {
     private readonly handlers: Record<string, CommandHandler>,
   ) {}
 
+  private get prefix(): string {
+    return `agent.${this.nodeId}.cmd.`;
+  }
+
   listen(nc: NatsConnection): void {
-    this.sub = nc.subscribe(`agent.${this.nodeId}.cmd.>`, { callback: (err, msg) => !err && void this.dispatch(msg) });
+    this.sub = nc.subscribe(`${this.prefix}>`, { callback: (err, msg) => !err && void this.dispatch(msg) });
   }
 
   close(): void {
@@ -48,10 +52,11 @@ export class AgentBus {
   }
 
   private async handle(msg: Msg): Promise<void> {
-    const verb = msg.subject.split('.').pop()!;
+    // Everything after `agent.<nodeId>.cmd.`: `power`, or `fs.list` for the file manager's verbs.
+    const verb = msg.subject.slice(this.prefix.length);
     let reply: AgentReply;
     try {
-      const handler = this.handlers[verb];
+      const handler = Object.prototype.hasOwnProperty.call(this.handlers, verb) ? this.handlers[verb] : undefined;
       if (!handler) throw new DomainError('NOT_FOUND', `agent: unknown command ${verb}`);
       const data = msg.data.length ? codec.decode(msg.data) : {};
       reply = { ok: true, data: (await handler(data)) ?? {} };

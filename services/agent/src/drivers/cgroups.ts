@@ -13,6 +13,8 @@ export interface CgroupSupport {
   memory: boolean;
   /** A CPU quota can be set. */
   cpu: boolean;
+  /** A process/thread count limit (`pids.max`) can be set. */
+  pids: boolean;
   /** Why something is missing. */
   notes: string[];
 }
@@ -25,6 +27,8 @@ export interface CgroupDirs {
   cpu?: string;
   /** v1 cpuacct controller folder (CPU time used). */
   cpuacct?: string;
+  /** v1 pids controller folder. */
+  pids?: string;
   /** v2 folder. */
   unified?: string;
 }
@@ -35,6 +39,8 @@ export interface CgroupLimits {
   memoryBytes?: number;
   /** CPU quota in percent of one core. */
   cpuPercent?: number;
+  /** Most tasks (processes and threads) at once; a fork beyond it fails with EAGAIN. */
+  pidsMax?: number;
 }
 
 interface Mount {
@@ -45,7 +51,7 @@ interface Mount {
 }
 
 const CPU_PERIOD_US = 100_000;
-const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct'] as const;
+const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids'] as const;
 
 /** Parses /proc/self/mountinfo (see proc(5)). */
 export function parseMountInfo(text: string): Mount[] {
@@ -113,7 +119,7 @@ function detect(): Promise<{ support: CgroupSupport; base: CgroupDirs }> {
       const base: CgroupDirs = { unified: join(own.v2.dir, 'encedeus') };
       try {
         await probe('v2', base);
-        return { support: { version: 'v2', memory: true, cpu: own.v2.controllers.includes('cpu'), notes }, base };
+        return { support: { version: 'v2', memory: true, cpu: own.v2.controllers.includes('cpu'), pids: own.v2.controllers.includes('pids'), notes }, base };
       } catch (error) {
         notes.push(`cgroup v2 at ${own.v2.dir} not writable: ${(error as Error).message}`);
       }
@@ -133,8 +139,9 @@ function detect(): Promise<{ support: CgroupSupport; base: CgroupDirs }> {
     }
     const memory = !!base.memory;
     const cpu = !!base.cpu;
-    if (!memory && !cpu) return { support: { version: 'none', memory: false, cpu: false, notes }, base };
-    return { support: { version: 'v1', memory, cpu, notes }, base };
+    const pids = !!base.pids;
+    if (!memory && !cpu && !pids) return { support: { version: 'none', memory: false, cpu: false, pids: false, notes }, base };
+    return { support: { version: 'v1', memory, cpu, pids, notes }, base };
   })();
   return detected;
 }
@@ -144,7 +151,7 @@ async function probe(version: CgroupVersion, base: CgroupDirs): Promise<void> {
   const name = `probe-${process.pid}-${Date.now()}`;
   const group = await Cgroup.make(version, base, name);
   try {
-    await group.setLimits({ memoryBytes: 64 * 1024 * 1024 });
+    await group.setLimits({ memoryBytes: 64 * 1024 * 1024, pidsMax: 64 });
   } finally {
     await group.destroy();
   }
@@ -198,7 +205,7 @@ export class Cgroup {
     return new Cgroup(saved.version, saved.dirs);
   }
 
-  /** @internal makes the folders; on v2 enables memory+cpu for children at each level. */
+  /** @internal makes the folders; on v2 enables memory, cpu and pids for children at each level. */
   static async make(version: CgroupVersion, base: CgroupDirs, name: string): Promise<Cgroup> {
     if (version === 'v2') {
       const parts = name.split('/');
@@ -239,11 +246,13 @@ export class Cgroup {
   async setLimits(limits: CgroupLimits): Promise<void> {
     const memory = limits.memoryBytes && limits.memoryBytes > 0 ? limits.memoryBytes : undefined;
     const cpu = limits.cpuPercent && limits.cpuPercent > 0 ? Math.max(1000, Math.round((limits.cpuPercent / 100) * CPU_PERIOD_US)) : undefined;
+    const pids = limits.pidsMax && limits.pidsMax > 0 ? Math.floor(limits.pidsMax) : undefined;
     if (this.version === 'v2') {
       const dir = this.dirs.unified!;
       await writeValue(join(dir, 'memory.max'), memory ?? 'max');
       await writeValue(join(dir, 'memory.swap.max'), memory === undefined ? 'max' : 0).catch(() => undefined);
       if (existsSync(join(dir, 'cpu.max'))) await writeValue(join(dir, 'cpu.max'), `${cpu ?? 'max'} ${CPU_PERIOD_US}`);
+      if (existsSync(join(dir, 'pids.max'))) await writeValue(join(dir, 'pids.max'), pids ?? 'max');
       return;
     }
     if (this.dirs.memory) {
@@ -258,6 +267,7 @@ export class Cgroup {
       await writeValue(join(this.dirs.cpu, 'cpu.cfs_period_us'), CPU_PERIOD_US);
       await writeValue(join(this.dirs.cpu, 'cpu.cfs_quota_us'), cpu ?? -1);
     }
+    if (this.dirs.pids) await writeValue(join(this.dirs.pids, 'pids.max'), pids ?? 'max');
   }
 
   /** Memory in use without inactive page cache (what docker reports); undefined without a memory controller. */
@@ -336,6 +346,6 @@ export class Cgroup {
 
 async function enableControllers(dir: string): Promise<void> {
   const available = (await readFile(join(dir, 'cgroup.controllers'), 'utf8').catch(() => '')).trim().split(/\s+/);
-  const wanted = ['memory', 'cpu'].filter((c) => available.includes(c));
+  const wanted = ['memory', 'cpu', 'pids'].filter((c) => available.includes(c));
   if (wanted.length > 0) await writeValue(join(dir, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' '));
 }

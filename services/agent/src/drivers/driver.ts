@@ -73,6 +73,12 @@ export interface DriverCapabilities {
   disk: Enforcement;
   /** Network a server gets: its own namespace with mapped ports, the host's, or none. */
   network: 'isolated' | 'host' | 'none';
+  /** Whom a server runs as: its own uid (allocated per server), the container's user, or the agent's user (agent not root). */
+  user: 'per-server-uid' | 'container' | 'agent-user';
+  /** /tmp of a server: its own (mount namespace or container) or the host's. */
+  tmp: 'private' | 'shared';
+  /** How the number of processes/threads of a server is bounded. */
+  pids: Enforcement;
   /** Whether a server keeps running when the agent dies, and `recover` re-attaches to it. */
   survivesAgentRestart: boolean;
   /** Human-readable remarks (why a limit is not enforced, engine version, …). */

@@ -87,3 +87,28 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
     throw error;
   }
 }
+
+/** Real uid of a process; undefined when it is gone. */
+async function realUid(pid: string): Promise<number | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const match = /^Uid:\s+(\d+)/m.exec(status);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** SIGKILLs every process whose real uid is `uid`, repeating while some appear (a fork racing the kill). Never for uid 0. */
+export async function killUid(uid: number): Promise<void> {
+  if (!(uid > 0)) throw new Error(`drivers/proc: refusing to kill every process of uid ${uid}`);
+  for (let round = 0; round < 20; round++) {
+    const pids = (await readdir('/proc')).filter((e) => /^\d+$/.test(e));
+    const owned = (await Promise.all(pids.map(async (pid) => ((await realUid(pid)) === uid ? Number(pid) : undefined)))).filter((p): p is number => !!p);
+    if (owned.length === 0) return;
+    for (const pid of owned) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { connect, credsAuthenticator } from 'nats';
@@ -21,12 +21,33 @@ export async function readIdentity(dataDir: string): Promise<AgentIdentity | und
   return JSON.parse(await readFile(path, 'utf8')) as AgentIdentity;
 }
 
-export async function writeIdentity(dataDir: string, identity: AgentIdentity): Promise<void> {
+/**
+ * The agent's data dir is root's: 0711, so servers reach their own folders under `volumes/` but
+ * nobody lists it; identity.json (the node's NATS seed) 0600. Run at every start: older agents left 0755/0644.
+ */
+export async function secureDataDir(dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o711 });
+  await chmod(dataDir, 0o711);
+  if (existsSync(join(dataDir, FILE))) await chmod(join(dataDir, FILE), 0o600);
+}
+
+/** Writes of the identity file, one after the other (two credentials pushes at once raced on the .tmp file). */
+let writes: Promise<void> = Promise.resolve();
+
+export function writeIdentity(dataDir: string, identity: AgentIdentity): Promise<void> {
+  const write = writes.then(() => writeIdentityNow(dataDir, identity));
+  writes = write.catch(() => undefined);
+  return write;
+}
+
+async function writeIdentityNow(dataDir: string, identity: AgentIdentity): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, FILE);
   // Write-then-rename: an agent killed mid-write keeps the previous credentials.
   await writeFile(`${path}.tmp`, JSON.stringify(identity, null, 2), { mode: 0o600 });
   await rename(`${path}.tmp`, path);
+  // A leftover .tmp of a crashed write keeps its old mode through writeFile; the seed must be 0600 anyway.
+  await chmod(path, 0o600);
 }
 
 /**

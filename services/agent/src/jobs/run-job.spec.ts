@@ -1,34 +1,47 @@
 import { jobStatus, sandboxArgv } from './run-job';
 
 describe('sandboxArgv', () => {
-  it('joins cgroups, isolates the network and drops root before the interpreter', () => {
-    const argv = sandboxArgv({
-      runtime: 'python3',
-      interpreter: '/usr/bin/python3',
-      file: '/tmp/j/main.py',
-      memoryMb: 128,
-      isolateNetwork: true,
-      cgroupProcs: ['/cg/memory/job/cgroup.procs'],
-      dropPrivileges: true,
-    });
+  const plan = {
+    runtime: 'python3' as const,
+    interpreter: '/usr/bin/python3',
+    file: 'main.py',
+    memoryMb: 128,
+    isolateNetwork: true,
+    privateTmp: true,
+    privateProcesses: true,
+    cgroupProcs: ['/cg/memory/job/cgroup.procs'],
+    rlimitMemory: false,
+    uid: 250001,
+  };
+
+  it('joins cgroups, enters namespaces with a private /tmp and drops to the job uid before the interpreter', () => {
+    const argv = sandboxArgv(plan);
 
     expect(argv.slice(3)).toEqual([
       'encedeus-job', '/cg/memory/job/cgroup.procs', '--',
-      'unshare', '-n', '--',
-      'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--',
-      '/usr/bin/python3', '-u', '-B', '/tmp/j/main.py',
+      'unshare', '-m', '--propagation', 'private', '-p', '--fork', '--kill-child', '--mount-proc', '-n', '--',
+      '/bin/sh', '-c', expect.stringContaining('mount -t tmpfs'), 'encedeus-tmp', '64',
+      'setpriv', '--reuid=250001', '--regid=250001', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
+      '/usr/bin/python3', '-u', '-B', 'main.py',
     ]);
   });
 
-  it('limits address space without a cgroup, generously for node', () => {
-    const plan = { interpreter: 'x', file: 'f', memoryMb: 128, isolateNetwork: false, cgroupProcs: [], dropPrivileges: false };
+  it('falls back to a network namespace alone and RLIMIT_NPROC without namespaces and a pids cgroup', () => {
+    const argv = sandboxArgv({ ...plan, privateTmp: false, privateProcesses: false, rlimitProcesses: 64 });
 
-    const python = sandboxArgv({ ...plan, runtime: 'python3' });
-    const node = sandboxArgv({ ...plan, runtime: 'node' });
+    expect(argv.slice(6, 14)).toEqual(['unshare', '-n', '--', 'prlimit', '--nproc=64', '--', 'setpriv', '--reuid=250001']);
+  });
+
+  it('limits address space without a memory cgroup, generously for node', () => {
+    const bare = { ...plan, isolateNetwork: false, privateTmp: false, privateProcesses: false, cgroupProcs: [], rlimitMemory: true, uid: undefined };
+
+    const python = sandboxArgv(bare);
+    const node = sandboxArgv({ ...bare, runtime: 'node' });
 
     expect(python).toContain(`--as=${128 * 1024 * 1024}`);
     expect(node).toContain(`--as=${(128 + 4096) * 1024 * 1024}`);
     expect(node).toContain('--max-old-space-size=96');
+    expect(node).not.toContain('setpriv');
   });
 });
 

@@ -5,9 +5,11 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cgroup } from '../drivers/cgroups';
 import { CappedOutput, LineSplitter } from '../drivers/console-lines';
-import { signalGroup } from '../drivers/proc';
+import { killUid, signalGroup } from '../drivers/proc';
 import { InvalidJobError, JobSandboxError, RuntimeUnavailableError } from './job-errors';
-import { dropArgs, isolation, JOB_RUNTIMES, UNPRIVILEGED_ID, type JobRuntime } from './job-sandbox';
+import { dropToUid } from '../sandbox/sandbox-support';
+import { UidPool } from '../sandbox/uid-pool';
+import { isolation, JOB_RUNTIMES, type JobRuntime } from './job-sandbox';
 
 const MIB = 1024 * 1024;
 
@@ -53,7 +55,14 @@ export interface RunJobOptions {
   onOutput?: (line: string, stream: JobStream) => void;
   /** Bytes kept per stream. @default 1 MiB */
   outputCapBytes?: number;
+  /** Where each job's own uid comes from (released when it ends). @default defaultJobUids */
+  uids?: UidPool;
+  /** Most processes and threads a job may have at once. @default 64 */
+  pidsMax?: number;
 }
+
+/** Job uids when the caller gives no pool: 250000-299999, in memory (a job's uid is free again once it ended). */
+export const defaultJobUids = new UidPool({ first: 250_000, last: 299_999 });
 
 const FILES: Record<JobRuntime, string> = { python3: 'main.py', node: 'main.js', bash: 'main.sh' };
 
@@ -65,34 +74,65 @@ const OUT_OF_MEMORY = /MemoryError|JavaScript heap out of memory|Cannot allocate
 // means no code of the job ever runs outside its limits.
 const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 
+// Runs as PID 1 of the job's namespaces: mounts a private tmpfs on /tmp and binds the job's folder
+// (still reachable as the working directory: `-c` keeps mount from resolving "." by its now hidden
+// path) at /tmp/job, then runs the rest as a child, not with exec, so this root shell stays PID 1 and
+// a SIGKILL of `unshare --kill-child` tears the whole namespace down.
+const PRIVATE_TMP =
+  'mount -t tmpfs -o "size=$1m,mode=1777" tmpfs /tmp && mkdir /tmp/job && mount -c --bind . /tmp/job && cd /tmp/job || exit 125; shift; "$@"; exit $?';
+
+/** Where the job's folder appears inside its mount namespace. */
+const JOB_DIR_INSIDE = '/tmp/job';
+
+/** Size of a job's private /tmp (tmpfs pages count against its memory cgroup). */
+const TMP_MB = 64;
+
 /** Inputs of the sandbox command line. */
 export interface SandboxPlan {
   /** Runtime. */
   runtime: JobRuntime;
   /** Interpreter binary. */
   interpreter: string;
-  /** Program file. */
+  /** Program file, relative to the job's folder (its working directory). */
   file: string;
   /** Memory limit in MiB. */
   memoryMb: number;
   /** Wrap in an empty network namespace. */
   isolateNetwork: boolean;
-  /** cgroup.procs files to join; empty when memory is rlimit-limited. */
+  /** A mount namespace with a tmpfs on /tmp. */
+  privateTmp: boolean;
+  /** A PID namespace (only with privateTmp): the job sees and signals only its own processes. */
+  privateProcesses: boolean;
+  /** cgroup.procs files to join first. */
   cgroupProcs: string[];
-  /** Drop to uid/gid 65534. */
-  dropPrivileges: boolean;
+  /** No memory cgroup: limit the address space (RLIMIT_AS) instead. */
+  rlimitMemory: boolean;
+  /** No pids cgroup: RLIMIT_NPROC of the job's uid instead. */
+  rlimitProcesses?: number;
+  /** The job's own uid (gid the same); absent when the agent is not root. */
+  uid?: number;
 }
 
-/** The argv that runs a job: join cgroups → new network namespace → RLIMIT_AS (no cgroup) → drop root → interpreter. */
+/** The argv that runs a job: join cgroups → namespaces (mount + /tmp, pid, network) → rlimits → drop to the job's uid → interpreter. */
 export function sandboxArgv(plan: SandboxPlan): string[] {
   const argv = ['/bin/sh', '-c', JOIN_CGROUPS, 'encedeus-job', ...plan.cgroupProcs, '--'];
-  if (plan.isolateNetwork) argv.push('unshare', '-n', '--');
-  if (plan.cgroupProcs.length === 0) {
+  if (plan.privateTmp) {
+    argv.push('unshare', '-m', '--propagation', 'private');
+    if (plan.privateProcesses) argv.push('-p', '--fork', '--kill-child', '--mount-proc');
+    if (plan.isolateNetwork) argv.push('-n');
+    argv.push('--', '/bin/sh', '-c', PRIVATE_TMP, 'encedeus-tmp', String(TMP_MB));
+  } else if (plan.isolateNetwork) {
+    argv.push('unshare', '-n', '--');
+  }
+  const limits: string[] = [];
+  if (plan.rlimitMemory) {
     // V8 reserves gigabytes of address space up front, so node gets a generous RLIMIT_AS and the heap flag does the limiting.
     const asBytes = plan.runtime === 'node' ? (plan.memoryMb + 4096) * MIB : plan.memoryMb * MIB;
-    argv.push('prlimit', `--as=${asBytes}`, '--');
+    limits.push(`--as=${asBytes}`);
   }
-  if (plan.dropPrivileges) argv.push('setpriv', ...dropArgs(), '--');
+  if (plan.rlimitProcesses) limits.push(`--nproc=${plan.rlimitProcesses}`);
+  if (limits.length > 0) argv.push('prlimit', ...limits, '--');
+  if (plan.uid !== undefined) argv.push(...dropToUid(plan.uid));
   argv.push(plan.interpreter);
   if (plan.runtime === 'python3') argv.push('-u', '-B');
   if (plan.runtime === 'node') argv.push(`--max-old-space-size=${Math.max(8, Math.floor(plan.memoryMb * 0.75))}`);
@@ -124,43 +164,59 @@ function validate(request: JobRequest): void {
  * @param options an AbortSignal, or options with one and an output callback
  */
 export async function runJob(request: JobRequest, options: AbortSignal | RunJobOptions = {}): Promise<JobResult> {
-  const { signal, onOutput, outputCapBytes } = options instanceof AbortSignal ? { signal: options } as RunJobOptions : options;
+  const { signal, onOutput, outputCapBytes, uids = defaultJobUids, pidsMax = 64 } = options instanceof AbortSignal ? ({ signal: options } as RunJobOptions) : options;
   validate(request);
   if (signal?.aborted) return { stdout: '', stderr: '', exit_code: 137, execution_time_ms: 0, status: 'cancelled' };
   const sandbox = await isolation();
   const runtime = sandbox.runtimes[request.runtime];
   if (!runtime) throw new RuntimeUnavailableError(request.runtime);
 
+  const jobKey = randomUUID();
   let dir: string | undefined;
   let cgroup: Cgroup | undefined;
+  let uid: number | undefined;
   try {
     try {
+      if (runtime.unprivileged) uid = await uids.allocate(jobKey);
       dir = await mkdtemp(join(tmpdir(), 'encedeus-job-'));
       const file = join(dir, FILES[request.runtime]);
-      await writeFile(file, request.code);
-      if (runtime.unprivileged) {
-        await chown(dir, UNPRIVILEGED_ID, UNPRIVILEGED_ID);
-        await chown(file, UNPRIVILEGED_ID, UNPRIVILEGED_ID);
+      await writeFile(file, request.code, { mode: 0o600 });
+      if (uid !== undefined) {
+        await chown(dir, uid, uid);
+        await chown(file, uid, uid);
       }
       await chmod(dir, 0o700);
-      if (sandbox.memory !== 'rlimit') cgroup = await Cgroup.create(`jobs/${randomUUID()}`, { memoryBytes: request.memoryMb * MIB });
+      const rlimitMemory = sandbox.memory === 'rlimit';
+      const rlimitProcesses = sandbox.pids === 'rlimit';
+      if (!rlimitMemory || !rlimitProcesses) {
+        cgroup = await Cgroup.create(`jobs/${jobKey}`, { memoryBytes: request.memoryMb * MIB, pidsMax });
+      }
       const argv = sandboxArgv({
         runtime: request.runtime,
         interpreter: runtime.path,
-        file,
+        file: FILES[request.runtime],
         memoryMb: request.memoryMb,
         isolateNetwork: sandbox.network === 'namespace',
+        privateTmp: sandbox.tmp === 'namespace',
+        privateProcesses: sandbox.processes === 'namespace',
         cgroupProcs: cgroup?.procsFiles() ?? [],
-        dropPrivileges: runtime.unprivileged,
+        rlimitMemory,
+        // RLIMIT_NPROC counts every process of the real uid, so it bounds the job only with a uid of its own.
+        rlimitProcesses: rlimitProcesses && uid !== undefined ? pidsMax : undefined,
+        uid,
       });
-      return await execute(argv, dir, request, cgroup, { signal, onOutput, outputCapBytes });
+      return await execute(argv, dir, request, cgroup, { signal, onOutput, outputCapBytes, privateTmp: sandbox.tmp === 'namespace' });
     } catch (error) {
       if (error instanceof JobSandboxError) throw error;
       throw new JobSandboxError('failed to set up the sandbox', { cause: error });
     }
   } finally {
     await cgroup?.destroy().catch(() => undefined);
+    // Without a cgroup, a process that left the job's group (setsid) is found by its uid; it must
+    // not live on into the next job that gets this uid.
+    if (uid !== undefined && !cgroup) await killUid(uid).catch(() => undefined);
     if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    if (uid !== undefined) await uids.release(jobKey);
   }
 }
 
@@ -169,15 +225,16 @@ async function execute(
   dir: string,
   request: JobRequest,
   cgroup: Cgroup | undefined,
-  options: RunJobOptions,
+  options: RunJobOptions & { privateTmp: boolean },
 ): Promise<JobResult> {
   const child = spawn(argv[0], argv.slice(1), {
     cwd: dir,
     detached: true,
     env: {
       PATH: '/usr/local/bin:/usr/bin:/bin',
-      HOME: dir,
-      TMPDIR: dir,
+      // In a mount namespace /tmp is the job's own tmpfs, its folder bound at /tmp/job.
+      HOME: options.privateTmp ? JOB_DIR_INSIDE : dir,
+      TMPDIR: options.privateTmp ? '/tmp' : dir,
       LANG: 'C.UTF-8',
       PYTHONDONTWRITEBYTECODE: '1',
       PYTHONUNBUFFERED: '1',
@@ -233,7 +290,9 @@ async function execute(
     cancelled = true;
     killAll();
   };
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  // A cancel that came while the sandbox was being built (before this listener) still counts.
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (exitCode, exitSignal) => resolve({ code: exitCode, signal: exitSignal })),

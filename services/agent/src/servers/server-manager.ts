@@ -19,14 +19,19 @@ interface Managed extends ServerRecord {
   readyPattern?: RegExp;
   lastExit?: ExitFacts & { run_id: string | null };
   detach?: () => void;
+  /** The last stderr lines of the current run. */
+  stderrTail: string[];
 }
+
+const STDERR_TAIL_LINES = 5;
 
 /** Where the manager sends what happens (console lines, state facts). */
 export interface ServerSink {
   line(serverId: string, line: string, stream: ConsoleStream | 'system'): void;
   ready(serverId: string, runId: string): void;
   started(serverId: string, runId: string): void;
-  exited(serverId: string, runId: string | null, facts: ExitFacts): void;
+  /** @param stderrTail the run's last stderr lines (why it stopped, when it was not asked to) */
+  exited(serverId: string, runId: string | null, facts: ExitFacts, stderrTail: string[]): void;
   /** The set of servers changed (console subscriptions follow it). */
   changed(serverIds: string[]): void;
 }
@@ -65,10 +70,14 @@ export class ServerManager {
           const record = records[spec.id];
           if (record && m.runId === null && record.runId) m.runId = record.runId;
           if (record) m.installed = m.installed || record.installed;
+          const startedHere = m.driver.state(spec.id) === 'running';
           const state = await m.driver.recover(this.driverSpec(spec));
           this.attach(m);
           if (!m.installed) await this.installNow(m);
-          if (state === 'running') m.ready = true;
+          // Only a run found again (started by an earlier agent process) is taken as ready: marking a run of
+          // ours ready here would swallow its ready report, and the nodes service drops this sync's view of
+          // the server as stale once a power action ran since it was sent, so the server stayed 'starting'.
+          if (state === 'running' && !startedHere) m.ready = true;
           if (state === 'exited') m.runId = null;
           const exit = m.lastExit;
           m.lastExit = undefined;
@@ -198,6 +207,7 @@ export class ServerManager {
     m.runId = randomUUID();
     m.ready = false;
     m.lastExit = undefined;
+    m.stderrTail = [];
     await m.driver.start(m.spec.id);
     this.sink.line(m.spec.id, `[encedeus] server started (run ${m.runId})`, 'system');
     if (!m.readyPattern) {
@@ -223,6 +233,10 @@ export class ServerManager {
     if (m.detach) return;
     m.detach = m.driver.attach(m.spec.id, (line, stream) => {
       this.sink.line(m.spec.id, line, stream);
+      if (stream === 'stderr') {
+        m.stderrTail.push(line.slice(0, 300));
+        if (m.stderrTail.length > STDERR_TAIL_LINES) m.stderrTail.shift();
+      }
       if (!m.ready && m.runId && m.readyPattern?.test(line)) {
         m.ready = true;
         this.sink.ready(m.spec.id, m.runId);
@@ -239,7 +253,8 @@ export class ServerManager {
     m.runId = null;
     m.ready = false;
     this.sink.line(id, `[encedeus] server exited (code ${info.code ?? '?'}${info.signal ? `, ${info.signal}` : ''}${info.expected ? '' : ', unexpected'})`, 'system');
-    this.sink.exited(id, runId, facts);
+    this.sink.exited(id, runId, facts, m.stderrTail);
+    m.stderrTail = [];
     void this.save();
   }
 
@@ -257,7 +272,7 @@ export class ServerManager {
     if (!m) {
       const driver = this.drivers.get(spec.driver);
       if (!driver) return Promise.reject(new DomainError('UNPROCESSABLE', `agent: driver ${spec.driver} is not available on this node`));
-      m = { spec, runId: null, installed: false, driver, queue: Promise.resolve(), ready: false, readyPattern: compile(spec.ready_pattern) };
+      m = { spec, runId: null, installed: false, driver, queue: Promise.resolve(), ready: false, readyPattern: compile(spec.ready_pattern), stderrTail: [] };
       this.servers.set(id, m);
     }
     const managed = m;
@@ -300,7 +315,7 @@ export class ServerManager {
       for (const [id, m] of this.servers) records[id] = { spec: m.spec, runId: m.runId, installed: m.installed };
       await mkdir(this.dataDir, { recursive: true });
       const path = join(this.dataDir, 'servers.json');
-      await writeFile(`${path}.tmp`, JSON.stringify(records));
+      await writeFile(`${path}.tmp`, JSON.stringify(records), { mode: 0o600 });
       await rename(`${path}.tmp`, path);
     };
     this.saving = this.saving.then(write, write);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { NotFoundError, type ApiKeyView } from '@encedeus/contracts';
-import { EventStore, NO_STREAM } from '@encedeus/messaging';
+import { CommandHandler, EventStore, type Decider } from '@encedeus/messaging';
 import { generateApiKey, hashApiKey } from '@encedeus/security';
-import { apiKeyReducer, decideApiKey } from '../domain/apikey.decider';
+import { apiKeyReducer, decideApiKey, type ApiKeyCommand, type ApiKeyState } from '../domain/apikey.decider';
 import { AuthState } from '../state/auth-state';
 
 interface ApiKeyRow {
@@ -30,13 +30,19 @@ const view = (r: ApiKeyRow): ApiKeyView => ({
   revokedAt: r.revoked_at ? new Date(r.revoked_at).toISOString() : null,
 });
 
+const apiKeyDecider: Decider<ApiKeyState, ApiKeyCommand> = { ...apiKeyReducer, decide: decideApiKey };
+
 /**
  * API keys: the `apikey` aggregate's events go to EVENTS (no hash), the SHA-256 of the key to
  * auth.api_keys. The key itself is returned once by `create` and never stored.
  */
 @Injectable()
 export class ApiKeysService {
-  constructor(private readonly state: AuthState, private readonly store: EventStore) {}
+  private readonly commands: CommandHandler;
+
+  constructor(private readonly state: AuthState, store: EventStore) {
+    this.commands = new CommandHandler(store);
+  }
 
   async create(
     input: { name: string; permissions: string[]; expiresAt?: string | null; ownerId: string; serviceAccountId?: string | null },
@@ -52,11 +58,13 @@ export class ApiKeysService {
       [id, input.name, prefix, hashApiKey(key), ownerId, input.serviceAccountId ?? null, JSON.stringify(input.permissions), expiresAt],
     );
     try {
-      const events = decideApiKey(
+      const result = await this.commands.handle(
+        'apikey',
+        id,
+        apiKeyDecider,
         { kind: 'create', keyId: id, name: input.name, prefix, ownerId, serviceAccountId: input.serviceAccountId ?? null, permissions: input.permissions, expiresAt },
-        { status: 'none', id: '' },
+        { actor },
       );
-      const result = await this.store.append('apikey', id, NO_STREAM, events, { actor });
       const [row] = await this.state.query<ApiKeyRow>(`select * from auth.api_keys where id = $1`, [id]);
       return { ...view(row), key, sequence: result.revision.sequence };
     } catch (error) {
@@ -85,10 +93,8 @@ export class ApiKeysService {
 
   async revoke(id: string, actor: string, reason: 'revoked' | 'owner_deleted' = 'revoked'): Promise<ApiKeyView & { sequence: number }> {
     await this.get(id);
-    const { state, revision } = await this.store.load('apikey', id, apiKeyReducer);
-    const events = decideApiKey({ kind: 'revoke', reason }, state);
-    let sequence = revision.sequence;
-    if (events.length) sequence = (await this.store.append('apikey', id, revision, events, { actor })).revision.sequence;
+    const { revision } = await this.commands.handle('apikey', id, apiKeyDecider, { kind: 'revoke', reason }, { actor });
+    const sequence = revision.sequence;
     await this.state.query(`update auth.api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1`, [id]);
     return { ...(await this.get(id)), sequence };
   }

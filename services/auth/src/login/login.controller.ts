@@ -1,8 +1,10 @@
-import { Controller, Inject, type OnModuleInit } from '@nestjs/common';
+import { Controller, Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload, type NatsContext } from '@nestjs/microservices';
 import {
   AuthVerbs,
+  checkPasswordCommandSchema,
   DomainError,
+  ForbiddenError,
   event,
   loginCommandSchema,
   logoutCommandSchema,
@@ -18,12 +20,13 @@ import {
   type UserView,
 } from '@encedeus/contracts';
 import { CommandClient, metaFromHeaders } from '@encedeus/messaging';
-import { hashPassword, passwordHashOptions, sha256Hex, verifyPassword, type Jwks } from '@encedeus/security';
+import { sha256Hex, type Jwks } from '@encedeus/security';
 import { AUTH_OPTIONS, type AuthModuleOptions } from '../auth.options';
+import { PasswordHasher } from '../credentials/password-hasher';
 import { AuthState } from '../state/auth-state';
 import { TokenIssuer } from '../tokens/token-issuer';
-import { UserFacts } from '../tokens/user-facts';
-import { LoginRateLimiter } from './login-rate-limiter';
+import { SessionLog } from '../sessions/session-log';
+import { PasswordChecks } from './password-checks';
 import { OneTimeCodes } from './one-time-codes';
 
 const BAD_CREDENTIALS = 'Invalid email, username or password';
@@ -33,23 +36,17 @@ const maskEmail = (email: string) => email.replace(/^(.)(.*)(@.*)$/, (_, a: stri
 
 /** Login (one or two steps), registration, refresh rotation, logout and the JWKS. */
 @Controller()
-export class LoginController implements OnModuleInit {
-  /** A real hash to verify against when the account does not exist, so both cases cost the same. */
-  private dummyHash!: string;
-
+export class LoginController {
   constructor(
     private readonly state: AuthState,
     private readonly tokens: TokenIssuer,
     private readonly codes: OneTimeCodes,
-    private readonly limiter: LoginRateLimiter,
-    private readonly facts: UserFacts,
+    private readonly passwords: PasswordChecks,
+    private readonly sessions: SessionLog,
     private readonly commands: CommandClient,
+    private readonly hasher: PasswordHasher,
     @Inject(AUTH_OPTIONS) private readonly options: AuthModuleOptions,
   ) {}
-
-  async onModuleInit(): Promise<void> {
-    this.dummyHash = await hashPassword('not-a-real-password-' + Date.now(), this.hashOptions());
-  }
 
   @MessagePattern(Subjects.command('auth', AuthVerbs.jwks))
   jwks(): Jwks {
@@ -59,16 +56,14 @@ export class LoginController implements OnModuleInit {
   @MessagePattern(Subjects.command('auth', AuthVerbs.login))
   async login(@Payload() payload: unknown): Promise<LoginReply> {
     const { login, password, ip } = loginCommandSchema.parse(payload);
-    const keys = LoginRateLimiter.keys(login, ip);
-    await this.limiter.check(keys);
     const [cred] = await this.state.query<{ user_id: string; password_hash: string | null }>(
       `select user_id, password_hash from auth.credentials where lower(email) = lower($1) or lower(name) = lower($1) limit 1`,
       [login],
     );
-    const ok = await verifyPassword(cred?.password_hash ?? this.dummyHash, password);
-    if (!cred || !cred.password_hash || !ok) {
-      await this.limiter.fail(keys);
-      if (cred) await this.facts.append(cred.user_id, event(UserLoginFailed, { userId: cred.user_id, reason: 'bad_password', ip }), 'user:' + cred.user_id);
+    // Counted per account, not per login string: the email and the name of one user share a budget.
+    const ok = await this.checked(cred?.user_id ?? `login:${login}`, ip, cred?.password_hash ?? null, password);
+    if (!cred || !ok) {
+      if (cred) await this.sessions.record(cred.user_id, event(UserLoginFailed, { userId: cred.user_id, reason: 'bad_password', ip }), 'user:' + cred.user_id);
       throw new UnauthenticatedError(BAD_CREDENTIALS);
     }
     const user = await this.activeUser(cred.user_id, ip);
@@ -78,6 +73,15 @@ export class LoginController implements OnModuleInit {
     }
     const pair = await this.tokens.startFamily(user.id, 'password', ip);
     return { ...pair, userId: user.id };
+  }
+
+  /** `cmd.auth.check_password`: the current password, before a change of password or email (403 when wrong). */
+  @MessagePattern(Subjects.command('auth', AuthVerbs.checkPassword))
+  async checkPassword(@Payload() payload: unknown): Promise<{ ok: true }> {
+    const { userId, password, ip } = checkPasswordCommandSchema.parse(payload);
+    const [cred] = await this.state.query<{ password_hash: string | null }>(`select password_hash from auth.credentials where user_id = $1`, [userId]);
+    if (!(await this.checked(userId, ip, cred?.password_hash ?? null, password))) throw new ForbiddenError('The current password is wrong');
+    return { ok: true };
   }
 
   @MessagePattern(Subjects.command('auth', AuthVerbs.loginVerify))
@@ -94,7 +98,7 @@ export class LoginController implements OnModuleInit {
     if (!this.options.registrationEnabled) throw new DomainError('FEATURE_DISABLED', 'Self-registration is disabled on this installation');
     const { username, password, email } = registerInitCommandSchema.parse(payload);
     await this.assertFree(username, email);
-    const passwordHash = await hashPassword(password, this.hashOptions());
+    const passwordHash = await this.hasher.hash(password);
     await this.codes.issue('register', email, { username, email, passwordHash });
     return { message: `A 6-digit code was sent to ${maskEmail(email)}; it expires in 5 minutes` };
   }
@@ -156,6 +160,11 @@ export class LoginController implements OnModuleInit {
     return { sequence };
   }
 
+  /** A password checked under the login limiter (PasswordChecks, shared with SFTP logins). */
+  private checked(account: string, ip: string | undefined, hash: string | null, password: string): Promise<boolean> {
+    return this.passwords.check(account, ip, hash, password);
+  }
+
   private async activeUser(userId: string, ip?: string): Promise<UserView> {
     let user: UserView;
     try {
@@ -165,7 +174,7 @@ export class LoginController implements OnModuleInit {
       throw error;
     }
     if (user.disabled || user.serviceAccount) {
-      await this.facts.append(userId, event(UserLoginFailed, { userId, reason: 'disabled', ip }), 'user:' + userId);
+      await this.sessions.record(userId, event(UserLoginFailed, { userId, reason: 'disabled', ip }), 'user:' + userId);
       throw new UnauthenticatedError('The account is disabled');
     }
     return user;
@@ -179,7 +188,4 @@ export class LoginController implements OnModuleInit {
     if (row) throw new DomainError('ALREADY_EXISTS', row.name_taken ? 'That username is taken' : 'That email is already registered', { field: row.name_taken ? 'username' : 'email' });
   }
 
-  private hashOptions() {
-    return this.options.passwordHash ?? passwordHashOptions();
-  }
 }

@@ -1,5 +1,6 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { lockSchemaMigration } from '@encedeus/messaging';
 
 /**
  * The auth schema: state tables, not projections. They hold the secrets that never go into events
@@ -24,10 +25,13 @@ export class AuthState implements OnModuleInit {
 
   private async migrate(): Promise<void> {
     await this.dataSource.transaction(async (em) => {
-      await em.query(`select pg_advisory_xact_lock(hashtext('encedeus.auth.migrate'))`);
+      // The schema's one migration lock (the auth_user_credentials projector creates tables in it too).
+      await lockSchemaMigration(em, 'auth');
       await em.query(`create schema if not exists auth`);
       await em.query(`create table if not exists auth.credentials (
         user_id uuid primary key, name text not null, email text, password_hash text, updated_at timestamptz not null default now())`);
+      // Set by UserCredentialsProcessManager when user.created arrives (null: staged, or from before the column).
+      await em.query(`alter table auth.credentials add column if not exists confirmed_at timestamptz`);
       await em.query(`create unique index if not exists credentials_name_uq on auth.credentials (lower(name))`);
       await em.query(`create unique index if not exists credentials_email_uq on auth.credentials (lower(email)) where email is not null`);
       await em.query(`create table if not exists auth.refresh_tokens (
@@ -41,6 +45,9 @@ export class AuthState implements OnModuleInit {
       await em.query(`create index if not exists otp_codes_lookup_idx on auth.otp_codes (purpose, email, created_at desc)`);
       await em.query(`create table if not exists auth.login_failures (key text not null, at timestamptz not null default now())`);
       await em.query(`create index if not exists login_failures_key_idx on auth.login_failures (key, at)`);
+      // LoginRateLimiter: attempts per key in a window; `gate_at` delays an account's next attempt.
+      await em.query(`create table if not exists auth.login_counters (
+        key text primary key, window_start timestamptz not null, n integer not null, gate_at timestamptz)`);
       await em.query(`create table if not exists auth.api_keys (
         id uuid primary key, name text not null, prefix text not null, key_hash text not null unique, owner_id uuid not null,
         service_account_id uuid, permissions jsonb not null, expires_at timestamptz, created_at timestamptz not null default now(), revoked_at timestamptz)`);

@@ -13,7 +13,7 @@ import {
 } from '@encedeus/security';
 import { AUTH_OPTIONS, type AuthModuleOptions } from '../auth.options';
 import { AuthState } from '../state/auth-state';
-import { UserFacts } from './user-facts';
+import { SessionLog } from '../sessions/session-log';
 
 interface SigningKey {
   kid: string;
@@ -33,7 +33,7 @@ export class TokenIssuer implements OnModuleInit {
 
   constructor(
     private readonly state: AuthState,
-    private readonly facts: UserFacts,
+    private readonly sessions: SessionLog,
     @Inject(AUTH_OPTIONS) private readonly options: AuthModuleOptions,
   ) {}
 
@@ -64,16 +64,16 @@ export class TokenIssuer implements OnModuleInit {
 
   signAccessToken(userId: string, familyId: string): string {
     return this.jwt.sign(
-      { sub: userId, typ: 'access', fam: familyId },
+      { sub: userId, typ: 'access', fam: familyId, iatMs: Date.now() },
       { privateKey: this.key.privatePem, algorithm: ACCESS_TOKEN_ALGORITHM, keyid: this.key.kid, expiresIn: ACCESS_TOKEN_TTL_SECONDS, issuer: TOKEN_ISSUER },
     );
   }
 
-  /** Starts a new family (a login) and records `user.logged_in`. */
+  /** Starts a new family (a login) and records `user.logged_in` on `evt.session.<userId>`. */
   async startFamily(userId: string, method: 'password' | 'otp' | 'registration', ip?: string): Promise<TokenPair & { sequence: number }> {
     const familyId = randomUUID();
     const refreshToken = await this.storeRefresh(userId, familyId);
-    const sequence = await this.facts.append(userId, event(UserLoggedIn, { userId, method, familyId, ip }), 'user:' + userId);
+    const sequence = await this.sessions.record(userId, event(UserLoggedIn, { userId, method, familyId, ip }), 'user:' + userId);
     return { accessToken: this.signAccessToken(userId, familyId), refreshToken, sequence };
   }
 
@@ -83,10 +83,10 @@ export class TokenIssuer implements OnModuleInit {
     return { accessToken: this.signAccessToken(userId, familyId), refreshToken };
   }
 
-  /** Revokes every token of a family and records `user.logged_out` (access tokens of the family die too). */
+  /** Revokes every token of a family and records `user.logged_out` on `evt.session.<userId>` (access tokens of the family die too). */
   async revokeFamily(userId: string, familyId: string, reason: 'logout' | 'refresh_token_reuse' | 'user_disabled', actor: string): Promise<number> {
     await this.state.query(`update auth.refresh_tokens set revoked_at = now() where family_id = $1 and revoked_at is null`, [familyId]);
-    return this.facts.append(userId, event(UserLoggedOut, { userId, familyId, reason }), actor);
+    return this.sessions.record(userId, event(UserLoggedOut, { userId, familyId, reason }), actor);
   }
 
   private async storeRefresh(userId: string, familyId: string): Promise<string> {

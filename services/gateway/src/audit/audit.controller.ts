@@ -3,17 +3,18 @@ import { ApiTags } from '@nestjs/swagger';
 import { createZodDto } from 'nestjs-zod';
 import { DataSource } from 'typeorm';
 import { z } from 'zod';
+import { text } from '@encedeus/contracts';
 import type { Page } from '@encedeus/contracts';
 import { RequirePermission } from '@encedeus/security';
 import { GATEWAY_SCHEMA } from './audit.projection';
 
 const auditQuery = z.object({
-  actor: z.string().max(200).optional().describe('e.g. user:<uuid>'),
-  action: z.string().max(100).optional().describe('event type, e.g. user.created'),
-  subject: z.string().max(200).optional().describe('e.g. user/<uuid>'),
-  aggregate: z.string().max(50).optional(),
+  actor: text().max(200).optional().describe('e.g. user:<uuid>'),
+  action: text().max(100).optional().describe('event type, e.g. user.created'),
+  subject: text().max(200).optional().describe('e.g. user/<uuid>'),
+  aggregate: text().max(50).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().regex(/^\d+$/).optional().describe('nextCursor of the previous page'),
+  cursor: text().regex(/^\d{1,15}$/).optional().describe('nextCursor of the previous page (a stream sequence)'),
 });
 class AuditQuery extends createZodDto(auditQuery) {}
 

@@ -11,12 +11,20 @@ function hasBody(req: Request): boolean {
 }
 
 /**
+ * Routes that read their raw body themselves, whatever its type (PUT /servers/:id/files/write).
+ * Case-insensitive like Express's routing: `/FILES/Write` reaches the same handler, whose body must
+ * not have been parsed (and consumed) here.
+ */
+const RAW_BODY_ROUTES = [{ method: 'PUT', path: /^\/api\/v1\/servers\/[^/]+\/files\/write\/?$/i }];
+
+/**
  * Content negotiation for request bodies (DESIGN.md §5): `application/json` and MessagePack are
- * parsed here; multipart is left to the upload routes; anything else is 415; a body that does not
+ * parsed here; multipart is left to the upload routes, raw bodies to RAW_BODY_ROUTES; anything else is 415; a body that does not
  * parse is 400; one over MAX_BODY_BYTES is 413.
  */
 export function bodyParserMiddleware(req: Request, _res: Response, next: NextFunction): void {
   if (!hasBody(req) || req.method === 'GET' || req.method === 'HEAD') return next();
+  if (RAW_BODY_ROUTES.some((r) => r.method === req.method && r.path.test(req.path))) return next();
   const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type === 'multipart/form-data') return next();
   const isJson = type === 'application/json' || type.endsWith('+json');

@@ -1,19 +1,28 @@
-import { ForbiddenError, NotFoundError, type Permission, type ServerView } from '@encedeus/contracts';
-import { hasPermission, type Principal } from '@encedeus/security';
+import { canSeeServer, ForbiddenError, missingToControlServer, NotFoundError, type ServerAction, type ServerOwnership } from '@encedeus/contracts';
+import type { Principal } from '@encedeus/security';
 
-/**
- * Server visibility: owners see and use their own servers; `servers.read` sees every server;
- * changing someone else's needs `servers.manage`. Someone who may not see a server gets 404, not 403.
- */
-export function assertCanSee(principal: Principal | null, server: ServerView): void {
-  if (!principal) throw new NotFoundError('Server', server.id);
-  if (server.owner_id === principal.userId) return;
-  if (hasPermission(principal, 'servers.read') || hasPermission(principal, 'servers.manage')) return;
-  throw new NotFoundError('Server', server.id);
+/** The server's id and owner, as REST and sockets know it. */
+type Server = ServerOwnership & { readonly id: string };
+
+/** Someone who may not see a server gets 404, not 403 (contracts' canSeeServer decides). */
+export function assertCanSee(principal: Principal | null, server: Server): void {
+  if (!canSeeServer(principal, server)) throw new NotFoundError('Server', server.id);
 }
 
-export function assertCanChange(principal: Principal | null, server: ServerView, action: string): void {
+/** 404 when the server is hidden, 403 naming the missing permissions when it may not be controlled (contracts' canControlServer rule). */
+export function assertCanControl(principal: Principal | null, server: Server, action: ServerAction): void {
   assertCanSee(principal, server);
-  if (server.owner_id === principal!.userId || hasPermission(principal, 'servers.manage')) return;
-  throw new ForbiddenError(`Only the owner or someone with servers.manage may ${action} this server`, { missing: ['servers.manage' as Permission] });
+  const missing = missingToControlServer(principal!, server, action);
+  if (missing.length > 0) throw new ForbiddenError(`You may not ${VERBS[action]} this server`, { missing });
 }
+
+const VERBS: Record<ServerAction, string> = {
+  change: 'change',
+  delete: 'delete',
+  power: 'start, stop or kill',
+  console: 'send console commands to',
+  'files.read': 'read the files of',
+  'files.write': 'write the files of',
+  'files.delete': 'delete the files of',
+  'files.archive': 'compress or extract the files of',
+};

@@ -1,9 +1,14 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req, Res, UseInterceptors } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
+import { LOCKED_VARIABLE_EDITORS, text } from '@encedeus/contracts';
 import {
+  canSeeJob,
+  ForbiddenError,
+  missingToCancelJob,
+  seesEveryServer,
   createNodeSchema,
   NotFoundError,
   createServerSchema,
@@ -20,13 +25,20 @@ import {
   type JobView,
   type NodeView,
   type Page,
+  type ServerAction,
   type ServerView,
+  type ServerSftpView,
   type TemplateView,
+  type UserView,
+  sftpUsername,
+  UsersVerbs,
 } from '@encedeus/contracts';
 import { CommandClient } from '@encedeus/messaging';
 import { Authenticated, CurrentPrincipal, hasPermission, RequirePermission, type Principal } from '@encedeus/security';
 import { commandMeta } from '../common/request-meta';
-import { assertCanChange, assertCanSee } from './fleet-access';
+import { UuidParam } from '../common/uuid-param';
+import { VersionEtagInterceptor } from '../common/version-etag.interceptor';
+import { assertCanControl, assertCanSee } from './fleet-access';
 
 class CreateNodeDto extends createZodDto(createNodeSchema) {}
 class UpdateNodeDto extends createZodDto(updateNodeSchema) {}
@@ -38,16 +50,17 @@ class PowerDto extends createZodDto(powerSchema) {}
 class ServerCommandDto extends createZodDto(serverCommandSchema) {}
 class RunJobDto extends createZodDto(runJobSchema) {}
 class UsageHistoryQuery extends createZodDto(usageHistoryQuerySchema) {}
-class PageQuery extends createZodDto(pageQuerySchema.extend({ q: z.string().max(100).optional(), tag: z.string().max(64).optional() })) {}
-class ServerListQuery extends createZodDto(pageQuerySchema.extend({ node_id: z.uuid().optional(), state: z.string().max(20).optional() })) {}
+class PageQuery extends createZodDto(pageQuerySchema.extend({ q: text().max(100).optional(), tag: text().max(64).optional() })) {}
+class ServerListQuery extends createZodDto(pageQuerySchema.extend({ node_id: z.uuid().optional(), state: text().max(20).optional() })) {}
 class JobQuery extends createZodDto(z.object({ wait: z.enum(['true', 'false']).default('true') })) {}
 class EnrollmentDto extends createZodDto(z.object({ ttl_s: z.number().int().min(10).max(7 * 24 * 3600).optional() })) {}
 
-// An id that cannot exist is answered like one that does not: 404, as identity routes do.
-const uuid = new ParseUUIDPipe({ version: '4', exceptionFactory: () => new NotFoundError('Resource') });
+// An id that is not a UUID is 422 (issue 8: never a 500, one pipe for every gateway route).
+const uuid = UuidParam;
 
 @ApiTags('nodes')
 @Controller('nodes')
+@UseInterceptors(VersionEtagInterceptor)
 export class NodesController {
   constructor(private readonly commands: CommandClient) {}
 
@@ -69,11 +82,14 @@ export class NodesController {
     return this.commands.send<NodeView>('nodes', 'get_node', { id }, commandMeta(req, p));
   }
 
-  /** Latest usage in seed 001's shape `{node_id, memory_usage, memory_limit, cpu_percent}` plus load, disk, network and servers. */
+  /**
+   * Latest usage in seed 001's shape `{node_id, memory_usage, memory_limit, cpu_percent}` plus load, disk, network and servers;
+   * `servers` holds only those the caller sees (contracts' canSeeServer: its own, or all with `servers.read`).
+   */
   @RequirePermission('nodes.read')
   @Get(':id/metrics')
   metrics(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.commands.send('nodes', 'node_metrics', { id }, commandMeta(req, p));
+    return this.commands.send('nodes', 'node_metrics', { id, ...(seesEveryServer(p) ? {} : { owner_id: p.userId }) }, commandMeta(req, p));
   }
 
   /** Usage over `range` (1h, 6h, 24h, 7d; TELEMETRY keeps 24 h), averaged into at most 240 points, oldest first. */
@@ -113,6 +129,7 @@ export class NodesController {
 
 @ApiTags('templates')
 @Controller('templates')
+@UseInterceptors(VersionEtagInterceptor)
 export class TemplatesController {
   constructor(private readonly commands: CommandClient) {}
 
@@ -148,18 +165,20 @@ export class TemplatesController {
   }
 }
 
+/** Whether the caller may change template variables locked with `user_editable: false` (the nodes service refuses others with 403). */
+function mayEditLockedVariables(p: Principal): boolean {
+  return LOCKED_VARIABLE_EDITORS.some((permission) => hasPermission(p, permission));
+}
+
 @ApiTags('servers')
 @Controller('servers')
+@UseInterceptors(VersionEtagInterceptor)
 export class ServersController {
   constructor(private readonly commands: CommandClient) {}
 
-  /**
-   * Owners change their own servers; `servers.manage` changes any, so for managers the lookup is
-   * skipped (the nodes service answers 404 for a server that does not exist).
-   */
-  private async mayChange(id: string, req: Request, p: Principal, action: string): Promise<void> {
-    if (hasPermission(p, 'servers.manage')) return;
-    assertCanChange(p, await this.visible(id, req, p), action);
+  /** Contracts' canControlServer: owners control their own servers, `servers.manage` any; hidden ones are 404. */
+  private async mayControl(id: string, req: Request, p: Principal, action: ServerAction): Promise<void> {
+    assertCanControl(p, await this.visible(id, req, p), action);
   }
 
   private async visible(id: string, req: Request, p: Principal): Promise<ServerView> {
@@ -173,35 +192,48 @@ export class ServersController {
   create(@Body() body: CreateServerDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
     // Only managers create servers for someone else.
     const owner = body.owner_id && hasPermission(p, 'servers.manage') ? body.owner_id : p.userId;
-    return this.commands.send<ServerView>('nodes', 'create_server', { ...body, owner_id: owner }, commandMeta(req, p), { timeoutMs: 150_000 });
+    return this.commands.send<ServerView>('nodes', 'create_server', { ...body, owner_id: owner, edit_locked_variables: mayEditLockedVariables(p) }, commandMeta(req, p), { timeoutMs: 150_000 });
   }
 
   /** Owners see their own servers; `servers.read` sees all. */
   @Authenticated()
   @Get()
   list(@Query() query: ServerListQuery, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    const all = hasPermission(p, 'servers.read') || hasPermission(p, 'servers.manage');
-    return this.commands.send<Page<ServerView>>('nodes', 'list_servers', { ...query, ...(all ? {} : { owner_id: p.userId }) }, commandMeta(req, p));
+    return this.commands.send<Page<ServerView>>('nodes', 'list_servers', { ...query, ...(seesEveryServer(p) ? {} : { owner_id: p.userId }) }, commandMeta(req, p));
   }
 
+  /** The server, with `sftp: { host, port, username }`: where the caller logs in over SFTP (null when its node reports no SFTP port yet). */
   @Authenticated()
   @Get(':id')
-  get(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.visible(id, req, p);
+  async get(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<ServerView & { sftp: ServerSftpView | null }> {
+    const server = await this.visible(id, req, p);
+    return { ...server, sftp: await this.sftpOf(server, req, p) };
+  }
+
+  /** The node's SFTP port (its spec) and the caller's SFTP user name on this server (`<user name>.<first 8 of the id>`). */
+  private async sftpOf(server: ServerView, req: Request, p: Principal): Promise<ServerSftpView | null> {
+    const meta = commandMeta(req, p);
+    const [node, user] = await Promise.all([
+      this.commands.send<NodeView>('nodes', 'get_node', { id: server.node_id }, meta).catch(() => null),
+      this.commands.send<UserView>('users', UsersVerbs.get, { id: p.userId }, meta).catch(() => null),
+    ]);
+    const sftp = node?.spec?.sftp;
+    if (!sftp || !user || user.serviceAccount) return null;
+    return { host: sftp.host ?? node.spec?.hostname ?? '', port: sftp.port, username: sftpUsername(user.name, server.id) };
   }
 
   @Authenticated()
   @Patch(':id')
   async update(@Param('id', uuid) id: string, @Body() body: UpdateServerDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    await this.mayChange(id, req, p, 'change');
-    return this.commands.send<ServerView>('nodes', 'update_server', { ...body, id }, commandMeta(req, p));
+    await this.mayControl(id, req, p, 'change');
+    return this.commands.send<ServerView>('nodes', 'update_server', { ...body, id, edit_locked_variables: mayEditLockedVariables(p) }, commandMeta(req, p));
   }
 
   @Authenticated()
   @Delete(':id')
   @HttpCode(204)
   async remove(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<void> {
-    await this.mayChange(id, req, p, 'delete');
+    await this.mayControl(id, req, p, 'delete');
     await this.commands.send('nodes', 'delete_server', { id }, commandMeta(req, p), { timeoutMs: 120_000 });
   }
 
@@ -210,7 +242,7 @@ export class ServersController {
   @Post(':id/power')
   @HttpCode(200)
   async power(@Param('id', uuid) id: string, @Body() body: PowerDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    await this.mayChange(id, req, p, body.action);
+    await this.mayControl(id, req, p, 'power');
     return this.commands.send<ServerView>('nodes', 'power', { id, action: body.action }, commandMeta(req, p), { timeoutMs: 180_000 });
   }
 
@@ -218,7 +250,7 @@ export class ServersController {
   @Post(':id/command')
   @HttpCode(202)
   async command(@Param('id', uuid) id: string, @Body() body: ServerCommandDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    await this.mayChange(id, req, p, 'send commands to');
+    await this.mayControl(id, req, p, 'console');
     return this.commands.send('nodes', 'server_command', { id, command: body.command }, commandMeta(req, p));
   }
 }
@@ -233,7 +265,8 @@ export class JobsController {
   @Post()
   async run(@Body() body: RunJobDto, @Query() query: JobQuery, @Req() req: Request, @CurrentPrincipal() p: Principal, @Res({ passthrough: true }) res: Response) {
     const wait = query.wait !== 'false';
-    const job = await this.commands.send<JobView>('nodes', 'run_job', { ...body, wait }, commandMeta(req, p), { timeoutMs: (body.timeout_ms ?? 10_000) + 30_000 });
+    // A job run with an API key belongs to the key's owner, as a server it creates does.
+    const job = await this.commands.send<JobView>('nodes', 'run_job', { ...body, wait, owner_id: p.userId }, commandMeta(req, p), { timeoutMs: (body.timeout_ms ?? 10_000) + 30_000 });
     res.status(wait ? 200 : 202);
     return job;
   }
@@ -242,15 +275,18 @@ export class JobsController {
   @Get(':id')
   async get(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
     const job = await this.commands.send<JobView>('nodes', 'get_job', { id }, commandMeta(req, p));
-    if (job.owner_id !== p.userId && !hasPermission(p, 'jobs.read')) throw new NotFoundError('Job', id);
+    if (!canSeeJob(p, job)) throw new NotFoundError('Job', id);
     return job;
   }
 
+  /** Contracts' job rule: the owner cancels its jobs, `nodes.manage` anyone's it sees (403); hidden jobs are 404. */
   @RequirePermission('jobs.run')
   @Post(':id/cancel')
   @HttpCode(200)
   async cancel(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    await this.get(id, req, p);
+    const job = await this.get(id, req, p);
+    const missing = missingToCancelJob(p, job);
+    if (missing.length > 0) throw new ForbiddenError('You may not cancel someone else\'s job', { missing });
     return this.commands.send<JobView>('nodes', 'cancel_job', { id }, commandMeta(req, p));
   }
 }

@@ -1,14 +1,15 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { JobsController, NodesController, ServersController, TemplatesController } from './fleet.controllers';
+import { ServerFilesController } from './server-files.controller';
 
 /**
- * REST of the fleet: `/nodes`, `/templates`, `/servers`, `/jobs`. Every route forwards to the nodes
+ * REST of the fleet: `/nodes`, `/templates`, `/servers` (and their files), `/jobs`. Every route forwards to the nodes
  * service (`cmd.nodes.<verb>`) with the caller as actor; needs the global CommandClient of
  * MessagingModule, PermissionGuard and the `{error, code}` filter of the gateway core.
  */
 @Module({})
 export class FleetModule {
   static forRoot(): DynamicModule {
-    return { module: FleetModule, controllers: [NodesController, TemplatesController, ServersController, JobsController] };
+    return { module: FleetModule, controllers: [NodesController, TemplatesController, ServersController, ServerFilesController, JobsController] };
   }
 }

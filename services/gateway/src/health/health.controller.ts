@@ -1,22 +1,28 @@
-import { Controller, Get, Inject, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Res, type OnModuleInit } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { NatsConnection } from 'nats';
 import { DataSource } from 'typeorm';
 import { Subjects, type ServiceName } from '@encedeus/contracts';
-import { CommandClient, NATS_CONNECTION, NATS_STATUS, type NatsStatus, type ServiceHealth } from '@encedeus/messaging';
+import { CommandClient, NATS_CONNECTION, NATS_STATUS, projectionStatus, type NatsStatus, type ProjectionStatus, type ServiceHealth } from '@encedeus/messaging';
 import { Public } from '@encedeus/security';
 import { GATEWAY_OPTIONS, type GatewayOptions } from '../gateway.options';
+import { reportDeadLettersFrom } from '../observability/metrics';
 
 /** Budget of each check: long enough for a loaded machine, short enough for a load balancer's probe. */
 const CHECK_TIMEOUT_MS = 2000;
 
-interface DependencyHealth { status: 'up' | 'down'; error?: string; [key: string]: unknown }
+/** `degraded`: serving, but a projection parked events (see `projections`). */
+interface DependencyHealth { status: 'up' | 'degraded' | 'down'; error?: string; projections?: Record<string, ProjectionStatus>; [key: string]: unknown }
 
-/** `GET /api/v1/health`: NATS, JetStream, Postgres and every service (asked over `cmd.<service>.health`). */
+/**
+ * `GET /api/v1/health`: NATS, JetStream, Postgres and every service (asked over `cmd.<service>.health`).
+ * 503 when a dependency is down; 200 `degraded` with `deadLetters` when only parked events are wrong
+ * (everything still serves, but an operator must look at the dead letters).
+ */
 @ApiTags('system')
 @Controller('health')
-export class HealthController {
+export class HealthController implements OnModuleInit {
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(NATS_STATUS) private readonly natsStatus: NatsStatus,
@@ -25,20 +31,41 @@ export class HealthController {
     private readonly dataSource: DataSource,
   ) {}
 
+  onModuleInit(): void {
+    reportDeadLettersFrom(() => this.deadLettersByProjection());
+  }
+
   @Public()
   @Get()
   async health(@Res({ passthrough: true }) res: Response) {
-    const services = this.options.services ?? (['auth', 'users', 'nodes'] as ServiceName[]);
-    const [jetstream, postgres, ...serviceResults] = await Promise.all([
+    const services = this.serviceNames();
+    const [jetstream, postgres, projections, ...serviceResults] = await Promise.all([
       this.jetstream(),
       this.postgres(),
+      projectionStatus(this.dataSource).catch(() => ({}) as Record<string, ProjectionStatus>),
       ...services.map((s) => this.service(s)),
     ]);
     const nats: DependencyHealth = this.natsStatus.connected && !this.nc.isClosed() ? { status: 'up' } : { status: 'down', error: this.natsStatus.lastError };
-    const checks = { nats, jetstream, postgres, services: Object.fromEntries(services.map((s, i) => [s, serviceResults[i]])) };
-    const allUp = [nats, jetstream, postgres, ...serviceResults].every((c) => c.status === 'up');
-    res.status(allUp ? 200 : 503);
-    return { status: allUp ? 'up' : 'degraded', time: new Date().toISOString(), ...checks };
+    const checks = { nats, jetstream, postgres, projections, services: Object.fromEntries(services.map((s, i) => [s, serviceResults[i]])) };
+    const anyDown = [nats, jetstream, postgres, ...serviceResults].some((c) => c.status !== 'up' && c.status !== 'degraded');
+    const deadLetters = [projections, ...serviceResults.map((r) => r.projections ?? {})]
+      .flatMap((p) => Object.values(p))
+      .reduce((sum, p) => sum + p.deadLetters, 0);
+    res.status(anyDown ? 503 : 200);
+    return { status: anyDown || deadLetters > 0 ? 'degraded' : 'up', time: new Date().toISOString(), deadLetters, ...checks };
+  }
+
+  /** Parked events per projection, the gateway's own and every answering service's (for /metrics). */
+  async deadLettersByProjection(): Promise<Record<string, number>> {
+    const replies = await Promise.all([
+      projectionStatus(this.dataSource).catch(() => ({}) as Record<string, ProjectionStatus>),
+      ...this.serviceNames().map((s) => this.service(s, 1000).then((h) => h.projections ?? {})),
+    ]);
+    return Object.fromEntries(replies.flatMap((p) => Object.entries(p).map(([name, status]) => [name, status.deadLetters])));
+  }
+
+  private serviceNames(): ServiceName[] {
+    return this.options.services ?? (['auth', 'users', 'nodes'] as ServiceName[]);
   }
 
   private async jetstream(): Promise<DependencyHealth> {
@@ -60,10 +87,12 @@ export class HealthController {
     }
   }
 
-  private async service(name: ServiceName): Promise<DependencyHealth> {
+  private async service(name: ServiceName, timeoutMs = CHECK_TIMEOUT_MS): Promise<DependencyHealth> {
     try {
-      const health = await this.commands.request<ServiceHealth>(Subjects.health(name), {}, { actor: 'service:gateway' }, { timeoutMs: CHECK_TIMEOUT_MS });
-      return { ...health, status: health.status === 'up' ? 'up' : 'down' };
+      const health = await this.commands.request<ServiceHealth>(Subjects.health(name), {}, { actor: 'service:gateway' }, { timeoutMs });
+      // A service that answers with NATS and Postgres up but parked events still serves: degraded, not down.
+      const serving = health.nats && health.postgres !== false;
+      return { ...health, status: health.status === 'up' ? 'up' : serving ? 'degraded' : 'down' };
     } catch (error) {
       return { status: 'down', error: (error as Error).message };
     }

@@ -2,8 +2,9 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, Res }
 import { ApiTags } from '@nestjs/swagger';
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
+import { text } from '@encedeus/contracts';
 import type { Request, Response } from 'express';
-import { assertCanGrant } from './grant-guard';
+import { assertCanGrant, assertCanManageUser, resolveRoleRef } from './grant-guard';
 import {
   AuthVerbs,
   DomainError,
@@ -24,7 +25,7 @@ import { IdentityResolver } from './identity.resolver';
 import { IdentityWrites } from './identity-writes';
 import { assertUuid } from './users.controller';
 
-class ListServiceAccountsQuery extends createZodDto(z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), cursor: z.string().max(500).optional(), q: z.string().max(254).optional() })) {}
+class ListServiceAccountsQuery extends createZodDto(z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), cursor: text().max(500).optional(), q: text().max(254).optional() })) {}
 
 /** Service accounts (users flagged `serviceAccount`, no password) and API keys. */
 @ApiTags('api-keys')
@@ -35,8 +36,7 @@ export class ApiKeysController {
   @RequirePermission('apikeys.manage')
   @Post('service-accounts')
   async createServiceAccount(@Body() body: CreateServiceAccountDto, @Req() req: Request, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) res: Response) {
-    const role = body.role_id ? this.projection.roles.get(body.role_id) : body.role_name ? this.projection.roleByName(body.role_name) : undefined;
-    if ((body.role_id || body.role_name) && !role) throw new DomainError('UNPROCESSABLE', 'The role does not exist', { fields: [{ path: 'role_id', message: 'unknown role' }] });
+    const role = resolveRoleRef(this.projection, body);
     assertCanGrant(principal, role?.permissions ?? []);
     const account = await this.writes.send<UserView>(
       'users',
@@ -69,11 +69,12 @@ export class ApiKeysController {
   @HttpCode(204)
   async deleteServiceAccount(@Param('id') id: string, @Req() req: Request, @CurrentPrincipal() principal: Principal): Promise<void> {
     const account = this.serviceAccount(id);
+    assertCanManageUser(principal, this.projection, account.id);
     await this.writes.send('users', UsersVerbs.delete, { id: account.id }, commandMeta(req, principal));
   }
 
   private serviceAccount(id: string) {
-    const account = z.uuid().safeParse(id).success ? this.projection.users.get(id) : undefined;
+    const account = this.projection.users.get(assertUuid(id, 'Service account'));
     if (!account || !account.serviceAccount) throw new NotFoundError('Service account', id);
     return account;
   }
@@ -90,6 +91,7 @@ export class ApiKeysController {
       ownerId = account.id;
     }
     if (body.expiresAt && Date.parse(body.expiresAt) <= Date.now()) throw new ValidationError('expiresAt is in the past', [{ path: 'expiresAt', message: 'must be in the future' }]);
+    const expiresAt = this.expiryWithin(principal, body.expiresAt);
     const owner = this.projection.users.get(ownerId);
     if (!owner) throw new NotFoundError('User', ownerId);
     // A key never carries more than its owner may do, nor more than its creator holds.
@@ -99,7 +101,7 @@ export class ApiKeysController {
     const key = await this.writes.send<ApiKeyView & { key: string }>(
       'auth',
       AuthVerbs.apiKeyCreate,
-      { name: body.name, permissions: body.permissions, expiresAt: body.expiresAt ?? null, ownerId, serviceAccountId: body.serviceAccountId ?? null },
+      { name: body.name, permissions: body.permissions, expiresAt, ownerId, serviceAccountId: body.serviceAccountId ?? null },
       { ...commandMeta(req, principal), expectedVersion: undefined },
     );
     this.resolver.rememberKey(key.key, key.id);
@@ -114,11 +116,30 @@ export class ApiKeysController {
     return this.writes.query<Page<ApiKeyView>>('auth', AuthVerbs.apiKeyList, { ...query, ownerId }, commandMeta(req, principal));
   }
 
+  /** Revokes your key; with apikeys.manage, the key of anyone you may manage (canManageUser on its owner). */
   @Authenticated()
   @Delete('api-keys/:id')
   @HttpCode(204)
   async revoke(@Param('id') id: string, @Req() req: Request, @CurrentPrincipal() principal: Principal): Promise<void> {
-    const ownerId = hasPermission(principal, 'apikeys.manage') ? undefined : principal.userId;
-    await this.writes.send('auth', AuthVerbs.apiKeyRevoke, { id: assertUuid(id, 'API key'), ownerId }, commandMeta(req, principal));
+    const keyId = assertUuid(id, 'API key');
+    const manager = hasPermission(principal, 'apikeys.manage');
+    const key = this.projection.keys.get(keyId);
+    if (manager && key && key.ownerId !== principal.userId) assertCanManageUser(principal, this.projection, key.ownerId);
+    await this.writes.send('auth', AuthVerbs.apiKeyRevoke, { id: keyId, ownerId: manager ? undefined : principal.userId }, commandMeta(req, principal));
+  }
+
+  /**
+   * A key made by a key expires no later than its creator (issue #8 follow-up: a 60-second key
+   * minted a key that never expired): no expiry given means the creator's; a later one is 422.
+   */
+  private expiryWithin(principal: Principal, requested: string | undefined): string | null {
+    const creator = principal.kind === 'apikey' && principal.keyId ? this.projection.keys.get(principal.keyId) : undefined;
+    const limit = creator?.expiresAt ?? null;
+    if (limit === null) return requested ?? null;
+    if (requested === undefined) return new Date(limit).toISOString();
+    if (Date.parse(requested) > limit) {
+      throw new ValidationError('A key made by a key cannot outlive it', [{ path: 'expiresAt', message: `must not be later than ${new Date(limit).toISOString()}` }]);
+    }
+    return requested;
   }
 }

@@ -1,6 +1,8 @@
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
+import { text } from '@encedeus/contracts';
 import {
+  addSshKeyBodySchema,
   createApiKeyBodySchema,
   createRoleBodySchema,
   createServiceAccountBodySchema,
@@ -15,10 +17,11 @@ import {
   updateUserBodySchema,
 } from '@encedeus/contracts';
 
+export class AddSshKeyDto extends createZodDto(addSshKeyBodySchema) {}
 export class LoginDto extends createZodDto(loginBodySchema) {}
 export class OtpVerifyDto extends createZodDto(otpVerifyBodySchema) {}
 export class RegisterInitDto extends createZodDto(registerInitBodySchema) {}
-export class LogoutDto extends createZodDto(z.object({ refreshToken: z.string().max(500).optional() }).optional().default({})) {}
+export class LogoutDto extends createZodDto(z.object({ refreshToken: text().max(500).optional() }).optional().default({})) {}
 export class CreateUserDto extends createZodDto(createUserBodySchema) {}
 export class UpdateUserDto extends createZodDto(updateUserBodySchema) {}
 export class UpdateSelfDto extends createZodDto(updateSelfBodySchema) {}

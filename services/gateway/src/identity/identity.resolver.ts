@@ -53,6 +53,10 @@ export class IdentityResolver implements PrincipalResolver, OnApplicationBootstr
     const user = this.projection.users.get(claims.sub);
     if (!user) throw new UnauthenticatedError('The account no longer exists');
     if (user.disabled) throw new UnauthenticatedError('The account is disabled');
+    const issuedAtMs = claims.iatMs ?? claims.iat * 1000;
+    if (user.tokensValidAfter !== undefined && issuedAtMs < user.tokensValidAfter && claims.fam !== user.keptSessionId) {
+      throw new UnauthenticatedError('The session ended when the password was changed');
+    }
     return {
       kind: 'user',
       userId: user.id,

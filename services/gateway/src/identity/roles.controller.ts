@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req
 import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { NotFoundError, UsersVerbs, type Page, type RoleView } from '@encedeus/contracts';
-import { assertCanGrant } from './grant-guard';
+import { assertCanGrant, assertCanManageRole } from './grant-guard';
 import { CurrentPrincipal, RequirePermission, type Principal } from '@encedeus/security';
 import { commandMeta, etag } from '../common/request-meta';
 import { CreateRoleDto, DeleteRoleQuery, PageQuery, UpdateRoleDto } from './identity.dto';
@@ -44,8 +44,9 @@ export class RolesController {
   @RequirePermission('roles.manage')
   @Patch(':id')
   async update(@Param('id') id: string, @Body() body: UpdateRoleDto, @Req() req: Request, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) res: Response) {
+    assertCanManageRole(principal, this.projection, assertUuid(id, 'Role'));
     assertCanGrant(principal, body.permissions ?? []);
-    const role = await this.writes.send<RoleView>('users', UsersVerbs.roleUpdate, { ...body, id: assertUuid(id, 'Role') }, commandMeta(req, principal));
+    const role = await this.writes.send<RoleView>('users', UsersVerbs.roleUpdate, { ...body, id }, commandMeta(req, principal));
     res.setHeader('ETag', etag(role.version));
     return role;
   }
@@ -56,6 +57,7 @@ export class RolesController {
   @HttpCode(204)
   async delete(@Param('id') id: string, @Query() query: DeleteRoleQuery, @Req() req: Request, @CurrentPrincipal() principal: Principal): Promise<void> {
     const force = query.force !== undefined && query.force !== 'false' && query.force !== '0';
-    await this.writes.send('users', UsersVerbs.roleDelete, { id: assertUuid(id, 'Role'), force }, commandMeta(req, principal));
+    assertCanManageRole(principal, this.projection, assertUuid(id, 'Role'));
+    await this.writes.send('users', UsersVerbs.roleDelete, { id, force }, commandMeta(req, principal));
   }
 }

@@ -7,7 +7,7 @@ import { Gauge } from 'prom-client';
 import { Server, type Socket } from 'socket.io';
 import { DataSource } from 'typeorm';
 import { DomainError, ForbiddenError, STREAMS, ValidationError } from '@encedeus/contracts';
-import { ensureStreams, EventStore, NATS_CONNECTION } from '@encedeus/messaging';
+import { ensureStreams, EventStore, lockSchemaMigration, NATS_CONNECTION } from '@encedeus/messaging';
 import { PRINCIPAL_RESOLVER, type PrincipalResolver } from '@encedeus/security';
 import { GATEWAY_SCHEMA } from '../audit/audit.projection';
 import { metricsRegistry } from '../observability/metrics';
@@ -207,15 +207,19 @@ export class RealtimeServer implements OnApplicationBootstrap, BeforeApplication
     );
     pool.on('error', (error) => this.logger.warn(`realtime: postgres adapter: ${error.message}`));
     this.pool = pool;
-    // Concurrent `if not exists` DDL can still collide (another instance, the audit projection): retry once.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await pool.query(`create schema if not exists ${GATEWAY_SCHEMA}`);
-        await pool.query(`create table if not exists ${ATTACHMENTS_TABLE} (id bigserial unique, created_at timestamptz default now(), payload bytea)`);
-        break;
-      } catch (error) {
-        if (attempt > 0) throw error;
-      }
+    // Under the schema's migration lock: another gateway and the audit projection create it too.
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await lockSchemaMigration(client, GATEWAY_SCHEMA);
+      await client.query(`create schema if not exists ${GATEWAY_SCHEMA}`);
+      await client.query(`create table if not exists ${ATTACHMENTS_TABLE} (id bigserial unique, created_at timestamptz default now(), payload bytea)`);
+      await client.query('commit');
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
     }
     return createAdapter(pool, {
       tableName: ATTACHMENTS_TABLE,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from '@encedeus/contracts';
 import type { CloudEvent, ErrorCode, NodeSpec } from '@encedeus/contracts';
 
 /*
@@ -39,14 +40,14 @@ export const ServerEvents = {
 
 export type Ack = { ok: true; expiresAt?: string } | { error: string; code: ErrorCode };
 
-export const tokenMessageSchema = z.object({ token: z.string().min(1).max(8192) });
-export const roomMessageSchema = z.object({ room: z.string().min(1).max(200) });
+export const tokenMessageSchema = z.object({ token: text().min(1).max(8192) });
+export const roomMessageSchema = z.object({ room: text().min(1).max(200) });
 export const callMessageSchema = z.object({
-  id: z.string().min(1).max(100),
-  call: z.string().min(1).max(100),
+  id: text().min(1).max(100),
+  call: text().min(1).max(100),
   params: z.unknown().optional(),
 });
-export const cancelMessageSchema = z.object({ id: z.string().min(1).max(100) });
+export const cancelMessageSchema = z.object({ id: text().min(1).max(100) });
 
 export interface TokenExpiring {
   /** ISO time the token stops working. */

@@ -1,26 +1,31 @@
 import { Logger } from '@nestjs/common';
-import { AckPolicy, DeliverPolicy, JSONCodec, type ConsumerMessages, type JsMsg } from 'nats';
+import { AckPolicy, DeliverPolicy, JSONCodec, type JsMsg } from 'nats';
+import type { NatsConnection } from 'nats';
 import {
   AGENT_REPORTS,
   bootReportSchema,
-  event,
-  NodeSpecReported,
   STREAMS,
   Subjects,
+  serverExitedReportSchema,
+  serverInstalledReportSchema,
+  serverReadyReportSchema,
+  serverStartedReportSchema,
+  sftpChangeReportSchema,
+  type BootReport,
   type ExitFacts,
   type ObservedServer,
-  type ServerExitedReport,
-  type ServerInstalledReport,
-  type ServerReadyReport,
-  type ServerStartedReport,
   type SyncReply,
 } from '@encedeus/contracts';
-import { ensureStreams } from '@encedeus/messaging';
-import { agentActor, agentServerSpec, FleetCore } from '../fleet-core';
-import { KeyedMutex } from '../common/keyed-mutex';
-import { nodeReducer } from '../domain/node.decider';
-import { rowToServerState, SCHEMA } from '../projections/fleet.projection';
-import type { ServerOps } from '../servers/server-ops';
+import { ZodError } from 'zod';
+import { ConsumeLoop, ensureStreams, KeyedMutex, type CommandHandler, type EventStore } from '@encedeus/messaging';
+import type { AgentClient } from '@encedeus/fleet';
+import { nodeDecider } from '../domain/node.decider';
+import { agentActor, agentServerSpec } from '../domain/agent-server-spec';
+import { rowToServerState } from '../projections/fleet.projection';
+import type { ServerReports } from '../commands/server-reports.handler';
+import type { FleetReadModel } from '../queries/fleet.read-model';
+import type { AgentCredentials } from './agent-credentials';
+import type { Liveness } from '../liveness/liveness';
 
 const codec = JSONCodec<any>();
 const CONSUMER = 'nodes_agent_reports';
@@ -35,17 +40,21 @@ const SYNC_AFTER_ONLINE_MS = 1500;
 export class AgentReports {
   private readonly logger = new Logger('AgentReports');
   private readonly perNode = new KeyedMutex();
-  private messages?: ConsumerMessages;
-  private stopped = false;
-  private loop?: Promise<void>;
+  private loop?: ConsumeLoop;
 
   constructor(
-    private readonly fleet: FleetCore,
-    private readonly servers: ServerOps,
+    private readonly nc: NatsConnection,
+    private readonly store: EventStore,
+    private readonly kernel: CommandHandler,
+    private readonly servers: ServerReports,
+    private readonly readModel: FleetReadModel,
+    private readonly agents: AgentClient,
+    private readonly creds: AgentCredentials,
+    private readonly liveness: Liveness,
   ) {}
 
   async start(): Promise<void> {
-    const jsm = await this.fleet.nc.jetstreamManager();
+    const jsm = await this.nc.jetstreamManager();
     await ensureStreams(jsm, [STREAMS.agentReports, STREAMS.telemetry, STREAMS.console]);
     const info = await jsm.consumers.info(STREAMS.agentReports, CONSUMER).catch(() => undefined);
     if (!info) {
@@ -58,31 +67,22 @@ export class AgentReports {
         max_ack_pending: 20_000,
       });
     }
-    this.loop = this.run();
+    // Reports of different nodes are handled side by side, each node's in order (handle acks).
+    this.loop = new ConsumeLoop({
+      name: 'AgentReports',
+      open: () => this.nc.jetstream().consumers.get(STREAMS.agentReports, CONSUMER),
+      handle: (m) => {
+        const [, nodeId, , kind] = m.subject.split('.');
+        void this.perNode.run(nodeId, () => this.handle(nodeId, kind, m));
+      },
+      consume: { max_messages: 1000, expires: 5000 },
+      closed: () => this.nc.isClosed(),
+    });
+    await this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    await this.messages?.close().catch(() => undefined);
-    await this.loop?.catch(() => undefined);
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopped) {
-      try {
-        const consumer = await this.fleet.nc.jetstream().consumers.get(STREAMS.agentReports, CONSUMER);
-        this.messages = await consumer.consume({ max_messages: 1000, expires: 5000 });
-        for await (const m of this.messages) {
-          if (this.stopped) break;
-          const [, nodeId, , kind] = m.subject.split('.');
-          void this.perNode.run(nodeId, () => this.handle(nodeId, kind, m));
-        }
-      } catch (error) {
-        if (this.stopped) break;
-        this.logger.warn(`consumer failed, retrying: ${(error as Error).message}`);
-      }
-      if (!this.stopped) await new Promise((r) => setTimeout(r, 250));
-    }
+    await this.loop?.stop();
   }
 
   private async handle(nodeId: string, kind: string, m: JsMsg): Promise<void> {
@@ -90,25 +90,30 @@ export class AgentReports {
       const data = codec.decode(m.data);
       switch (kind) {
         case AGENT_REPORTS.boot:
-          await this.boot(nodeId, data);
+          await this.boot(nodeId, bootReportSchema.parse(data));
           break;
         case AGENT_REPORTS.serverInstalled: {
-          const r = data as ServerInstalledReport;
+          const r = serverInstalledReportSchema.parse(data);
           await this.servers.installed(nodeId, r.server_id, r.success, r.error);
           break;
         }
+        case AGENT_REPORTS.sftpChange: {
+          const r = sftpChangeReportSchema.parse(data);
+          await this.servers.sftpChanged(nodeId, r);
+          break;
+        }
         case AGENT_REPORTS.serverStarted: {
-          const r = data as ServerStartedReport;
+          const r = serverStartedReportSchema.parse(data);
           await this.servers.started(nodeId, r.server_id, r.run_id);
           break;
         }
         case AGENT_REPORTS.serverReady: {
-          const r = data as ServerReadyReport;
+          const r = serverReadyReportSchema.parse(data);
           await this.servers.ready(nodeId, r.server_id, r.run_id);
           break;
         }
         case AGENT_REPORTS.serverExited: {
-          const r = data as ServerExitedReport;
+          const r = serverExitedReportSchema.parse(data);
           await this.servers.exited(nodeId, r.server_id, r);
           break;
         }
@@ -116,25 +121,20 @@ export class AgentReports {
           break;
       }
     } catch (error) {
-      this.logger.warn(`report ${m.subject} failed: ${(error as Error).message}`);
+      // An invalid report is dropped (and acked below), never appended: a poison event would park the projection.
+      if (error instanceof ZodError) this.logger.warn(`dropped report ${m.subject}: ${error.issues.map((i) => `${i.path.join('.') || '(report)'}: ${i.message}`).join('; ')}`);
+      else this.logger.warn(`report ${m.subject} failed: ${(error as Error).message}`);
     } finally {
       m.ack();
     }
   }
 
   /** Boot: record the spec, then push the node's desired state and fresh credentials, and reconcile. */
-  private async boot(nodeId: string, data: unknown): Promise<void> {
-    const report = bootReportSchema.parse(data);
-    const node = await this.fleet.load('node', nodeId, nodeReducer);
+  private async boot(nodeId: string, report: BootReport): Promise<void> {
+    const node = await this.store.load('node', nodeId, nodeDecider);
     if (!node.state.exists || node.state.deleted) return;
-    this.fleet.liveness.beat(nodeId);
-    await this.fleet.execute(
-      'node',
-      nodeId,
-      nodeReducer,
-      (s) => (JSON.stringify(s.spec) === JSON.stringify(report.spec) ? [] : [event(NodeSpecReported, { spec: report.spec })]),
-      { actor: agentActor(nodeId) },
-    );
+    this.liveness.beat(nodeId);
+    await this.kernel.handle('node', nodeId, nodeDecider, { type: 'report_spec', spec: report.spec }, { actor: agentActor(nodeId) }, { conflictRetries: 4 });
     await this.sync(nodeId);
   }
 
@@ -148,7 +148,7 @@ export class AgentReports {
    */
   syncAfterComingOnline(nodeId: string, at: number): void {
     setTimeout(() => {
-      if ((this.syncedAt.get(nodeId) ?? 0) >= at || !this.fleet.liveness.isOnline(nodeId)) return;
+      if ((this.syncedAt.get(nodeId) ?? 0) >= at || !this.liveness.isOnline(nodeId)) return;
       void this.sync(nodeId).catch((error) => this.logger.warn(`sync of node ${nodeId} after it came back online failed: ${(error as Error).message}`));
     }, SYNC_AFTER_ONLINE_MS).unref();
   }
@@ -156,11 +156,11 @@ export class AgentReports {
   /** Sends the node its servers and credentials; reconciles what it observed. */
   async sync(nodeId: string): Promise<void> {
     this.syncedAt.set(nodeId, Date.now());
-    const rows: any[] = await this.fleet.db.query(`select * from ${SCHEMA}.servers where node_id = $1`, [nodeId]);
+    const rows = await this.readModel.serversOnNode(nodeId);
     const servers = rows.map((r) => agentServerSpec(r.id, rowToServerState(r)));
-    const creds = await this.fleet.mintAgentCreds(nodeId);
+    const creds = await this.creds.mint(nodeId);
     const versions = new Map<string, number>(rows.map((r) => [r.id, r.version]));
-    const reply = await this.fleet.agents.request<SyncReply>(nodeId, 'sync', { creds, servers }, 120_000);
+    const reply = await this.agents.request<SyncReply>(nodeId, 'sync', { creds, servers }, 120_000);
     await Promise.all(reply.servers.map((o) => this.servers.observed(nodeId, o as ObservedServer & { exit?: ExitFacts }, versions.get(o.id) ?? 0)));
   }
 }

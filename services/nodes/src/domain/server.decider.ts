@@ -1,8 +1,15 @@
 import {
   ConflictError,
+  DomainError,
   event,
+  ForbiddenError,
+  lockedVariableChanges,
+  limitViolations,
   NotFoundError,
+  resolveVariables,
   ServerCrashed,
+  ServerFilesChanged,
+  ServerInstallAttemptFailed,
   ServerCreated,
   ServerDeleted,
   ServerInstalled,
@@ -24,8 +31,14 @@ import {
   type Port,
   type PowerAction,
   type PowerReply,
+  type ObservedServer,
   type ServerState as ServerStateName,
+  type TemplateVariable,
+  type UpdateServer,
+  ValidationError,
 } from '@encedeus/contracts';
+import type { Decider, Revision } from '@encedeus/messaging';
+import { assertCapacity, type NodeCapacity } from './placement';
 
 export type TemplateSnapshot = EventData<typeof ServerCreated>['template'];
 
@@ -47,6 +60,14 @@ export interface ServerState {
   /** Crashes since the last start asked by someone (drives restart back-off). */
   crashes: number;
   lastExit: { code: number | null; signal: string | null; reason?: string; at: string } | null;
+  /** When server.created was recorded. */
+  createdAt: string | null;
+  /** A crash the restart policy restarts at this time (the restart process manager's schedule). */
+  restartDueAt: string | null;
+  /** While installing: when the install process manager (re)tries to reach the agent; null: at the node's next sync. */
+  installDueAt: string | null;
+  /** Install attempts that could not reach the agent. */
+  installAttempts: number;
 }
 
 export const initialServer = (): ServerState => ({
@@ -65,12 +86,43 @@ export const initialServer = (): ServerState => ({
   runId: null,
   crashes: 0,
   lastExit: null,
+  createdAt: null,
+  restartDueAt: null,
+  installDueAt: null,
+  installAttempts: 0,
 });
 
 export function evolveServer(state: ServerState, e: Pick<CloudEvent, 'type' | 'data'> & { time?: string }): ServerState {
   const d = e.data as Record<string, any>;
-  const exit = () => ({ code: d.exit_code ?? null, signal: d.signal ?? null, reason: d.reason, at: e.time ?? new Date(0).toISOString() });
+  const at = e.time ?? new Date(0).toISOString();
+  const exit = () => ({ code: d.exit_code ?? null, signal: d.signal ?? null, reason: d.reason, at });
+  const next = evolveLifecycle(state, e.type, d, exit);
+  // Any other fact about the server ends a pending restart: only server.crashed schedules one.
+  if (e.type === ServerCrashed.type) {
+    return { ...next, restartDueAt: d.will_restart ? (d.due_at ?? new Date(Date.parse(at) + (d.restart_in_ms ?? 0)).toISOString()) : null };
+  }
   switch (e.type) {
+    case ServerCreated.type:
+      return { ...next, createdAt: at };
+    case ServerInstallStarted.type:
+      return { ...next, installDueAt: at, installAttempts: 0, restartDueAt: null };
+    case ServerInstallAttemptFailed.type:
+      return { ...next, installDueAt: d.retry_at, installAttempts: d.attempt };
+    case ServerInstalled.type:
+    case ServerDeleted.type:
+      return { ...next, installDueAt: null, restartDueAt: null };
+    case ServerUpdated.type:
+      return next;
+    case ServerFilesChanged.type:
+      // Files changed over SFTP or REST are history for the audit log, not a fact about the run: a pending restart stays.
+      return next;
+    default:
+      return next.restartDueAt === null ? next : { ...next, restartDueAt: null };
+  }
+}
+
+function evolveLifecycle(state: ServerState, type: string, d: Record<string, any>, exit: () => ServerState['lastExit']): ServerState {
+  switch (type) {
     case ServerCreated.type:
       return {
         ...state,
@@ -116,7 +168,7 @@ export function evolveServer(state: ServerState, e: Pick<CloudEvent, 'type' | 'd
   }
 }
 
-export const serverReducer = { name: 'server-v1', initialState: initialServer, evolve: evolveServer };
+
 
 export function assertServer(state: ServerState, id: string): void {
   if (!state.exists || state.deleted) throw new NotFoundError('Server', id);
@@ -137,7 +189,8 @@ export function decidePower(state: ServerState, id: string, action: PowerAction)
     case 'restart':
       return [event(ServerRestarted, { by: 'action' }), ...(isUp(state) ? [event(ServerStopRequested, {})] : []), event(ServerStartRequested, {})];
     case 'kill':
-      return [];
+      // A kill of a crashed server the policy is about to restart cancels the restart (desired: stopped).
+      return state.state === 'crashed' && state.desired === 'running' ? [event(ServerStopRequested, {})] : [];
   }
 }
 
@@ -196,7 +249,7 @@ export function restartDecision(state: ServerState): RestartDecision {
 }
 
 /** A run ended: stopped when asked, crashed otherwise. Late reports of older runs change nothing. */
-export function decideExited(state: ServerState, report: ExitFacts & { run_id: string | null }): NewEvent[] {
+export function decideExited(state: ServerState, report: ExitFacts & { run_id: string | null }, now: string): NewEvent[] {
   if (!state.exists || state.deleted) return [];
   if (state.state === 'offline' || state.state === 'crashed' || state.state === 'installing' || state.state === 'install_failed') return [];
   if (state.runId !== null && report.run_id !== null && report.run_id !== state.runId) return [];
@@ -209,7 +262,7 @@ export function decideExited(state: ServerState, report: ExitFacts & { run_id: s
       reason: report.reason ?? (report.expected ? undefined : 'unexpected_exit'),
       will_restart: restart.willRestart,
       attempt: restart.attempt,
-      ...(restart.willRestart ? { restart_in_ms: restart.delayMs } : {}),
+      ...(restart.willRestart ? { restart_in_ms: restart.delayMs, due_at: new Date(Date.parse(now) + restart.delayMs).toISOString() } : {}),
     }),
   ];
 }
@@ -220,7 +273,7 @@ export function decideInstalled(state: ServerState, success: boolean, error?: st
 }
 
 /** After an agent (re)boot: reconcile what it observed with what we believe. */
-export function decideObserved(state: ServerState, observed: { state: 'running' | 'stopped'; run_id: string | null; exit?: ExitFacts }): NewEvent[] {
+export function decideObserved(state: ServerState, observed: { state: 'running' | 'stopped'; run_id: string | null; exit?: ExitFacts }, now: string): NewEvent[] {
   if (!state.exists || state.deleted) return [];
   if (observed.state === 'running' && observed.run_id) {
     if (state.state === 'running' && state.runId === observed.run_id) return [];
@@ -233,9 +286,191 @@ export function decideObserved(state: ServerState, observed: { state: 'running' 
       signal: observed.exit?.signal ?? null,
       expected: observed.exit?.expected ?? false,
       reason: observed.exit?.reason ?? (observed.exit ? undefined : 'lost_while_agent_away'),
-    });
+    }, now);
   }
   return [];
 }
 
-export { ServerStopping };
+
+// ---------- commands
+
+/** The template a server is created from (its snapshot in server.created). */
+export type ServerTemplate = TemplateSnapshot;
+
+/** Create a server on `node` (placed by the handler, or named by the caller: `explicitNode`). */
+export interface CreateServer {
+  type: 'create';
+  name: string;
+  template_id: string;
+  template: ServerTemplate;
+  owner_id: string;
+  /** Requested limits over the template's defaults. */
+  limits: Partial<Limits> | undefined;
+  /** Requested variable values (validated against the template's rules here). */
+  variables: Record<string, string>;
+  ports: Port[];
+  node: NodeCapacity;
+  explicitNode: boolean;
+  /** The gateway vouched that the caller may change locked variables. */
+  editLocked: boolean;
+}
+
+/** PATCH a server; `node` (its node with the other servers' allocation) is needed only when limits are given. */
+export interface UpdateServerCommand {
+  type: 'update';
+  id: string;
+  patch: UpdateServer;
+  node: NodeCapacity | null;
+  editLocked: boolean;
+}
+
+export type ServerCommand =
+  | CreateServer
+  | UpdateServerCommand
+  | { type: 'delete' }
+  | { type: 'request_power'; id: string; action: PowerAction; nodeOnline: boolean }
+  | { type: 'record_power'; action: PowerAction; reply: PowerReply }
+  | { type: 'report_installed'; nodeId: string; success: boolean; error?: string }
+  | { type: 'report_started'; nodeId: string; runId: string }
+  | { type: 'report_ready'; nodeId: string; runId: string }
+  | { type: 'report_exited'; nodeId: string; exit: ExitFacts & { run_id: string | null }; now: string }
+  /** A sync observation, taken when the aggregate was at `seenAtVersion`: stale (ignored) if it moved since. */
+  | { type: 'report_observed'; nodeId: string; observed: ObservedServer & { exit?: ExitFacts }; seenAtVersion: number; now: string }
+  | { type: 'restart_by_policy'; now: string }
+  | { type: 'install_attempt_failed'; error: string; retryAt: string | null }
+  /** Files a user changed on the server's node, over SFTP (the agent's report) or REST (the handler records the user as actor). */
+  | { type: 'report_files_changed'; nodeId: string; via: EventData<typeof ServerFilesChanged>['via']; changes: readonly FileChange[] };
+
+/** One change to a server's files: one server.files_changed event. */
+export type FileChange = Pick<EventData<typeof ServerFilesChanged>, 'op' | 'path' | 'to'>;
+
+/** Merged limits (template defaults + request) must meet the minimums: 0 is refused, never unlimited. */
+export function assertLimits(limits: Limits): void {
+  const violations = limitViolations(limits);
+  if (violations.length) throw new ValidationError(`Invalid limits: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`, violations);
+}
+
+/**
+ * Variables the template locks (`user_editable: false`) keep their value unless the gateway vouched
+ * for the caller (`edit_locked_variables`: it holds one of LOCKED_VARIABLE_EDITORS).
+ */
+export function assertLockedUnchanged(definitions: TemplateVariable[], given: Record<string, string>, current: Record<string, string> | undefined, vouched: boolean): void {
+  if (vouched) return;
+  const locked = lockedVariableChanges(definitions, given, current);
+  if (locked.length) throw new ForbiddenError(`${locked.map((v) => v.path.replace('variables.', '')).join(', ')} cannot be changed: the template locks it (user_editable: false)`, { fields: locked });
+}
+
+function resolved(definitions: TemplateVariable[], values: Record<string, string>): Record<string, string> {
+  const { values: result, violations } = resolveVariables(definitions, values);
+  if (violations.length) throw new ValidationError(`Invalid variable ${violations.map((v) => v.path.replace('variables.', '')).join(', ')}: ${violations[0].message}`, violations);
+  return result;
+}
+
+function decideCreate(state: ServerState, cmd: CreateServer): NewEvent[] {
+  if (state.exists) return [];
+  const t = cmd.template;
+  const variables = resolved(t.variables, cmd.variables);
+  assertLockedUnchanged(t.variables, cmd.variables, undefined, cmd.editLocked);
+  const limits = { ...t.limits, ...cmd.limits };
+  assertLimits(limits);
+  if (t.driver === 'process') {
+    const remapped = cmd.ports.find((p) => p.host !== p.container);
+    if (remapped) throw new ValidationError('The process driver cannot remap ports', [{ path: 'ports', message: `host ${remapped.host} ≠ container ${remapped.container}` }]);
+  }
+  if (cmd.explicitNode && cmd.node.draining) throw new ConflictError(`Node ${cmd.node.id} is draining; no new servers are placed on it`);
+  assertCapacity(cmd.node, limits);
+  return [
+    event(ServerCreated, { name: cmd.name, template_id: cmd.template_id, node_id: cmd.node.id, owner_id: cmd.owner_id, limits, variables, ports: cmd.ports, template: t }),
+    event(ServerInstallStarted, {}),
+  ];
+}
+
+function decideUpdate(state: ServerState, cmd: UpdateServerCommand): NewEvent[] {
+  const { patch } = cmd;
+  const changed: Record<string, unknown> = {};
+  if (patch.name !== undefined && patch.name !== state.name) changed.name = patch.name;
+  if (patch.limits) {
+    const limits = { ...state.limits, ...patch.limits };
+    if (JSON.stringify(limits) !== JSON.stringify(state.limits)) {
+      assertLimits(limits);
+      if (!cmd.node) throw new ConflictError(`The capacity of node ${state.node_id} is unknown`);
+      assertCapacity(cmd.node, limits);
+      changed.limits = limits;
+    }
+  }
+  if (patch.variables) {
+    assertLockedUnchanged(state.template!.variables, patch.variables, state.variables, cmd.editLocked);
+    const values = resolved(state.template!.variables, { ...state.variables, ...patch.variables });
+    if (JSON.stringify(values) !== JSON.stringify(state.variables)) changed.variables = values;
+  }
+  if (patch.ports && JSON.stringify(patch.ports) !== JSON.stringify(state.ports)) changed.ports = patch.ports;
+  return Object.keys(changed).length === 0 ? [] : [event(ServerUpdated, changed)];
+}
+
+/** The restart policy's restart of a crashed server, once it is due; anything that happened since cancels it. */
+function decideRestartByPolicy(state: ServerState, now: string): NewEvent[] {
+  if (!state.exists || state.deleted || state.state !== 'crashed' || state.desired !== 'running') return [];
+  if (state.restartDueAt === null || Date.parse(state.restartDueAt) > Date.parse(now)) return [];
+  return [event(ServerRestarted, { by: 'policy', attempt: state.crashes })];
+}
+
+/** Reports of another node than the server's (a server moved, a forged report) change nothing. */
+const onNode = (state: ServerState, nodeId: string, decide: () => NewEvent[]): NewEvent[] => (state.node_id === nodeId ? decide() : []);
+
+/**
+ * The server decider: every change to a server is one of these commands. Pure: the handler loads the
+ * facts a decision needs (the node's capacity, whether it is online, the time) into the command.
+ */
+export const serverDecider: Decider<ServerState, ServerCommand> = {
+  name: 'server-v2',
+  initialState: initialServer,
+  evolve: evolveServer,
+  decide(cmd: ServerCommand, state: ServerState, revision: Revision): NewEvent[] {
+    if (cmd.type === 'create') return decideCreate(state, cmd);
+    switch (cmd.type) {
+      case 'update':
+        assertServer(state, cmd.id);
+        return decideUpdate(state, cmd);
+      case 'delete':
+        return state.exists && !state.deleted ? [event(ServerDeleted, {})] : [];
+      case 'request_power':
+        return decideRequestPower(state, cmd.id, cmd.action, cmd.nodeOnline);
+      case 'record_power':
+        return decideAfterPower(state, cmd.action, cmd.reply);
+      case 'report_installed':
+        return onNode(state, cmd.nodeId, () => decideInstalled(state, cmd.success, cmd.error));
+      case 'report_started':
+        return onNode(state, cmd.nodeId, () => decideStarted(state, cmd.runId));
+      case 'report_ready':
+        return onNode(state, cmd.nodeId, () => decideReady(state, cmd.runId));
+      case 'report_exited':
+        return onNode(state, cmd.nodeId, () => decideExited(state, cmd.exit, cmd.now));
+      case 'report_observed':
+        if (revision.version !== cmd.seenAtVersion) return [];
+        return onNode(state, cmd.nodeId, () => {
+          const installed = cmd.observed.installed ? decideInstalled(state, true) : [];
+          const after = installed.reduce((s, e) => evolveServer(s, e as never), state);
+          return [...installed, ...decideObserved(after, cmd.observed, cmd.now)];
+        });
+      case 'restart_by_policy':
+        return decideRestartByPolicy(state, cmd.now);
+      case 'report_files_changed':
+        if (!state.exists || state.deleted) return [];
+        return onNode(state, cmd.nodeId, () =>
+          cmd.changes.map(({ op, path, to }) => event(ServerFilesChanged, { via: cmd.via, op, path, ...(to !== undefined ? { to } : {}), node_id: cmd.nodeId })),
+        );
+      case 'install_attempt_failed':
+        if (!state.exists || state.deleted || state.state !== 'installing') return [];
+        return [event(ServerInstallAttemptFailed, { attempt: state.installAttempts + 1, error: cmd.error, retry_at: cmd.retryAt })];
+    }
+  },
+};
+
+/** A power action asked by someone: refused on an offline node; what to record before the agent is asked. */
+function decideRequestPower(state: ServerState, id: string, action: PowerAction, nodeOnline: boolean): NewEvent[] {
+  assertServer(state, id);
+  if (!nodeOnline) {
+    throw new DomainError('SERVICE_UNAVAILABLE', `Node ${state.node_id} is offline; the server cannot be ${action === 'stop' ? 'stopped' : action + 'ed'} now`, { node_id: state.node_id });
+  }
+  return decidePower(state, id, action);
+}

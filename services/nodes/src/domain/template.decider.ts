@@ -1,4 +1,5 @@
 import { ConflictError, event, NotFoundError, TemplateCreated, TemplateDeleted, TemplateUpdated, type CloudEvent, type EventData, type NewEvent, type UpdateTemplate } from '@encedeus/contracts';
+import type { Decider } from '@encedeus/messaging';
 
 export type TemplateData = Omit<EventData<typeof TemplateCreated>, 'built_in'>;
 
@@ -27,7 +28,6 @@ export function evolveTemplate(state: TemplateState, e: Pick<CloudEvent, 'type' 
   }
 }
 
-export const templateReducer = { name: 'template-v1', initialState: initialTemplate, evolve: evolveTemplate };
 
 export function assertTemplate(state: TemplateState, id: string): asserts state is TemplateState & { data: TemplateData } {
   if (!state.exists || state.deleted || !state.data) throw new NotFoundError('Template', id);
@@ -46,3 +46,27 @@ export function decideDeleteTemplate(state: TemplateState, id: string, serversUs
   if (serversUsing > 0) throw new ConflictError(`Template ${id} is used by ${serversUsing} server(s)`, { servers: serversUsing });
   return [event(TemplateDeleted, {})];
 }
+
+export type TemplateCommand =
+  /** Creates the template; a template that exists already is left as it is (built-in seeding runs on every boot). */
+  | { type: 'create'; data: TemplateData; builtIn: boolean }
+  | { type: 'update'; id: string; patch: UpdateTemplate }
+  /** `serversUsing`: servers created from it (the handler counts them). */
+  | { type: 'delete'; id: string; serversUsing: number };
+
+/** The template decider (see TemplateCommand). */
+export const templateDecider: Decider<TemplateState, TemplateCommand> = {
+  name: 'template-v1',
+  initialState: initialTemplate,
+  evolve: evolveTemplate,
+  decide(cmd: TemplateCommand, state: TemplateState): NewEvent[] {
+    switch (cmd.type) {
+      case 'create':
+        return state.exists ? [] : [event(TemplateCreated, { ...cmd.data, built_in: cmd.builtIn })];
+      case 'update':
+        return decideUpdateTemplate(state, cmd.id, cmd.patch);
+      case 'delete':
+        return decideDeleteTemplate(state, cmd.id, cmd.serversUsing);
+    }
+  },
+};

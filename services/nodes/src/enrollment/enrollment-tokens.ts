@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { migrateSchema } from '@encedeus/messaging';
 import { parseEnrollmentToken } from '@encedeus/contracts';
 import { SCHEMA } from '../projections/fleet.projection';
 
@@ -15,10 +16,11 @@ export class EnrollmentTokens {
   constructor(private readonly dataSource: DataSource) {}
 
   async migrate(): Promise<void> {
-    await this.dataSource.query(`create schema if not exists ${SCHEMA}`);
-    await this.dataSource.query(
-      `create table if not exists ${SCHEMA}.enrollment_tokens (node_id uuid primary key, token_hash bytea not null, expires_at timestamptz not null, used_at timestamptz)`,
-    );
+    await migrateSchema(this.dataSource, SCHEMA, async (em) => {
+      await em.query(
+        `create table if not exists ${SCHEMA}.enrollment_tokens (node_id uuid primary key, token_hash bytea not null, expires_at timestamptz not null, used_at timestamptz)`,
+      );
+    });
   }
 
   /** Issues a new token for a node, voiding any earlier one. */

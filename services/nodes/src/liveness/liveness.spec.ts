@@ -65,6 +65,50 @@ describe('Liveness', () => {
     expect(liveness.isOnline('busy')).toBe(false);
   });
 
+  describe('on a replica that does not hold the sweep', () => {
+    let online: string[];
+
+    beforeEach(async () => {
+      await liveness.stop();
+      online = [];
+      liveness = new Liveness(idleConnection, { online: (nodeId) => online.push(nodeId), offline: (nodeId) => offline.push({ nodeId, at: Date.now() }) }, { missed: 3, sweepMs: 200, sweeping: false });
+      liveness.start();
+    });
+
+    it('declares no node offline, but answers offline for a node past its deadline', () => {
+      liveness.beat('silent', { at: Date.now(), seq: 1, interval_ms: 1000 } as never);
+
+      jest.advanceTimersByTime(10_000);
+
+      expect(offline).toEqual([]);
+      expect(liveness.isOnline('silent')).toBe(false);
+      expect(liveness.stats()).toMatchObject({ tracked: 1, online: 0, sweeping: false });
+    });
+
+    it('declares an overdue node offline as soon as it starts sweeping, and keeps fresh deadlines', () => {
+      liveness.beat('silent', { at: Date.now(), seq: 1, interval_ms: 1000 } as never);
+      jest.advanceTimersByTime(5000);
+      liveness.beat('alive', { at: Date.now(), seq: 1, interval_ms: 1000 } as never);
+
+      liveness.setSweeping(true);
+
+      expect(offline.map((o) => o.nodeId)).toEqual(['silent']);
+      expect(liveness.isOnline('alive')).toBe(true);
+    });
+
+    it('announces a node that beats again after its deadline passed (the sweeping replica may have declared it offline)', () => {
+      liveness.beat('returning', { at: Date.now(), seq: 1, interval_ms: 1000 } as never);
+      jest.advanceTimersByTime(5000);
+      liveness.touch('returning');
+      expect(liveness.isOnline('returning')).toBe(false);
+
+      liveness.beat('returning', { at: Date.now(), seq: 2, interval_ms: 1000 } as never);
+
+      expect(online).toEqual(['returning', 'returning']);
+      expect(liveness.isOnline('returning')).toBe(true);
+    });
+  });
+
   it('keeps the interval a node declared when a sign of life carries none (a boot report)', () => {
     const last = Date.now();
     liveness.beat('booting', { at: last, seq: 1, interval_ms: 1000 } as never);

@@ -8,6 +8,8 @@ export interface LivenessOptions {
   defaultIntervalMs?: number;
   /** How often deadlines are checked. @default 200 */
   sweepMs?: number;
+  /** Whether this instance declares nodes offline from the start (see setSweeping). @default true */
+  sweeping?: boolean;
 }
 
 export interface LivenessEvents {
@@ -38,18 +40,41 @@ export class Liveness {
   private readonly missed: number;
   private readonly defaultIntervalMs: number;
   private readonly sweepMs: number;
+  private sweeping: boolean;
   private readonly lags = new Float64Array(4096);
   private lagCount = 0;
   private processed = 0;
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly events: LivenessEvents,
+    private events: LivenessEvents,
     private readonly options: LivenessOptions = {},
   ) {
     this.missed = options.missed ?? 3;
     this.defaultIntervalMs = options.defaultIntervalMs ?? 5000;
     this.sweepMs = options.sweepMs ?? 200;
+    this.sweeping = options.sweeping ?? true;
+  }
+
+  /** Who hears of nodes coming and going (bound after construction: the handlers need liveness too). */
+  on(events: LivenessEvents): void {
+    this.events = events;
+  }
+
+  /**
+   * Only the holder of the fleet-liveness lease declares nodes offline; the other replicas keep
+   * tracking heartbeats, so a replica that takes the sweep over starts with fresh deadlines. Turning
+   * it on sweeps at once: nodes whose deadline passed meanwhile are declared offline now.
+   */
+  setSweeping(on: boolean): void {
+    if (this.sweeping === on) return;
+    this.sweeping = on;
+    if (on && this.timer) this.sweep();
+  }
+
+  /** Whether this instance declares nodes offline (holds the lease). */
+  isSweeping(): boolean {
+    return this.sweeping;
   }
 
   /**
@@ -104,6 +129,9 @@ export class Liveness {
     this.processed++;
     if (hb && typeof hb.at === 'number') this.lags[this.lagCount++ % this.lags.length] = Math.max(0, now - hb.at);
     const entry = this.entries.get(nodeId);
+    // A replica that does not sweep never marks a node offline: a beat after a passed deadline is a
+    // return all the same (the sweeping replica may have declared it offline meanwhile).
+    const lapsed = !this.sweeping && entry !== undefined && now > entry.deadline;
     // A sign of life without a heartbeat (a boot report) keeps the interval the agent declared.
     const intervalMs = hb?.interval_ms && hb.interval_ms > 0 ? hb.interval_ms : (entry?.intervalMs ?? this.defaultIntervalMs);
     const deadline = this.deadlineOf(now, intervalMs);
@@ -111,7 +139,7 @@ export class Liveness {
       entry.lastSeen = now;
       entry.deadline = deadline;
       entry.intervalMs = intervalMs;
-      if (entry.online) return;
+      if (entry.online && !lapsed) return;
       entry.online = true;
     } else {
       this.entries.set(nodeId, { lastSeen: now, deadline, intervalMs, online: true });
@@ -126,14 +154,17 @@ export class Liveness {
    */
   touch(nodeId: string): void {
     const entry = this.entries.get(nodeId);
-    if (!entry?.online) return;
     const now = Date.now();
+    if (!entry?.online || (!this.sweeping && now > entry.deadline)) return;
     entry.lastSeen = now;
     entry.deadline = Math.max(entry.deadline, this.deadlineOf(now, entry.intervalMs));
   }
 
+  /** Online as far as this instance knows; a replica that does not sweep also checks the deadline. */
   isOnline(nodeId: string): boolean {
-    return this.entries.get(nodeId)?.online ?? false;
+    const entry = this.entries.get(nodeId);
+    if (!entry?.online) return false;
+    return this.sweeping || Date.now() <= entry.deadline;
   }
 
   lastSeen(nodeId: string): Date | null {
@@ -142,16 +173,17 @@ export class Liveness {
   }
 
   /** Heartbeat processing lag (agent clock → here) over the last 4,096 beats, and counts. */
-  stats(): { tracked: number; online: number; processed: number; lagP50Ms: number; lagP99Ms: number; lagMaxMs: number } {
+  stats(): { tracked: number; online: number; sweeping: boolean; processed: number; lagP50Ms: number; lagP99Ms: number; lagMaxMs: number } {
     const n = Math.min(this.lagCount, this.lags.length);
     const sorted = Array.from(this.lags.subarray(0, n)).sort((a, b) => a - b);
     const q = (p: number) => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(p * n))]);
     let online = 0;
-    for (const e of this.entries.values()) if (e.online) online++;
-    return { tracked: this.entries.size, online, processed: this.processed, lagP50Ms: q(0.5), lagP99Ms: q(0.99), lagMaxMs: n ? sorted[n - 1] : 0 };
+    for (const id of this.entries.keys()) if (this.isOnline(id)) online++;
+    return { tracked: this.entries.size, online, sweeping: this.sweeping, processed: this.processed, lagP50Ms: q(0.5), lagP99Ms: q(0.99), lagMaxMs: n ? sorted[n - 1] : 0 };
   }
 
   private sweep(): void {
+    if (!this.sweeping) return;
     const now = Date.now();
     for (const [nodeId, entry] of this.entries) {
       if (entry.online && now > entry.deadline) {

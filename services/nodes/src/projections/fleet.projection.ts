@@ -27,7 +27,13 @@ export class FleetProjection implements Projection {
       id uuid primary key, name text not null, template_id uuid not null, node_id uuid not null, owner_id text not null,
       state text not null, desired text not null, run_id text, limits jsonb not null, variables jsonb not null, ports jsonb not null,
       template jsonb not null, crashes int not null default 0, last_exit jsonb, created_at timestamptz not null, version int not null)`);
+    // The process managers' schedules (docs/fleet.md "Timers"), derived from events like every other column.
+    await em.query(`alter table ${SCHEMA}.servers add column if not exists restart_due_at timestamptz`);
+    await em.query(`alter table ${SCHEMA}.servers add column if not exists install_due_at timestamptz`);
+    await em.query(`alter table ${SCHEMA}.servers add column if not exists install_attempts int not null default 0`);
     await em.query(`create index if not exists servers_node_idx on ${SCHEMA}.servers (node_id)`);
+    await em.query(`create index if not exists servers_restart_due_idx on ${SCHEMA}.servers (restart_due_at) where restart_due_at is not null`);
+    await em.query(`create index if not exists servers_install_due_idx on ${SCHEMA}.servers (install_due_at) where install_due_at is not null`);
     await em.query(`create index if not exists servers_owner_idx on ${SCHEMA}.servers (owner_id)`);
     await em.query(`create table if not exists ${SCHEMA}.jobs (
       id uuid primary key, runtime text not null, status text not null, stdout text not null default '', stderr text not null default '',
@@ -126,11 +132,13 @@ export class FleetProjection implements Projection {
       state = evolveServer(rowToServerState(rows[0]), e);
     }
     await em.query(
-      `insert into ${SCHEMA}.servers (id, name, template_id, node_id, owner_id, state, desired, run_id, limits, variables, ports, template, crashes, last_exit, created_at, version)
-       values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
+      `insert into ${SCHEMA}.servers (id, name, template_id, node_id, owner_id, state, desired, run_id, limits, variables, ports, template, crashes, last_exit, created_at, version,
+         restart_due_at, install_due_at, install_attempts)
+       values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
        on conflict (id) do update set name = excluded.name, state = excluded.state, desired = excluded.desired, run_id = excluded.run_id,
          limits = excluded.limits, variables = excluded.variables, ports = excluded.ports, crashes = excluded.crashes,
-         last_exit = excluded.last_exit, version = excluded.version`,
+         last_exit = excluded.last_exit, version = excluded.version, restart_due_at = excluded.restart_due_at,
+         install_due_at = excluded.install_due_at, install_attempts = excluded.install_attempts`,
       [
         id,
         state.name,
@@ -146,8 +154,11 @@ export class FleetProjection implements Projection {
         JSON.stringify(state.template),
         state.crashes,
         state.lastExit ? JSON.stringify(state.lastExit) : null,
-        e.time,
+        state.createdAt ?? e.time,
         e.aggregateversion,
+        state.restartDueAt,
+        state.installDueAt,
+        state.installAttempts,
       ],
     );
   }
@@ -195,5 +206,9 @@ export function rowToServerState(row: Record<string, any>): ServerState {
     runId: row.run_id,
     crashes: row.crashes,
     lastExit: row.last_exit,
+    createdAt: row.created_at ? new Date(row.created_at).toISOString() : null,
+    restartDueAt: row.restart_due_at ? new Date(row.restart_due_at).toISOString() : null,
+    installDueAt: row.install_due_at ? new Date(row.install_due_at).toISOString() : null,
+    installAttempts: row.install_attempts ?? 0,
   };
 }

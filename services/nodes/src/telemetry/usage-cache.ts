@@ -6,9 +6,13 @@ const codec = JSONCodec<NodeUsageSample>();
 /**
  * Latest usage per node and per server, from `tel.*.usage` (core subscription; the TELEMETRY
  * stream keeps the history for the metrics service). Every instance of the nodes service keeps its own.
+ * A server's sample is kept with the node that sent it and read back only for the node the server
+ * is placed on: a node may publish only under its own `tel.<nodeId>.>`, so what it says about
+ * servers of other nodes is never shown.
  */
 export class UsageCache {
   private readonly nodes = new Map<string, NodeUsage>();
+  /** Keyed by `<nodeId>/<serverId>`: a forged sample cannot overwrite the genuine one either. */
   private readonly servers = new Map<string, ServerUsage>();
   private sub?: Subscription;
 
@@ -35,7 +39,7 @@ export class UsageCache {
     const at = new Date(s.at).toISOString();
     this.nodes.set(nodeId, toNodeUsage(nodeId, s));
     for (const srv of s.servers ?? []) {
-      this.servers.set(srv.server_id, {
+      this.servers.set(serverKey(nodeId, srv.server_id), {
         cpu_percent: srv.cpu_percent,
         memory_bytes: srv.memory_bytes,
         memory_limit_bytes: srv.memory_limit_bytes,
@@ -50,14 +54,17 @@ export class UsageCache {
     return this.nodes.get(nodeId);
   }
 
-  server(serverId: string): ServerUsage | undefined {
-    return this.servers.get(serverId);
+  /** The latest sample of a server sent by `nodeId`, the node it is placed on. */
+  server(nodeId: string, serverId: string): ServerUsage | undefined {
+    return this.servers.get(serverKey(nodeId, serverId));
   }
 
-  forgetServer(serverId: string): void {
-    this.servers.delete(serverId);
+  forgetServer(nodeId: string, serverId: string): void {
+    this.servers.delete(serverKey(nodeId, serverId));
   }
 }
+
+const serverKey = (nodeId: string, serverId: string) => `${nodeId}/${serverId}`;
 
 /** An agent's sample in REST's shape (seed 001's names). */
 export function toNodeUsage(nodeId: string, s: NodeUsageSample): NodeUsage {

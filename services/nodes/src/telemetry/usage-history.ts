@@ -1,4 +1,5 @@
 import { JSONCodec, type NatsConnection } from 'nats';
+import { readRange } from '@encedeus/messaging';
 import { STREAMS, type NodeUsage, type NodeUsageSample, type UsageHistory, type UsageHistoryRange } from '@encedeus/contracts';
 import { toNodeUsage } from './usage-cache';
 
@@ -9,7 +10,7 @@ const READ_TIMEOUT_MS = 10_000;
 
 /**
  * A node's usage over a range, read back from stream TELEMETRY (`tel.<nodeId>.usage`, kept 24 h)
- * with an ordered consumer from the range's start, averaged into at most MAX_POINTS buckets. No
+ * with the kernel's range reader from the range's start, averaged into at most MAX_POINTS buckets. No
  * table of its own: rollups beyond the stream's window belong to the metrics service.
  */
 export class UsageHistoryReader {
@@ -23,24 +24,18 @@ export class UsageHistoryReader {
     const subject = `tel.${nodeId}.usage`;
 
     const last = await this.lastSample(subject);
-    // Nothing stored in the range: the consumer below would wait for a message that never comes.
+    // Nothing stored in the range: nothing to read.
     if (!last || last.time.getTime() < from) return history;
     const buckets = new Map<number, Bucket>();
-    // A single filter subject as a string: an array is sent as filter_subjects, which nats-server 2.9 ignores (nothing is delivered).
-    const consumer = await this.nc.jetstream().consumers.get(STREAMS.telemetry, { filterSubjects: subject, opt_start_time: new Date(from).toISOString() });
-    const messages = await consumer.consume({ max_messages: 1000 });
-    const guard = setTimeout(() => messages.stop(), READ_TIMEOUT_MS); // never hold a request forever
-    for await (const m of messages) {
+    const samples = readRange(this.nc, { stream: STREAMS.telemetry, filterSubject: subject, startTime: new Date(from), to: last.seq, toMatches: true, batch: 1000, idleTimeoutMs: READ_TIMEOUT_MS });
+    for await (const m of samples) {
       try {
         const sample = codec.decode(m.data);
         if (sample.at >= from && sample.at <= now) add(buckets, Math.floor((sample.at - from) / bucketMs), toNodeUsage(nodeId, sample));
       } catch {
         // a malformed sample is skipped
       }
-      if (m.seq >= last.seq || m.info.pending === 0) break;
     }
-    clearTimeout(guard);
-    messages.stop();
     history.items = [...buckets.entries()].sort(([a], [b]) => a - b).map(([index, bucket]) => average(bucket, new Date(from + index * bucketMs + bucketMs / 2)));
     return history;
   }

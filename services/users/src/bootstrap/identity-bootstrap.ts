@@ -8,10 +8,11 @@ import {
   FIRST_ADMIN_ID,
   RoleUpdated,
 } from '@encedeus/contracts';
-import { CommandClient, EventStore } from '@encedeus/messaging';
+import { CommandClient, EventStore, retry } from '@encedeus/messaging';
 import { generatePassword } from '@encedeus/security';
 import { AggregateRunner } from '../common/aggregate-runner';
 import { ReadModel } from '../common/read-model';
+import { RoleNameReservations } from '../commands/role-name-reservations';
 import { decideRole, roleReducer } from '../domain/role.decider';
 import { decideUser, userReducer } from '../domain/user.decider';
 import { USERS_OPTIONS, type UsersModuleOptions } from '../users.options';
@@ -36,6 +37,7 @@ export class IdentityBootstrap implements OnApplicationBootstrap, OnApplicationS
     private readonly store: EventStore,
     private readonly commands: CommandClient,
     private readonly readModel: ReadModel,
+    private readonly names: RoleNameReservations,
     @Inject(USERS_OPTIONS) private readonly options: UsersModuleOptions,
   ) {}
 
@@ -49,16 +51,21 @@ export class IdentityBootstrap implements OnApplicationBootstrap, OnApplicationS
   }
 
   private async loop(): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
-      try {
+    await retry(
+      async () => {
+        if (this.stopped) return;
         await this.ensureRoles();
         await this.ensureFirstAdmin();
-        return;
-      } catch (error) {
-        if (attempt % 10 === 0) this.logger.warn(`bootstrap not done yet (${(error as Error).message}); retrying`);
-        await new Promise((r) => setTimeout(r, Math.min(2000, 200 * (attempt + 1))));
-      }
-    }
+      },
+      {
+        attempts: Number.POSITIVE_INFINITY,
+        retryIf: () => !this.stopped,
+        backoffMs: (attempt) => Math.min(2000, 200 * attempt),
+        onRetry: (error, attempt) => {
+          if (attempt % 10 === 1) this.logger.warn(`bootstrap not done yet (${(error as Error).message}); retrying`);
+        },
+      },
+    );
   }
 
   async ensureRoles(): Promise<void> {
@@ -67,6 +74,8 @@ export class IdentityBootstrap implements OnApplicationBootstrap, OnApplicationS
       { id: BUILT_IN_ROLE_IDS.user, name: 'user', permissions: [...DEFAULT_USER_PERMISSIONS].sort() },
     ];
     for (const role of roles) {
+      // Built-in names are reserved like any other (RoleNameReservations), before the role exists.
+      if ((await this.store.load('role', role.id, roleReducer)).state.status === 'none') await this.names.reserve(role.name, role.id);
       await this.runner.execute('role', role.id, roleReducer, SYSTEM, (state) => {
         if (state.status === 'none') return decideRole({ kind: 'create', ...role, builtIn: true }, state);
         // New permissions added to libs/contracts reach admin without an operator's action.
@@ -88,18 +97,12 @@ export class IdentityBootstrap implements OnApplicationBootstrap, OnApplicationS
     const generated = !this.options.adminPassword;
     const password = this.options.adminPassword ?? generatePassword();
     const name = 'admin';
-    const result = await this.runner.execute(
-      'user',
-      FIRST_ADMIN_ID,
-      userReducer,
-      SYSTEM,
-      async (state) => {
-        const events = decideUser({ kind: 'create', id: FIRST_ADMIN_ID, name, email, roleIds: [BUILT_IN_ROLE_IDS.admin], serviceAccount: false, otpEnabled: false }, state);
-        await this.commands.send('auth', AuthVerbs.setCredentials, { userId: FIRST_ADMIN_ID, name, email, password }, SYSTEM);
-        return events;
-      },
-      () => this.commands.send('auth', AuthVerbs.deleteCredentials, { userId: FIRST_ADMIN_ID }, SYSTEM),
-    );
+    // Staged like any create (UserCommandsController.create): confirmed by auth on user.created.
+    const result = await this.runner.execute('user', FIRST_ADMIN_ID, userReducer, SYSTEM, async (state) => {
+      const events = decideUser({ kind: 'create', id: FIRST_ADMIN_ID, name, email, roleIds: [BUILT_IN_ROLE_IDS.admin], serviceAccount: false, otpEnabled: false }, state);
+      await this.commands.send('auth', AuthVerbs.setCredentials, { userId: FIRST_ADMIN_ID, name, email, password, create: true }, SYSTEM);
+      return events;
+    });
     if (!result.written) return;
     if (generated) {
       // The one secret Encedeus ever logs, once, on the very first start.

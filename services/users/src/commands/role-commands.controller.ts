@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { Controller } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload, type NatsContext } from '@nestjs/microservices';
 import {
   createRoleBodySchema,
-  DomainError,
   PreconditionFailedError,
+  roleNameKey,
   roleIdCommandSchema,
   Subjects,
   updateRoleCommandSchema,
@@ -12,30 +11,37 @@ import {
   type RoleView,
   type WriteReply,
 } from '@encedeus/contracts';
-import { EventStore, metaFromHeaders } from '@encedeus/messaging';
+import { EventStore, metaFromHeaders, newAggregateId } from '@encedeus/messaging';
 import { AggregateRunner, type Executed } from '../common/aggregate-runner';
 import { ReadModel } from '../common/read-model';
 import { decideRole, roleReducer, type RoleState } from '../domain/role.decider';
 import { decideUser, userReducer } from '../domain/user.decider';
 import { roleViewFromState } from '../queries/views';
+import { RoleNameReservations, type Reservation } from './role-name-reservations';
 
-/** Commands of the `role` aggregate. Role names are unique (checked under a lock against the read model). */
+/** Commands of the `role` aggregate. Role names are unique across replicas (RoleNameReservations). */
 @Controller()
 export class RoleCommandsController {
-  constructor(private readonly runner: AggregateRunner, private readonly readModel: ReadModel, private readonly store: EventStore) {}
+  constructor(
+    private readonly runner: AggregateRunner,
+    private readonly readModel: ReadModel,
+    private readonly store: EventStore,
+    private readonly names: RoleNameReservations,
+  ) {}
 
   @MessagePattern(Subjects.command('users', UsersVerbs.roleCreate))
   async create(@Payload() payload: unknown, @Ctx() ctx: NatsContext): Promise<WriteReply<RoleView>> {
     const cmd = createRoleBodySchema.parse(payload);
     const meta = { ...metaFromHeaders(ctx.getHeaders()), expectedVersion: undefined };
-    return this.runner.lock('role-names', async () => {
-      await this.assertNameFree(cmd.name);
-      const id = randomUUID();
-      const result = await this.runner.execute('role', id, roleReducer, meta, (state) =>
-        decideRole({ kind: 'create', id, name: cmd.name, permissions: cmd.permissions, builtIn: false }, state),
-      );
-      return this.reply(result);
-    });
+    // With an Idempotency-Key a retry lands on the role (and the name reservation) of the first attempt.
+    const id = newAggregateId('users.role_create', meta);
+    const name = await this.names.reserve(cmd.name, id);
+    const result = await this.committed(name, id, () =>
+      this.runner.execute('role', id, roleReducer, meta, (state) =>
+        meta.idempotencyKey && state.status !== 'none' ? [] : decideRole({ kind: 'create', id, name: cmd.name, permissions: cmd.permissions, builtIn: false }, state),
+      ),
+    );
+    return this.reply(result);
   }
 
   @MessagePattern(Subjects.command('users', UsersVerbs.roleUpdate))
@@ -45,10 +51,14 @@ export class RoleCommandsController {
     const run = () =>
       this.runner.execute('role', cmd.id, roleReducer, meta, (state) => decideRole({ kind: 'update', name: cmd.name, permissions: cmd.permissions }, state));
     if (cmd.name === undefined) return this.reply(await run());
-    return this.runner.lock('role-names', async () => {
-      await this.assertNameFree(cmd.name!, cmd.id);
-      return this.reply(await run());
-    });
+    const before = await this.store.load('role', cmd.id, roleReducer);
+    // Unknown, deleted or built-in (refused by the decider), or the same name in another ASCII case
+    // (the owner's reservation already covers it): nothing to reserve.
+    if (before.state.status !== 'active' || before.state.builtIn || roleNameKey(before.state.name) === roleNameKey(cmd.name)) return this.reply(await run());
+    const name = await this.names.reserve(cmd.name, cmd.id);
+    const result = await this.committed(name, cmd.id, run);
+    if (result.state.name === cmd.name) await this.names.release(roleNameKey(before.state.name), cmd.id).catch(() => undefined);
+    return this.reply(result);
   }
 
   @MessagePattern(Subjects.command('users', UsersVerbs.roleDelete))
@@ -70,13 +80,19 @@ export class RoleCommandsController {
       sequence = Math.max(sequence, r.sequence);
     }
     const result = await this.runner.execute('role', id, roleReducer, meta, (state) => decideRole({ kind: 'delete', assignedUsers: 0, force: true }, state));
+    // A crash before this leaves the name reserved until RoleNameReservations takes it over.
+    await this.names.release(roleNameKey(current.state.name), id).catch(() => undefined);
     return { id, version: result.revision.version, sequence: Math.max(sequence, result.sequence) };
   }
 
-  private async assertNameFree(name: string, exceptId?: string): Promise<void> {
-    await this.readModel.fresh();
-    const [row] = await this.readModel.query<{ id: string }>(`select id from users.roles where lower(name) = lower($1) and id <> coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')`, [name, exceptId ?? null]);
-    if (row) throw new DomainError('ALREADY_EXISTS', `A role named ${name} already exists`, { id: row.id });
+  /** Runs a command that needs the freshly reserved `name`; gives the name back when it did not commit. */
+  private async committed<T>(name: Reservation, ownerId: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (name.fresh) await this.names.release(name.key, ownerId).catch(() => undefined);
+      throw error;
+    }
   }
 
   private reply(result: Executed<RoleState>): WriteReply<RoleView> {

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { PreconditionFailedError, WrongExpectedRevisionError, type AggregateName, type NewEvent } from '@encedeus/contracts';
-import { EventStore, type CommandMeta, type Reducer, type Revision } from '@encedeus/messaging';
-import { KeyedLock } from './keyed-lock';
+import type { AggregateName, NewEvent } from '@encedeus/contracts';
+import { CommandHandler, EventStore, type CommandMeta, type Reducer, type Revision } from '@encedeus/messaging';
 import { ReadModel } from './read-model';
 
 export interface Executed<S> {
@@ -13,15 +12,17 @@ export interface Executed<S> {
 }
 
 /**
- * load → decide → append for one aggregate, with the HTTP concurrency rules of issue #3:
- * `meta.expectedVersion` (If-Match) must equal the loaded version, else 412 with the current
- * version; without it an append conflict is retried once on fresh state.
+ * The users service's adapter over the write-side kernel (`CommandHandler`, DESIGN.md §4a): the
+ * kernel's rules (one conflict retry then 409, If-Match → 412, commands on one aggregate serialised
+ * in this instance), plus telling the read model which sequence this instance wrote.
  */
 @Injectable()
 export class AggregateRunner {
-  private readonly locks = new KeyedLock();
+  private readonly handler: CommandHandler;
 
-  constructor(private readonly store: EventStore, private readonly readModel: ReadModel) {}
+  constructor(store: EventStore, private readonly readModel: ReadModel) {
+    this.handler = new CommandHandler(store);
+  }
 
   async execute<S>(
     aggregate: AggregateName,
@@ -29,36 +30,16 @@ export class AggregateRunner {
     reducer: Reducer<S>,
     meta: CommandMeta,
     decide: (state: S, revision: Revision) => NewEvent[] | Promise<NewEvent[]>,
-    /** Undo a side effect of `decide` when the append lost a race. */
+    /**
+     * Undo a side effect of `decide` when the command does not commit: the append lost a race or
+     * failed, or `decide` itself failed after (or while) causing the side effect. Must be idempotent
+     * and do nothing when the side effect never started.
+     */
     compensate?: () => Promise<void>,
   ): Promise<Executed<S>> {
-    return this.locks.run(`${aggregate}/${id}`, async () => {
-      for (let attempt = 0; ; attempt++) {
-        const { state, revision } = await this.store.load(aggregate, id, reducer);
-        if (meta.expectedVersion !== undefined && revision.version !== meta.expectedVersion) {
-          throw new PreconditionFailedError(revision.version);
-        }
-        const events = await decide(state, revision);
-        if (events.length === 0) return { state, revision, sequence: revision.sequence, written: false };
-        try {
-          const result = await this.store.append(aggregate, id, revision, events, meta);
-          const next = result.events.reduce((s, r) => reducer.evolve(s, r.event), state);
-          this.readModel.wrote(result.revision.sequence);
-          return { state: next, revision: result.revision, sequence: result.revision.sequence, written: true };
-        } catch (error) {
-          if (!(error instanceof WrongExpectedRevisionError)) throw error;
-          await compensate?.().catch(() => undefined);
-          if (meta.expectedVersion !== undefined) {
-            throw new PreconditionFailedError((await this.store.currentRevision(`evt.${aggregate}.${id}`)).version);
-          }
-          if (attempt >= 1) throw error;
-        }
-      }
-    });
-  }
-
-  /** Serialises arbitrary work on a key (e.g. role names while checking uniqueness). */
-  lock<T>(key: string, work: () => Promise<T>): Promise<T> {
-    return this.locks.run(key, work);
+    const result = await this.handler.handleAsync(aggregate, id, reducer, decide, meta, { compensate });
+    const written = result.events.length > 0;
+    if (written) this.readModel.wrote(result.revision.sequence);
+    return { state: result.state, revision: result.revision, sequence: result.revision.sequence, written };
   }
 }

@@ -38,6 +38,15 @@ describe('decide(UpdateUser)', () => {
     expect(events).toEqual([{ type: 'user.role_assigned', data: { userId: id, roleIds: [other] } }]);
   });
 
+  it('records a password change with the session that stays valid', () => {
+    const state = fold(create());
+    const session = randomUUID();
+
+    const events = decideUser({ kind: 'update', passwordChanged: true, keptSessionId: session }, state);
+
+    expect(events).toEqual([{ type: 'user.updated', data: { userId: id, passwordChanged: true, keptSessionId: session } }]);
+  });
+
   it('rejects a deleted user', () => {
     const state = fold([...create(), { type: 'user.deleted', data: { userId: id } }]);
 
@@ -54,5 +63,37 @@ describe('decide(CreateUser)', () => {
     const act = () => decideUser({ kind: 'create', id, name: 'x', email: null, roleIds: [], serviceAccount: true, otpEnabled: false }, state);
 
     expect(act).toThrow(expect.objectContaining({ code: 'ALREADY_EXISTS' }));
+  });
+});
+
+describe('decide(AddSshKey / RemoveSshKey)', () => {
+  const key = (keyId: string, fingerprint = 'SHA256:abc') => ({ kind: 'add_ssh_key' as const, keyId, name: 'laptop', algorithm: 'ssh-ed25519', fingerprint, publicKey: 'ssh-ed25519 AAAA' });
+
+  it('records a new key', () => {
+    const state = fold(create());
+    const keyId = randomUUID();
+
+    const events = decideUser(key(keyId), state);
+
+    expect(events).toEqual([{ type: 'user.ssh_key_added', data: { userId: id, keyId, name: 'laptop', algorithm: 'ssh-ed25519', fingerprint: 'SHA256:abc', publicKey: 'ssh-ed25519 AAAA' } }]);
+  });
+
+  it('refuses a key the user already has with ALREADY_EXISTS', () => {
+    const state = fold([...create(), ...decideUser(key(randomUUID()), fold(create()))]);
+
+    const act = () => decideUser(key(randomUUID()), state);
+
+    expect(act).toThrow(expect.objectContaining({ code: 'ALREADY_EXISTS' }));
+  });
+
+  it('removes a key, and answers NOT_FOUND for one it does not have', () => {
+    const keyId = randomUUID();
+    const state = fold([...create(), ...decideUser(key(keyId), fold(create()))]);
+
+    const events = decideUser({ kind: 'remove_ssh_key', keyId }, state);
+    const again = () => decideUser({ kind: 'remove_ssh_key', keyId }, fold(events, state));
+
+    expect(events).toEqual([{ type: 'user.ssh_key_removed', data: { userId: id, keyId } }]);
+    expect(again).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
   });
 });

@@ -5,8 +5,12 @@ import {
   NotFoundError,
   UserCreated,
   UserDeleted,
+  MAX_SSH_KEYS_PER_USER,
   UserRoleAssigned,
+  UserSshKeyAdded,
+  UserSshKeyRemoved,
   UserUpdated,
+  ValidationError,
   type CloudEvent,
   type EventData,
   type NewEvent,
@@ -25,6 +29,8 @@ export interface UserState {
   serviceAccount: boolean;
   otpEnabled: boolean;
   picture: PictureMeta | null;
+  /** Registered SSH public keys (id and fingerprint; the read model has the rest). */
+  sshKeys: { id: string; fingerprint: string }[];
   createdAt: string;
   updatedAt: string;
 }
@@ -39,6 +45,7 @@ export const initialUserState = (): UserState => ({
   serviceAccount: false,
   otpEnabled: false,
   picture: null,
+  sshKeys: [],
   createdAt: '',
   updatedAt: '',
 });
@@ -60,6 +67,8 @@ export interface UpdateUser {
   disabled?: boolean;
   otpEnabled?: boolean;
   passwordChanged?: boolean;
+  /** With passwordChanged: the changer's own session, which stays valid. */
+  keptSessionId?: string;
   roleIds?: string[];
 }
 
@@ -72,7 +81,22 @@ export interface DeleteUser {
   kind: 'delete';
 }
 
-export type UserCommand = CreateUser | UpdateUser | SetPicture | DeleteUser;
+/** Registers an SSH public key the handler parsed (algorithm, fingerprint, one-line public key). */
+export interface AddSshKey {
+  kind: 'add_ssh_key';
+  keyId: string;
+  name: string;
+  algorithm: string;
+  fingerprint: string;
+  publicKey: string;
+}
+
+export interface RemoveSshKey {
+  kind: 'remove_ssh_key';
+  keyId: string;
+}
+
+export type UserCommand = CreateUser | UpdateUser | SetPicture | DeleteUser | AddSshKey | RemoveSshKey;
 
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
@@ -98,6 +122,16 @@ export function decideUser(command: UserCommand, state: UserState): NewEvent[] {
       return [event(UserDeleted, { userId: state.id })];
     case 'set_picture':
       return [event(UserUpdated, { userId: state.id, picture: command.picture })];
+    case 'add_ssh_key': {
+      if (state.sshKeys.some((k) => k.id === command.keyId)) return [];
+      if (state.sshKeys.some((k) => k.fingerprint === command.fingerprint)) throw new DomainError('ALREADY_EXISTS', `This key is already registered (${command.fingerprint})`, { fingerprint: command.fingerprint });
+      if (state.sshKeys.length >= MAX_SSH_KEYS_PER_USER) throw new ValidationError(`A user may register at most ${MAX_SSH_KEYS_PER_USER} SSH keys`, [{ path: 'public_key', message: 'too many keys' }]);
+      const { keyId, name, algorithm, fingerprint, publicKey } = command;
+      return [event(UserSshKeyAdded, { userId: state.id, keyId, name, algorithm, fingerprint, publicKey })];
+    }
+    case 'remove_ssh_key':
+      if (!state.sshKeys.some((k) => k.id === command.keyId)) throw new NotFoundError('SSH key', command.keyId);
+      return [event(UserSshKeyRemoved, { userId: state.id, keyId: command.keyId })];
     case 'update': {
       if (state.serviceAccount && command.otpEnabled) throw new ConflictError('A service account cannot use two-step login');
       const changes: EventData<typeof UserUpdated> = { userId: state.id };
@@ -105,7 +139,10 @@ export function decideUser(command: UserCommand, state: UserState): NewEvent[] {
       if (command.email !== undefined && command.email !== state.email) changes.email = command.email;
       if (command.disabled !== undefined && command.disabled !== state.disabled) changes.disabled = command.disabled;
       if (command.otpEnabled !== undefined && command.otpEnabled !== state.otpEnabled) changes.otpEnabled = command.otpEnabled;
-      if (command.passwordChanged) changes.passwordChanged = true;
+      if (command.passwordChanged) {
+        changes.passwordChanged = true;
+        if (command.keptSessionId) changes.keptSessionId = command.keptSessionId;
+      }
       const events: NewEvent[] = [];
       if (Object.keys(changes).length > 1) events.push(event(UserUpdated, changes));
       if (command.roleIds && !sameSet(command.roleIds, state.roleIds)) {
@@ -132,6 +169,7 @@ export function evolveUser(state: UserState, e: CloudEvent): UserState {
         serviceAccount: d.serviceAccount,
         otpEnabled: d.otpEnabled,
         picture: null,
+        sshKeys: [],
         createdAt: e.time,
         updatedAt: e.time,
       };
@@ -150,6 +188,12 @@ export function evolveUser(state: UserState, e: CloudEvent): UserState {
     }
     case UserRoleAssigned.type:
       return { ...state, roleIds: (data as EventData<typeof UserRoleAssigned>).roleIds, updatedAt: e.time };
+    case UserSshKeyAdded.type: {
+      const d = data as EventData<typeof UserSshKeyAdded>;
+      return { ...state, sshKeys: [...(state.sshKeys ?? []), { id: d.keyId, fingerprint: d.fingerprint }], updatedAt: e.time };
+    }
+    case UserSshKeyRemoved.type:
+      return { ...state, sshKeys: (state.sshKeys ?? []).filter((k) => k.id !== (data as EventData<typeof UserSshKeyRemoved>).keyId), updatedAt: e.time };
     case UserDeleted.type:
       return { ...state, status: 'deleted', updatedAt: e.time };
     default:
@@ -157,4 +201,4 @@ export function evolveUser(state: UserState, e: CloudEvent): UserState {
   }
 }
 
-export const userReducer = { name: 'user-v1', initialState: initialUserState, evolve: evolveUser };
+export const userReducer = { name: 'user-v2', initialState: initialUserState, evolve: evolveUser };

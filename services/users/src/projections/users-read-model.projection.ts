@@ -6,6 +6,8 @@ import {
   UserCreated,
   UserDeleted,
   UserRoleAssigned,
+  UserSshKeyAdded,
+  UserSshKeyRemoved,
   UserUpdated,
   type EventData,
   type RecordedEvent,
@@ -19,7 +21,7 @@ import type { Projection } from '@encedeus/messaging';
 export class UsersReadModelProjection implements Projection {
   readonly name = 'users_read_model';
   readonly filterSubject = 'evt.>';
-  readonly tables = ['users.users', 'users.user_roles', 'users.roles'];
+  readonly tables = ['users.users', 'users.user_roles', 'users.roles', 'users.ssh_keys'];
 
   readonly schema = 'users';
 
@@ -35,9 +37,25 @@ export class UsersReadModelProjection implements Projection {
       created_at timestamptz not null, updated_at timestamptz not null, version integer not null)`);
     await em.query(`create table if not exists users.user_roles (user_id uuid not null, role_id uuid not null, primary key (user_id, role_id))`);
     await em.query(`create index if not exists user_roles_role_idx on users.user_roles (role_id)`);
+    await em.query(`create table if not exists users.ssh_keys (
+      id uuid primary key, user_id uuid not null, name text not null, algorithm text not null, fingerprint text not null,
+      public_key text not null, created_at timestamptz not null)`);
+    await em.query(`create index if not exists ssh_keys_user_idx on users.ssh_keys (user_id, created_at)`);
     // State, not projection: the bytes of profile pictures (too big for events; never truncated by a rebuild).
     await em.query(`create table if not exists users.pictures (
       user_id uuid primary key, content_type text not null, sha256 text not null, size integer not null, data bytea not null)`);
+    // State, not projection: name reservations of the command path (RoleNameReservations), never
+    // truncated by a rebuild. Filled once from the roles the read model holds when the table is new.
+    const [{ missing }] = await em.query(`select to_regclass('users.name_reservations') is null as missing`);
+    await em.query(`create table if not exists users.name_reservations (
+      kind text not null, key text not null, owner_id uuid not null, reserved_at timestamptz not null default now(),
+      primary key (kind, key))`);
+    if (missing) {
+      await em.query(
+        `insert into users.name_reservations (kind, key, owner_id)
+         select 'role', translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), id from users.roles on conflict do nothing`,
+      );
+    }
   }
 
   async apply(em: EntityManager, events: RecordedEvent[]): Promise<void> {
@@ -76,8 +94,24 @@ export class UsersReadModelProjection implements Projection {
           await em.query(`update users.users set updated_at = $2, version = $3 where id = $1`, [d.userId, e.time, version]);
           break;
         }
+        case UserSshKeyAdded.type: {
+          const d = e.data as EventData<typeof UserSshKeyAdded>;
+          await em.query(
+            `insert into users.ssh_keys (id, user_id, name, algorithm, fingerprint, public_key, created_at) values ($1,$2,$3,$4,$5,$6,$7) on conflict (id) do nothing`,
+            [d.keyId, d.userId, d.name, d.algorithm, d.fingerprint, d.publicKey, e.time],
+          );
+          await em.query(`update users.users set updated_at = $2, version = $3 where id = $1`, [d.userId, e.time, version]);
+          break;
+        }
+        case UserSshKeyRemoved.type: {
+          const d = e.data as EventData<typeof UserSshKeyRemoved>;
+          await em.query(`delete from users.ssh_keys where id = $1 and user_id = $2`, [d.keyId, d.userId]);
+          await em.query(`update users.users set updated_at = $2, version = $3 where id = $1`, [d.userId, e.time, version]);
+          break;
+        }
         case UserDeleted.type: {
           const d = e.data as EventData<typeof UserDeleted>;
+          await em.query(`delete from users.ssh_keys where user_id = $1`, [d.userId]);
           await em.query(`delete from users.user_roles where user_id = $1`, [d.userId]);
           await em.query(`delete from users.users where id = $1`, [d.userId]);
           break;
@@ -106,7 +140,7 @@ export class UsersReadModelProjection implements Projection {
           break;
         }
         default:
-          // Other events of a user (logins) still move its version, which is the ETag.
+          // Other events of a user (logins recorded before they moved to evt.session) still move its version.
           if (aggregate === 'user') await em.query(`update users.users set version = $2 where id = $1`, [id, version]);
       }
     }

@@ -6,36 +6,67 @@ import {
   NotFoundError,
   pageQuerySchema,
   Subjects,
+  text,
   userIdCommandSchema,
   UsersVerbs,
+  ValidationError,
   type Page,
   type PictureReply,
   type RoleView,
+  type SshKeyView,
   type UserView,
 } from '@encedeus/contracts';
+import { EventStore } from '@encedeus/messaging';
 import { ReadModel } from '../common/read-model';
 import { roleViewFromRow, USER_SELECT, userViewFromRow, type RoleRow, type UserRow } from './views';
 
 const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-function decodeCursor<T>(cursor: string | undefined): T | undefined {
+
+/** A users page ends at (created_at, id). */
+const usersCursorSchema = z.tuple([z.iso.datetime({ offset: true }), z.uuid()]);
+/** A roles page ends at (lower-cased name, id). */
+const rolesCursorSchema = z.tuple([text().max(256), z.uuid()]);
+
+/**
+ * The position a cursor of ours stands for; anything else is 422 (issue #8 follow-up: crafted
+ * cursors such as `["nope","nope"]` reached Postgres as ::timestamptz / ::uuid and answered 500).
+ */
+function decodeCursor<T>(cursor: string | undefined, schema: z.ZodType<T>): T | undefined {
   if (!cursor) return undefined;
+  let value: unknown;
   try {
-    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as T;
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    return undefined;
+    value = undefined;
   }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new ValidationError('The cursor is not one this list gave out', [{ path: 'cursor', message: 'invalid cursor' }]);
+  return parsed.data;
 }
 
 /** Queries over the `users` read model (`cmd.users.get`, `list`, `role_get`, `role_list`, `get_picture`). */
 @Controller()
 export class UsersQueriesController {
-  constructor(private readonly readModel: ReadModel) {}
+  constructor(
+    private readonly readModel: ReadModel,
+    private readonly events: EventStore,
+  ) {}
 
   @MessagePattern(Subjects.command('users', UsersVerbs.get))
   async get(@Payload() payload: unknown): Promise<UserView> {
     const { id } = userIdCommandSchema.parse(payload);
     await this.readModel.fresh();
-    const [row] = await this.readModel.query<UserRow>(`${USER_SELECT} where u.id = $1`, [id]);
+    const select = () => this.readModel.query<UserRow>(`${USER_SELECT} where u.id = $1`, [id]);
+    let [row] = await select();
+    if (!row) {
+      // Another replica may have just created it (auth logs a new user in right after): a miss
+      // waits until the read model holds the user's last event, if the log has one.
+      const { sequence } = await this.events.currentRevision(Subjects.event('user', id));
+      if (sequence > 0) {
+        await this.readModel.fresh(sequence);
+        [row] = await select();
+      }
+    }
     if (!row) throw new NotFoundError('User', id);
     return userViewFromRow(row);
   }
@@ -63,7 +94,7 @@ export class UsersQueriesController {
         })`,
       );
     }
-    const after = decodeCursor<[string, string]>(q.cursor);
+    const after = decodeCursor(q.cursor, usersCursorSchema);
     if (after) where.push(`(u.created_at, u.id) > ($${params.push(after[0])}::timestamptz, $${params.push(after[1])}::uuid)`);
     const rows = await this.readModel.query<UserRow>(
       `${USER_SELECT} ${where.length ? `where ${where.join(' and ')}` : ''} order by u.created_at, u.id limit ${q.limit + 1}`,
@@ -72,6 +103,18 @@ export class UsersQueriesController {
     const items = rows.slice(0, q.limit).map(userViewFromRow);
     const last = rows.length > q.limit ? rows[q.limit - 1] : undefined;
     return { items, nextCursor: last ? encodeCursor([new Date(last.created_at).toISOString(), last.id]) : null };
+  }
+
+  /** `cmd.users.ssh_key_list`: the SSH public keys of a user, oldest first (the auth service matches SFTP logins against them). */
+  @MessagePattern(Subjects.command('users', UsersVerbs.sshKeyList))
+  async sshKeys(@Payload() payload: unknown): Promise<SshKeyView[]> {
+    const { id } = userIdCommandSchema.parse(payload);
+    await this.readModel.fresh();
+    const rows = await this.readModel.query<{ id: string; name: string; algorithm: string; fingerprint: string; public_key: string; created_at: Date }>(
+      `select id, name, algorithm, fingerprint, public_key, created_at from users.ssh_keys where user_id = $1 order by created_at, id`,
+      [id],
+    );
+    return rows.map((r) => ({ id: r.id, name: r.name, algorithm: r.algorithm, fingerprint: r.fingerprint, public_key: r.public_key, created_at: new Date(r.created_at).toISOString() }));
   }
 
   @MessagePattern(Subjects.command('users', UsersVerbs.getPicture))
@@ -98,7 +141,7 @@ export class UsersQueriesController {
   async roles(@Payload() payload: unknown): Promise<Page<RoleView>> {
     const q = pageQuerySchema.parse(payload ?? {});
     await this.readModel.fresh();
-    const after = decodeCursor<[string, string]>(q.cursor);
+    const after = decodeCursor(q.cursor, rolesCursorSchema);
     const params: unknown[] = [];
     const where = after ? `where (lower(name), id) > ($${params.push(after[0])}, $${params.push(after[1])}::uuid)` : '';
     const rows = await this.readModel.query<RoleRow>(`select * from users.roles ${where} order by lower(name), id limit ${q.limit + 1}`, params);

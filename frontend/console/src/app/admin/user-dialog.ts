@@ -1,4 +1,5 @@
-import { ChangeDetectionStrategy, Component, inject, signal } from '@angular/core';
+import { ChangeDetectionStrategy, Component, computed, inject, signal } from '@angular/core';
+import { toSignal } from '@angular/core/rxjs-interop';
 import { NonNullableFormBuilder, ReactiveFormsModule, Validators } from '@angular/forms';
 import { MatButtonModule } from '@angular/material/button';
 import { MAT_DIALOG_DATA, MatDialogModule, MatDialogRef } from '@angular/material/dialog';
@@ -8,11 +9,13 @@ import { MatProgressBarModule } from '@angular/material/progress-bar';
 import { MatSelectModule } from '@angular/material/select';
 import { MatSlideToggleModule } from '@angular/material/slide-toggle';
 import { toApiError } from '../core/api-error';
+import { Auth } from '../core/auth';
 import { applyServerErrors, errorText } from '../shared/form-errors';
 import { Icon } from '../shared/icon';
 import { Avatar } from './avatar';
 import { Role } from './roles-api';
 import { User, UserPatch, UsersApi } from './users-api';
+import { needsCurrentPassword } from './user-rules';
 
 /** What the user dialog edits: an existing user, or none to create one. */
 export interface UserDialogData {
@@ -69,6 +72,14 @@ const MAX_PICTURE_BYTES = 5 * 1024 * 1024;
           <input matInput type="password" formControlName="password" autocomplete="new-password" data-testid="user-password" />
           <mat-error>{{ errorText(form.controls.password) }}</mat-error>
         </mat-form-field>
+        @if (askCurrentPassword()) {
+          <mat-form-field class="full">
+            <mat-label>Your current password</mat-label>
+            <input matInput type="password" formControlName="current_password" autocomplete="current-password" data-testid="user-current-password" />
+            <mat-hint>Needed to change your own email or password.</mat-hint>
+            <mat-error>{{ errorText(form.controls.current_password) }}</mat-error>
+          </mat-form-field>
+        }
         <mat-form-field class="full">
           <mat-label>Role</mat-label>
           <mat-select formControlName="role_id" data-testid="user-role">
@@ -106,7 +117,12 @@ export class UserDialog {
     password: ['', this.user ? [Validators.minLength(8)] : [Validators.required, Validators.minLength(8)]],
     role_id: [this.user?.roles?.[0]?.id ?? this.roles.find((r) => r.name === 'user')?.id ?? '', this.user ? [] : [Validators.required]],
     disabled: [this.user?.disabled ?? false],
+    current_password: [''],
   });
+  /** Editing yourself: changing your own email or password asks for your current password (the API requires it). */
+  private readonly self = !!this.user && this.user.id === inject(Auth).me()?.user.id;
+  private readonly formValue = toSignal(this.form.valueChanges, { initialValue: this.form.getRawValue() });
+  protected readonly askCurrentPassword = computed(() => this.self && !!this.user && needsCurrentPassword(this.user, this.formValue()));
   protected readonly saving = signal(false);
   protected readonly formError = signal<string | null>(null);
   protected readonly uploading = signal<number | null>(null);
@@ -120,6 +136,11 @@ export class UserDialog {
       return;
     }
     const v = this.form.getRawValue();
+    if (this.askCurrentPassword() && !v.current_password) {
+      this.form.controls.current_password.setErrors({ required: true });
+      this.form.controls.current_password.markAsTouched();
+      return;
+    }
     this.saving.set(true);
     this.formError.set(null);
     try {
@@ -166,6 +187,7 @@ export class UserDialog {
     if (v.password) patch.password = v.password;
     if (v.disabled !== user.disabled) patch.disabled = v.disabled;
     if (v.role_id && v.role_id !== user.roles?.[0]?.id) patch.role_id = v.role_id;
+    if (this.askCurrentPassword()) patch.current_password = v.current_password;
     return patch;
   }
 }

@@ -33,7 +33,7 @@ export interface NewUser {
 }
 
 /** Body of `PATCH /users/:id`; `role_id` replaces the user's roles with that one. */
-export type UserPatch = Partial<{ name: string; email: string; password: string; disabled: boolean; role_id: string }>;
+export type UserPatch = Partial<{ name: string; email: string; password: string; disabled: boolean; role_id: string; current_password: string }>;
 
 /** Filters of the user list. */
 export interface UserFilter {

@@ -28,6 +28,7 @@ const NAV: NavItem[] = [
   { path: '/dashboard', label: 'Dashboard', icon: 'dashboard', testId: 'nav-dashboard', group: 'fleet' },
   { path: '/nodes', label: 'Nodes', icon: 'nodes', testId: 'nav-nodes', permission: 'nodes.read', group: 'fleet' },
   { path: '/servers', label: 'Servers', icon: 'servers', testId: 'nav-servers', group: 'fleet' },
+  { path: '/files', label: 'Files', icon: 'upload', testId: 'nav-files', permission: 'files.read', group: 'fleet' },
   { path: '/jobs', label: 'Jobs', icon: 'jobs', testId: 'nav-jobs', permission: 'jobs.run', group: 'fleet' },
   { path: '/admin/users', label: 'Users', icon: 'users', testId: 'nav-users', permission: 'users.read', group: 'admin' },
   { path: '/admin/roles', label: 'Roles', icon: 'roles', testId: 'nav-roles', permission: 'roles.read', group: 'admin' },

@@ -5,6 +5,7 @@ import { MatSnackBar } from '@angular/material/snack-bar';
 import { MatTooltipModule } from '@angular/material/tooltip';
 import { toApiError } from '../core/api-error';
 import { Icon, IconName } from '../shared/icon';
+import { ServerAccess } from './server-access';
 import { PowerAction, Server, ServerState, ServersApi } from './servers-api';
 
 interface PowerButton {
@@ -22,7 +23,11 @@ const BUTTONS: PowerButton[] = [
   { action: 'kill', label: 'Kill', icon: 'kill', from: ['running', 'starting', 'stopping'] },
 ];
 
-/** Start / stop / restart / kill for one server. The answer's state is emitted; later changes arrive by push. */
+/**
+ * Start / stop / restart / kill for one server. The answer's state is emitted; later changes arrive by push.
+ * Disabled when the contract rule says the user may not power this server (servers.power alone is not
+ * enough on someone else's server), so a click never ends in a 403.
+ */
 @Component({
   selector: 'adm-power-buttons',
   imports: [MatButtonModule, MatTooltipModule, MatProgressSpinnerModule, Icon],
@@ -30,7 +35,7 @@ const BUTTONS: PowerButton[] = [
   template: `
     @for (b of buttons(); track b.action) {
       <button mat-icon-button type="button" [class.danger]="b.action === 'kill'" [disabled]="b.disabled" (click)="send(b.action, $event)"
-              [matTooltip]="b.label" [attr.aria-label]="b.label" [attr.data-testid]="'power-' + b.action">
+              [matTooltip]="b.tooltip" [attr.aria-label]="b.label" [attr.data-testid]="'power-' + b.action">
         @if (pending() === b.action) {
           <mat-spinner diameter="18" />
         } @else {
@@ -46,11 +51,19 @@ export class PowerButtons {
   private readonly snack = inject(MatSnackBar);
   readonly serverId = input.required<string>();
   readonly state = input.required<ServerState>();
+  /** The server's owner: with contracts' canControlServer it decides whether the buttons work for this user. */
+  readonly ownerId = input.required<string>();
   /** The server as the power call answered it (its state right after the action). */
   readonly changed = output<Server>();
   protected readonly pending = signal<PowerAction | null>(null);
+  private readonly access = inject(ServerAccess);
+  protected readonly allowed = computed(() => this.access.may({ owner_id: this.ownerId() }, 'power'));
   protected readonly buttons = computed(() =>
-    BUTTONS.map((b) => ({ ...b, disabled: this.pending() !== null || !b.from.includes(this.state()) })),
+    BUTTONS.map((b) => ({
+      ...b,
+      disabled: !this.allowed() || this.pending() !== null || !b.from.includes(this.state()),
+      tooltip: this.allowed() ? b.label : `${b.label}: only the owner or someone with servers.manage`,
+    })),
   );
 
   protected async send(action: PowerAction, event: Event): Promise<void> {

@@ -8,19 +8,24 @@ import { MatFormFieldModule } from '@angular/material/form-field';
 import { MatInputModule } from '@angular/material/input';
 import { MatProgressBarModule } from '@angular/material/progress-bar';
 import { MatSnackBar } from '@angular/material/snack-bar';
+import { MatTabsModule } from '@angular/material/tabs';
 import { MatTooltipModule } from '@angular/material/tooltip';
 import { Router, RouterLink } from '@angular/router';
 import { ApiError, toApiError } from '../core/api-error';
 import { Auth } from '../core/auth';
 import { Realtime } from '../core/realtime';
 import { confirmAction } from '../shared/confirm';
+import { CopyButton } from '../shared/copy-button';
 import { BytesPipe, MegabytesPipe, PercentValuePipe } from '../shared/format';
 import { Icon } from '../shared/icon';
 import { Notice } from '../shared/notice';
 import { StateChip } from '../shared/state-chip';
 import { ChartSeries, UsageChart } from '../shared/usage-chart';
 import { UsageSeries, percentOf } from '../shared/usage-series';
+import { ServerAction } from '@encedeus/contracts/access';
 import { PowerButtons } from './power-buttons';
+import { ServerAccess } from './server-access';
+import { ServerFiles } from './server-files';
 import { ServerSettings } from './server-settings';
 import { ServerTerminal } from './server-terminal';
 import { Server, ServerState, ServerUsage, ServersApi } from './servers-api';
@@ -37,8 +42,8 @@ const HISTORY_SIZE = 50;
 @Component({
   selector: 'adm-server-detail',
   imports: [
-    ReactiveFormsModule, MatCardModule, MatButtonModule, MatFormFieldModule, MatInputModule, MatProgressBarModule, MatExpansionModule, MatTooltipModule,
-    RouterLink, BytesPipe, MegabytesPipe, PercentValuePipe, Icon, Notice, StateChip, UsageChart, PowerButtons, ServerSettings, ServerTerminal,
+    ReactiveFormsModule, MatCardModule, MatButtonModule, MatFormFieldModule, MatInputModule, MatProgressBarModule, MatExpansionModule, MatTooltipModule, MatTabsModule,
+    RouterLink, CopyButton, ServerFiles, BytesPipe, MegabytesPipe, PercentValuePipe, Icon, Notice, StateChip, UsageChart, PowerButtons, ServerSettings, ServerTerminal,
   ],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
@@ -48,7 +53,7 @@ const HISTORY_SIZE = 50;
       @if (server(); as s) {
         <adm-state-chip data-testid="server-state" [state]="s.state" />
         @if (canPower()) {
-          <adm-power-buttons [serverId]="s.id" [state]="s.state" />
+          <adm-power-buttons [serverId]="s.id" [state]="s.state" [ownerId]="s.owner_id" />
         }
       }
     </header>
@@ -58,64 +63,92 @@ const HISTORY_SIZE = 50;
     @if (error(); as e) {
       <adm-notice [error]="e" (retry)="load()" />
     } @else if (server(); as s) {
-      @if (canConsole()) {
-        <mat-card appearance="outlined" class="section">
-          <mat-card-header><mat-card-title>Console</mat-card-title></mat-card-header>
-          <mat-card-content>
-            <adm-server-terminal [serverId]="s.id" />
-            <form class="console-row" [formGroup]="consoleForm" (ngSubmit)="sendCommand()">
-              <mat-form-field class="spacer">
-                <mat-label>Command</mat-label>
-                <input matInput formControlName="command" autocomplete="off" spellcheck="false" class="mono" data-testid="console-input"
-                       (keydown.arrowup)="recall(-1, $event)" (keydown.arrowdown)="recall(1, $event)" />
-              </mat-form-field>
-              <button mat-flat-button type="submit" [disabled]="sending()" data-testid="console-send"><adm-icon name="send" /> Send</button>
-            </form>
-          </mat-card-content>
-        </mat-card>
-      }
-      <div class="grid section">
-        <mat-card appearance="outlined">
-          <mat-card-header><mat-card-title>Usage</mat-card-title></mat-card-header>
-          <mat-card-content>
-            <dl class="kv" data-testid="server-usage">
-              <dt>CPU</dt><dd>{{ usage()?.cpu_percent | pct }} of {{ s.limits.cpu_percent }}%</dd>
-              <dt>Memory</dt><dd>{{ usage()?.memory_bytes | bytes }} of {{ s.limits.memory_mb | mb }}</dd>
-              <dt>Disk</dt><dd>{{ usage()?.disk_bytes | bytes }} of {{ s.limits.disk_mb | mb }}</dd>
-            </dl>
-            <adm-usage-chart [series]="series" [data]="live.data()" data-testid="server-usage-chart" />
-          </mat-card-content>
-        </mat-card>
-        <mat-card appearance="outlined">
-          <mat-card-header><mat-card-title>Details</mat-card-title></mat-card-header>
-          <mat-card-content>
-            <dl class="kv">
-              <dt>Template</dt><dd>{{ template()?.name ?? s.template_id }}</dd>
-              <dt>Node</dt><dd>@if (nodeName(); as name) {<a [routerLink]="['/nodes', s.node_id]" data-testid="server-node">{{ name }}</a>} @else {<span data-testid="server-node">{{ s.node_id }}</span>}</dd>
-              <dt>Ports</dt><dd class="mono">{{ ports() }}</dd>
-              <dt>Id</dt><dd class="mono">{{ s.id }}</dd>
-            </dl>
-          </mat-card-content>
-        </mat-card>
-      </div>
-      @if (canManage()) {
-        <mat-accordion class="section">
-          <mat-expansion-panel data-testid="server-settings-panel">
-            <mat-expansion-panel-header><mat-panel-title>Settings</mat-panel-title></mat-expansion-panel-header>
-            @if (settingsBase(); as base) {
-              <adm-server-settings [server]="base" [template]="template()" (saved)="settingsSaved($event)" />
+      <mat-tab-group preserveContent animationDuration="0ms" [selectedIndex]="tabIndex()" (selectedIndexChange)="showTab($event)" class="section">
+        <mat-tab>
+          <ng-template mat-tab-label><span data-testid="server-tab-overview">Overview</span></ng-template>
+          <div class="tab-body">
+            @if (canConsole()) {
+              <mat-card appearance="outlined" class="section">
+                <mat-card-header><mat-card-title>Console</mat-card-title></mat-card-header>
+                <mat-card-content>
+                  <adm-server-terminal [serverId]="s.id" />
+                  <form class="console-row" [formGroup]="consoleForm" (ngSubmit)="sendCommand()">
+                    <mat-form-field class="spacer">
+                      <mat-label>Command</mat-label>
+                      <input matInput formControlName="command" autocomplete="off" spellcheck="false" class="mono" data-testid="console-input" [readonly]="!canType()"
+                             (keydown.arrowup)="recall(-1, $event)" (keydown.arrowdown)="recall(1, $event)" />
+                    </mat-form-field>
+                    <button mat-flat-button type="submit" [disabled]="sendDisabled()" data-testid="console-send"
+                            [matTooltip]="canType() ? '' : 'Only the owner or someone with servers.manage may type here'"><adm-icon name="send" /> Send</button>
+                  </form>
+                </mat-card-content>
+              </mat-card>
             }
-          </mat-expansion-panel>
-          <mat-expansion-panel>
-            <mat-expansion-panel-header><mat-panel-title>Danger zone</mat-panel-title></mat-expansion-panel-header>
-            <p>Deleting removes the server and its files from the node. This cannot be undone.</p>
-            <button mat-flat-button class="danger" (click)="remove()" [disabled]="deleting()" data-testid="server-delete"><adm-icon name="delete" /> Delete server</button>
-          </mat-expansion-panel>
-        </mat-accordion>
-      }
+            <div class="grid section">
+              <mat-card appearance="outlined">
+                <mat-card-header><mat-card-title>Usage</mat-card-title></mat-card-header>
+                <mat-card-content>
+                  <dl class="kv" data-testid="server-usage">
+                    <dt>CPU</dt><dd>{{ usage()?.cpu_percent | pct }} of {{ s.limits.cpu_percent }}%</dd>
+                    <dt>Memory</dt><dd>{{ usage()?.memory_bytes | bytes }} of {{ s.limits.memory_mb | mb }}</dd>
+                    <dt>Disk</dt><dd>{{ usage()?.disk_bytes | bytes }} of {{ s.limits.disk_mb | mb }}</dd>
+                  </dl>
+                  <adm-usage-chart [series]="series" [data]="live.data()" data-testid="server-usage-chart" />
+                </mat-card-content>
+              </mat-card>
+              <mat-card appearance="outlined">
+                <mat-card-header><mat-card-title>Details</mat-card-title></mat-card-header>
+                <mat-card-content>
+                  <dl class="kv">
+                    <dt>Template</dt><dd>{{ template()?.name ?? s.template_id }}</dd>
+                    <dt>Node</dt><dd>@if (nodeName(); as name) {<a [routerLink]="['/nodes', s.node_id]" data-testid="server-node">{{ name }}</a>} @else {<span data-testid="server-node">{{ s.node_id }}</span>}</dd>
+                    <dt>Ports</dt><dd class="mono">{{ ports() }}</dd>
+                    <dt>Id</dt><dd class="mono">{{ s.id }}</dd>
+                    @if (s.sftp; as sftp) {
+                      <dt>SFTP</dt>
+                      <dd class="sftp" data-testid="server-sftp">
+                        <span class="mono" data-testid="server-sftp-address">{{ sftpAddress() }}</span>
+                        <adm-copy-button [text]="sftpAddress()" label="Copy the SFTP address" />
+                        <span class="hint">user <span class="mono">{{ sftp.username }}</span>, your Encedeus password or SSH key</span>
+                      </dd>
+                    }
+                  </dl>
+                </mat-card-content>
+              </mat-card>
+            </div>
+            @if (canManage()) {
+              <mat-accordion class="section">
+                <mat-expansion-panel data-testid="server-settings-panel">
+                  <mat-expansion-panel-header><mat-panel-title>Settings</mat-panel-title></mat-expansion-panel-header>
+                  @if (settingsBase(); as base) {
+                    <adm-server-settings [server]="base" [template]="template()" (saved)="settingsSaved($event)" />
+                  }
+                </mat-expansion-panel>
+                <mat-expansion-panel>
+                  <mat-expansion-panel-header><mat-panel-title>Danger zone</mat-panel-title></mat-expansion-panel-header>
+                  <p>Deleting removes the server and its files from the node. This cannot be undone.</p>
+                  <button mat-flat-button class="danger" (click)="remove()" [disabled]="deleting()" data-testid="server-delete"><adm-icon name="delete" /> Delete server</button>
+                </mat-expansion-panel>
+              </mat-accordion>
+            }
+          </div>
+        </mat-tab>
+        @if (canFiles()) {
+          <mat-tab>
+            <ng-template mat-tab-label><span data-testid="server-tab-files">Files</span></ng-template>
+            <ng-template matTabContent>
+              <div class="tab-body"><adm-server-files [server]="s" /></div>
+            </ng-template>
+          </mat-tab>
+        }
+      </mat-tab-group>
     }
   `,
-  styles: `.console-row { display: flex; gap: 8px; align-items: center; margin-top: 12px; }`,
+  styles: `
+    .console-row { display: flex; gap: 8px; align-items: center; margin-top: 12px; }
+    .tab-body { padding-top: 16px; }
+    .sftp { display: flex; align-items: center; flex-wrap: wrap; gap: 0 4px; }
+  `,
 })
 export class ServerDetail {
   private readonly api = inject(ServersApi);
@@ -129,6 +162,8 @@ export class ServerDetail {
   private readonly snack = inject(MatSnackBar);
   private readonly router = inject(Router);
   readonly id = input.required<string>();
+  /** `?tab=files` opens the file manager (bound from the query string). */
+  readonly tab = input<string>();
 
   protected readonly server = signal<Server | null>(null);
   /** What the settings form edits; not touched by live pushes so edits in progress survive them. */
@@ -146,10 +181,26 @@ export class ServerDetail {
   private readonly sent: string[] = [];
   private recallIndex = 0;
 
-  private readonly isOwner = computed(() => !!this.server() && this.server()?.owner_id === this.auth.me()?.user.id);
+  private readonly access = inject(ServerAccess);
+  /** Whether `action` is allowed on this server by contracts' canControlServer (what the gateway enforces). */
+  private may(action: ServerAction): boolean {
+    const s = this.server();
+    return !!s && this.access.may(s, action);
+  }
   protected readonly canPower = computed(() => this.auth.can('servers.power'));
+  /** Reading the console: servers.console on a server one sees. */
   protected readonly canConsole = computed(() => this.auth.can('servers.console'));
-  protected readonly canManage = computed(() => this.auth.can('servers.manage') || this.isOwner());
+  /** Typing into it: also owning the server or servers.manage. */
+  protected readonly canType = computed(() => this.may('console'));
+  protected readonly sendDisabled = computed(() => this.sending() || !this.canType());
+  protected readonly canManage = computed(() => this.may('change'));
+  protected readonly canFiles = computed(() => this.may('files.read'));
+  protected readonly tabIndex = computed(() => (this.tab() === 'files' && this.canFiles() ? 1 : 0));
+  /** `sftp://user@host:port`, what SFTP clients take as one address. */
+  protected readonly sftpAddress = computed(() => {
+    const sftp = this.server()?.sftp;
+    return sftp ? `sftp://${sftp.username}@${sftp.host}:${sftp.port}` : '';
+  });
   protected readonly ports = computed(() => (this.server()?.ports ?? []).map((p) => (typeof p === 'object' ? JSON.stringify(p) : String(p))).join(', ') || '—');
 
   constructor() {
@@ -194,7 +245,7 @@ export class ServerDetail {
 
   protected async sendCommand(): Promise<void> {
     const command = this.command.value.trim();
-    if (!command) return;
+    if (!command || !this.canType()) return;
     this.sending.set(true);
     try {
       // The socket call is the primary path; REST covers a dropped live channel.
@@ -218,6 +269,11 @@ export class ServerDetail {
     event.preventDefault();
     this.recallIndex = Math.min(this.sent.length, Math.max(0, this.recallIndex + step));
     this.command.setValue(this.sent[this.recallIndex] ?? '');
+  }
+
+  /** Keeps the open tab in the address, so a reload or a shared link lands on it. */
+  protected showTab(index: number): void {
+    void this.router.navigate([], { queryParams: { tab: index === 1 ? 'files' : null }, queryParamsHandling: 'merge', replaceUrl: true });
   }
 
   protected settingsSaved(server: Server): void {

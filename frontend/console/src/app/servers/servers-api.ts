@@ -42,6 +42,8 @@ export interface Server {
   desired?: 'running' | 'stopped';
   /** How the last run ended, when it did. */
   last_exit?: { code: number | null; signal: string | null; reason?: string; at: string } | null;
+  /** Where to connect with an SFTP client (issue 11); absent until the node serves SFTP. */
+  sftp?: { host: string; port: number; username: string } | null;
 }
 
 /** Body of `POST /servers`; `node_id` empty lets the scheduler place it. */

@@ -42,6 +42,8 @@ export interface DockerDriverOptions {
   diskCheckMs?: number;
   /** Run docker-init (tini) as PID 1, so the stop signal reaches a shell startup line (PID 1 ignores unhandled signals). @default true */
   init?: boolean;
+  /** Most processes and threads of one container (HostConfig.PidsLimit). @default 1024 */
+  pidsMax?: number;
 }
 
 interface Entry {
@@ -83,7 +85,7 @@ export function containerName(id: string): string {
 }
 
 /** Container create options for a spec (pure; exported for tests). */
-export function containerOptions(spec: ServerSpec, network: string, dataMount: string, init = true): Docker.ContainerCreateOptions {
+export function containerOptions(spec: ServerSpec, network: string, dataMount: string, init = true, pidsMax = 1024): Docker.ContainerCreateOptions {
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
   for (const port of spec.ports) {
@@ -117,6 +119,7 @@ export function containerOptions(spec: ServerSpec, network: string, dataMount: s
       PortBindings: network === 'bridge' ? bindings : undefined,
       NetworkMode: network,
       Init: init,
+      PidsLimit: pidsMax,
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '1' } },
     },
   };
@@ -134,6 +137,7 @@ export class DockerDriver extends EventEmitter<DriverEvents> implements Driver {
   private readonly dataMount: string;
   private readonly diskCheckMs: number;
   private readonly init: boolean;
+  private readonly pidsMax: number;
   private readonly entries = new Map<string, Entry>();
   private closed = false;
 
@@ -144,10 +148,11 @@ export class DockerDriver extends EventEmitter<DriverEvents> implements Driver {
     this.dataMount = options.dataMount ?? '/data';
     this.diskCheckMs = options.diskCheckMs ?? 15_000;
     this.init = options.init ?? true;
+    this.pidsMax = options.pidsMax ?? 1024;
   }
 
   async capabilities(): Promise<DriverCapabilities> {
-    let info: { ServerVersion?: string; CgroupVersion?: string; MemoryLimit?: boolean; CpuCfsQuota?: boolean };
+    let info: { ServerVersion?: string; CgroupVersion?: string; MemoryLimit?: boolean; CpuCfsQuota?: boolean; PidsLimit?: boolean };
     try {
       info = await this.docker.info();
     } catch (cause) {
@@ -159,6 +164,9 @@ export class DockerDriver extends EventEmitter<DriverEvents> implements Driver {
       cpu: info.CpuCfsQuota ? 'docker' : 'none',
       disk: 'watcher',
       network: this.network === 'host' ? 'host' : this.network === 'none' ? 'none' : 'isolated',
+      user: 'container',
+      tmp: 'private',
+      pids: info.PidsLimit ? 'docker' : 'none',
       survivesAgentRestart: true,
       notes: [`engine ${info.ServerVersion ?? '?'}, cgroup ${info.CgroupVersion ?? '?'}, network ${this.network}`],
     };
@@ -353,7 +361,7 @@ export class DockerDriver extends EventEmitter<DriverEvents> implements Driver {
     if (limitBytes > 0 && entry.diskBytes > limitBytes) throw new DiskLimitExceededError(spec.id, entry.diskBytes, limitBytes);
     await this.removeContainer(spec.id);
     try {
-      await this.docker.createContainer(containerOptions(spec, this.network, this.dataMount, this.init));
+      await this.docker.createContainer(containerOptions(spec, this.network, this.dataMount, this.init, this.pidsMax));
     } catch (cause) {
       throw new DriverError(`drivers/docker: failed to create container of server ${spec.id}`, { cause });
     }

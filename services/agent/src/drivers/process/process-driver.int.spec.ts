@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,10 @@ import { DiskLimitExceededError, ServerNotFoundError } from '../driver-errors';
 import { groupProcesses, isAlive } from '../proc';
 import { ProcessDriver } from './process-driver';
 
+// Cgroups are named after server ids (servers/<id>): ids unique per run keep two test files running at
+// once (or two agents on one machine) from sharing, and killing, each other's cgroup.
+const RUN = randomUUID().slice(0, 8);
+
 const MIB = 1024 * 1024;
 
 describe('ProcessDriver', () => {
@@ -18,7 +23,7 @@ describe('ProcessDriver', () => {
   let count = 0;
 
   const spec = (overrides: Partial<ServerSpec> = {}): ServerSpec => {
-    const id = `srv-${++count}`;
+    const id = `srv-${RUN}-${++count}`;
     return {
       id,
       dir: join(root, 'servers', id),

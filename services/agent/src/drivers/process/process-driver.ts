@@ -1,9 +1,9 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { constants as fsConstants, existsSync } from 'node:fs';
-import { mkdir, open, readFile, rm, stat, writeFile, rename } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rm, stat, writeFile, rename } from 'node:fs/promises';
 import { constants as osConstants, totalmem } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cgroup, cgroupSupport, type CgroupDirs, type CgroupVersion } from '../cgroups';
 import { CappedOutput } from '../console-lines';
@@ -27,8 +27,13 @@ import {
   ServerNotFoundError,
   ServerNotRunningError,
 } from '../driver-errors';
-import { CLOCK_TICKS_PER_SECOND, groupProcesses, isAlive, readProcStat, signalGroup } from '../proc';
+import { CLOCK_TICKS_PER_SECOND, groupProcesses, isAlive, killUid, readProcStat, signalGroup } from '../proc';
+import { dropToUid, sandboxSupport } from '../../sandbox/sandbox-support';
+import { UidPool, type UidRange } from '../../sandbox/uid-pool';
 import { LogTail } from './log-tail';
+
+/** How long a write waits for a just-started run to open its stdin before calling it not running. */
+const STDIN_READER_WAIT_MS = 5_000;
 
 const execFileAsync = promisify(execFile);
 const MIB = 1024 * 1024;
@@ -47,7 +52,16 @@ export interface ProcessDriverOptions {
   maxLogBytes?: number;
   /** PATH given to servers. @default the agent's PATH */
   path?: string;
+  /** Uids given to servers, one each, kept in `<stateDir>/uids.json` (used when the agent is root). @default 200000-249999 */
+  uids?: UidRange;
+  /** Most processes and threads of one server (pids cgroup, else RLIMIT_NPROC of its uid). @default 1024 */
+  pidsMax?: number;
+  /** Size in MiB of a server's private /tmp (a tmpfs in its own mount namespace, where that works). @default 256 */
+  tmpMb?: number;
 }
+
+/** Server uids when none are configured. */
+export const DEFAULT_SERVER_UIDS: UidRange = { first: 200_000, last: 249_999 };
 
 /** What `start` records in `<state>/run.json` so a restarted agent finds the server again. */
 interface RunRecord {
@@ -76,22 +90,36 @@ interface Entry {
   savedOffsetsAt: number;
 }
 
-// Runs as the process-group leader. It joins the cgroup before anything else runs, so every
-// descendant is accounted; traps signals so a group-wide SIGTERM reaches the server while the
-// wrapper survives to record the exit status (a restarted agent cannot waitpid() a non-child).
-// A trap resets to the default in the exec'd child, unlike an ignored signal, which would be
-// inherited. stdin is opened read-write so the FIFO never reports EOF when the agent goes away.
+// Runs as the process-group leader, as root. It joins the cgroups (given before `--`) before
+// anything else runs, so every descendant is accounted; traps signals so a group-wide SIGTERM
+// reaches the server while the wrapper survives to record the exit status (a restarted agent cannot
+// waitpid() a non-child). A trap resets to the default in the exec'd child, unlike an ignored signal,
+// which would be inherited. stdin is opened read-write so the FIFO never reports EOF when the agent
+// goes away. The words after `--` (namespaces, rlimits, dropping to the server's uid) prefix
+// `sh -c "$startup"`; the log and status files stay the root wrapper's, out of the server's reach.
 const WRAPPER = `
 state="$1"; startup="$2"; memkb="$3"; shift 3
-for procs in "$@"; do
-  echo $$ > "$procs" || { echo "encedeus: cannot join cgroup $procs" >> "$state/stderr.log"; exit 125; }
+while [ "$1" != -- ]; do
+  echo $$ > "$1" || { echo "encedeus: cannot join cgroup $1" >> "$state/stderr.log"; exit 125; }
+  shift
 done
+shift
 if [ "$memkb" -gt 0 ]; then ulimit -v "$memkb" 2>> "$state/stderr.log" || exit 125; fi
 trap : TERM INT HUP QUIT USR1 USR2
-sh -c "$startup" <> "$state/stdin" >> "$state/stdout.log" 2>> "$state/stderr.log"
+"$@" sh -c "$startup" <> "$state/stdin" >> "$state/stdout.log" 2>> "$state/stderr.log"
 rc=$?
 echo "$rc" > "$state/exit.tmp" && mv "$state/exit.tmp" "$state/exit"
 exit "$rc"
+`;
+
+// Runs as root in the server's new mount namespace: a private tmpfs on /tmp; a server directory that
+// itself lies under /tmp is bound back at its path (mount -c: "." is the still-open working directory,
+// not resolved by its now hidden path). Then becomes the rest of the command line.
+const PRIVATE_TMP = `
+size="$1"; dir="$2"; shift 2
+mount -t tmpfs -o "size=\${size}m,mode=1777" tmpfs /tmp || exit 125
+case "$dir" in /tmp/*) mkdir -p "$dir" && mount -c --bind . "$dir" || exit 125 ;; esac
+exec "$@"
 `;
 
 const TERMINATING: ReadonlySet<NodeJS.Signals> = new Set(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP']);
@@ -122,6 +150,10 @@ export class ProcessDriver extends EventEmitter<DriverEvents> implements Driver 
   private readonly diskCheckMs: number;
   private readonly alivePollMs: number;
   private readonly maxLogBytes: number;
+  private readonly pidsMax: number;
+  private readonly tmpMb: number;
+  private readonly uids: UidPool;
+  private readonly uidsById = new Map<string, number>();
 
   constructor(private readonly options: ProcessDriverOptions) {
     super();
@@ -129,14 +161,20 @@ export class ProcessDriver extends EventEmitter<DriverEvents> implements Driver 
     this.diskCheckMs = options.diskCheckMs ?? 15_000;
     this.alivePollMs = options.alivePollMs ?? 250;
     this.maxLogBytes = options.maxLogBytes ?? 8 * MIB;
+    this.pidsMax = options.pidsMax ?? 1024;
+    this.tmpMb = options.tmpMb ?? 256;
+    this.uids = new UidPool(options.uids ?? DEFAULT_SERVER_UIDS, join(options.stateDir, 'uids.json'));
   }
 
   async capabilities(): Promise<DriverCapabilities> {
     const cgroups = await cgroupSupport();
+    const sandbox = await sandboxSupport();
     const version = cgroups.version === 'none' ? undefined : (`cgroup-${cgroups.version}` as const);
-    const notes = [...cgroups.notes];
+    const notes = [...cgroups.notes, ...sandbox.notes];
     if (!cgroups.memory) notes.push('memory limited by RLIMIT_AS (address space), not resident memory');
     if (!cgroups.cpu) notes.push('no writable cpu controller: CPU is not limited');
+    const ownUid = sandbox.root && sandbox.setpriv;
+    if (!cgroups.pids) notes.push(ownUid ? "no writable pids controller: processes limited by RLIMIT_NPROC of the server's uid" : 'processes are not limited');
     notes.push('ports are not mapped or isolated: the server binds host ports itself');
     return {
       driver: 'process',
@@ -144,6 +182,9 @@ export class ProcessDriver extends EventEmitter<DriverEvents> implements Driver 
       cpu: cgroups.cpu ? version! : 'none',
       disk: 'watcher',
       network: 'host',
+      user: ownUid ? 'per-server-uid' : 'agent-user',
+      tmp: ownUid && sandbox.mountNamespace ? 'private' : 'shared',
+      pids: cgroups.pids ? version! : ownUid ? 'rlimit' : 'none',
       survivesAgentRestart: true,
       notes,
     };
@@ -156,8 +197,16 @@ export class ProcessDriver extends EventEmitter<DriverEvents> implements Driver 
     if (remapped) throw new InvalidServerSpecError(`drivers/process: cannot map port ${remapped.host} to ${remapped.container}`);
     const state = this.stateDir(spec.id);
     try {
-      await mkdir(spec.dir, { recursive: true });
-      await mkdir(state, { recursive: true });
+      // The agent's state (logs, FIFO, status, uids) is root's alone; servers only own their directory.
+      await mkdir(this.options.stateDir, { recursive: true, mode: 0o700 });
+      await chmod(this.options.stateDir, 0o700);
+      await mkdir(state, { recursive: true, mode: 0o700 });
+      // Parents made here are traversable (0711) so the server reaches its folder by path ($HOME), not listable.
+      await mkdir(dirname(spec.dir), { recursive: true, mode: 0o711 });
+      await mkdir(spec.dir, { recursive: true, mode: 0o700 });
+      const uid = await this.serverUid(spec.id);
+      if (uid !== undefined) await ownTree(spec.dir, uid);
+      await chmod(spec.dir, 0o700);
       await writeFile(join(state, 'spec.json'), JSON.stringify(spec));
       if (!existsSync(join(state, 'stdin'))) await execFileAsync('mkfifo', ['-m', '600', join(state, 'stdin')]);
     } catch (cause) {
@@ -170,7 +219,7 @@ export class ProcessDriver extends EventEmitter<DriverEvents> implements Driver 
     }
     entry.spec = spec;
     if (entry.state === 'running' && entry.cgroup) {
-      await entry.cgroup.setLimits({ memoryBytes: spec.limits.memoryMb * MIB, cpuPercent: spec.limits.cpuPercent });
+      await entry.cgroup.setLimits({ memoryBytes: spec.limits.memoryMb * MIB, cpuPercent: spec.limits.cpuPercent, pidsMax: this.pidsMax });
     }
   }
 
@@ -202,6 +251,12 @@ export class ProcessDriver extends EventEmitter<DriverEvents> implements Driver 
       try {
         await rm(this.stateDir(id), { recursive: true, force: true });
         await rm(entry.spec.dir, { recursive: true, force: true });
+        // Without a cgroup, a process that left the server's group (setsid) is found by its uid; it
+        // must not live on into the next server given this uid.
+        const uid = this.runsAs(id);
+        if (uid !== undefined) await killUid(uid);
+        this.uidsById.delete(id);
+        await this.uids.release(id);
       } catch (cause) {
         throw new DriverError(`drivers/process: failed to delete files of server ${id}`, { cause });
       }
@@ -219,12 +274,19 @@ export class ProcessDriver extends EventEmitter<DriverEvents> implements Driver 
     if (entry.state !== 'running') throw new ServerNotRunningError(id);
     const line = input.endsWith('\n') ? input : `${input}\n`;
     let handle;
-    try {
-      // Non-blocking: with no reader left (server gone) open fails with ENXIO instead of hanging.
-      handle = await open(join(this.stateDir(id), 'stdin'), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENXIO') throw new ServerNotRunningError(id);
-      throw new DriverError(`drivers/process: failed to open stdin of server ${id}`, { cause: error });
+    // Non-blocking: with no reader (server gone) open fails with ENXIO instead of hanging. A run that
+    // has just started may not have opened its end yet (the wrapper, setpriv and unshare come first,
+    // slow on a loaded machine): keep trying for a moment while the run still counts as running.
+    const deadline = Date.now() + STDIN_READER_WAIT_MS;
+    for (;;) {
+      try {
+        handle = await open(join(this.stateDir(id), 'stdin'), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw new DriverError(`drivers/process: failed to open stdin of server ${id}`, { cause: error });
+        if (Date.now() > deadline || entry.state !== 'running') throw new ServerNotRunningError(id);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
     try {
       await handle.write(line);
@@ -266,7 +328,10 @@ export class ProcessDriver extends EventEmitter<DriverEvents> implements Driver 
     const stdout = new CappedOutput();
     const stderr = new CappedOutput();
     const exitCode = await new Promise<number>((resolve) => {
-      const child = spawn(command[0], command.slice(1), { cwd: entry.spec.dir, env: this.serverEnv(entry.spec), detached: true });
+      const uid = this.runsAs(entry.spec.id);
+      // As the server's uid, no capabilities, and (no cgroup while it runs outside a start) RLIMIT_NPROC of that uid.
+      const argv = uid === undefined ? command : ['prlimit', `--nproc=${this.pidsMax}`, '--', ...dropToUid(uid), ...command];
+      const child = spawn(argv[0], argv.slice(1), { cwd: entry.spec.dir, env: this.serverEnv(entry.spec), detached: true });
       const timer = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), options.timeoutMs ?? 60_000);
       child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
       child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
@@ -342,14 +407,15 @@ export class ProcessDriver extends EventEmitter<DriverEvents> implements Driver 
     await entry.cgroup?.destroy().catch(() => undefined);
     const support = await cgroupSupport();
     try {
-      entry.cgroup = await Cgroup.create(`servers/${spec.id}`, { memoryBytes: spec.limits.memoryMb * MIB, cpuPercent: spec.limits.cpuPercent });
+      entry.cgroup = await Cgroup.create(`servers/${spec.id}`, { memoryBytes: spec.limits.memoryMb * MIB, cpuPercent: spec.limits.cpuPercent, pidsMax: this.pidsMax });
     } catch (cause) {
       throw new DriverError(`drivers/process: failed to create cgroup of server ${spec.id}`, { cause });
     }
     const memKb = !support.memory && spec.limits.memoryMb > 0 ? spec.limits.memoryMb * 1024 : 0;
     const offsets = { stdout: await fileSize(join(state, 'stdout.log')), stderr: await fileSize(join(state, 'stderr.log')) };
 
-    const child = spawn('/bin/sh', ['-c', WRAPPER, 'encedeus-server', state, spec.startup, String(memKb), ...(entry.cgroup?.procsFiles() ?? [])], {
+    const prefix = await this.sandboxPrefix(spec, support.pids);
+    const child = spawn('/bin/sh', ['-c', WRAPPER, 'encedeus-server', state, spec.startup, String(memKb), ...(entry.cgroup?.procsFiles() ?? []), '--', ...prefix], {
       cwd: spec.dir,
       env: this.serverEnv(spec),
       detached: true,
@@ -514,6 +580,36 @@ export class ProcessDriver extends EventEmitter<DriverEvents> implements Driver 
     });
   }
 
+  /**
+   * What runs before `sh -c <startup>`, as root: a mount namespace with a private /tmp, RLIMIT_NPROC
+   * when there is no pids cgroup, and last the drop to the server's own uid. Empty when the agent is not root.
+   */
+  private async sandboxPrefix(spec: ServerSpec, pidsCgroup: boolean): Promise<string[]> {
+    const sandbox = await sandboxSupport();
+    const uid = this.runsAs(spec.id);
+    if (uid === undefined) return [];
+    const prefix: string[] = [];
+    if (sandbox.mountNamespace) prefix.push('unshare', '-m', '--propagation', 'private', '--', '/bin/sh', '-c', PRIVATE_TMP, 'encedeus-tmp', String(this.tmpMb), spec.dir);
+    // RLIMIT_NPROC counts every process of the real uid: with a uid per server it bounds this server.
+    if (!pidsCgroup) prefix.push('prlimit', `--nproc=${this.pidsMax}`, '--');
+    prefix.push(...dropToUid(uid));
+    return prefix;
+  }
+
+  /** The server's uid (allocated on first use, persisted); undefined when the agent cannot drop root. */
+  private async serverUid(id: string): Promise<number | undefined> {
+    const sandbox = await sandboxSupport();
+    if (!sandbox.root || !sandbox.setpriv) return undefined;
+    const uid = await this.uids.allocate(id);
+    this.uidsById.set(id, uid);
+    return uid;
+  }
+
+  /** The uid a known server runs as (set by create). */
+  private runsAs(id: string): number | undefined {
+    return this.uidsById.get(id);
+  }
+
   private serverEnv(spec: ServerSpec): NodeJS.ProcessEnv {
     return { PATH: this.options.path ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: spec.dir, ...spec.env };
   }
@@ -572,4 +668,12 @@ async function writeJson(path: string, value: unknown): Promise<void> {
   // Write-then-rename so an agent killed mid-write never leaves half a file for the next one.
   await writeFile(`${path}.tmp`, JSON.stringify(value));
   await rename(`${path}.tmp`, path);
+}
+
+/** Makes uid the owner of a server directory; the whole tree only when the top is not its yet (first start, or files of an older agent). */
+async function ownTree(dir: string, uid: number): Promise<void> {
+  const top = await stat(dir);
+  if (top.uid === uid && top.gid === uid) return;
+  // -P: never follow a symlink the previous owner may have planted.
+  await execFileAsync('chown', ['-R', '-P', `${uid}:${uid}`, dir]);
 }

@@ -12,7 +12,7 @@ import {
   type JobView,
   type RunJob,
 } from '@encedeus/contracts';
-import { CommandClient, NATS_CONNECTION } from '@encedeus/messaging';
+import { CommandClient, ConsumeLoop, NATS_CONNECTION } from '@encedeus/messaging';
 import type { Principal } from '@encedeus/security';
 import type { CallContext, CallOutcome, RealtimeCall } from './call';
 
@@ -96,7 +96,8 @@ export class JobsRunCall implements RealtimeCall<RunJob> {
 
   private async runFollowed(ctx: CallContext, params: RunJob, live: ReturnType<JobsRunCall['followOutput']>): Promise<CallOutcome> {
     await this.nc.flush();
-    const job = await this.commands.send<JobView>('nodes', 'run_job', { ...params, wait: false }, ctx.meta, { timeoutMs: PLACE_TIMEOUT_MS });
+    // The job belongs to the caller's user, also when the socket signed in with an API key.
+    const job = await this.commands.send<JobView>('nodes', 'run_job', { ...params, wait: false, owner_id: ctx.principal.userId }, ctx.meta, { timeoutMs: PLACE_TIMEOUT_MS });
     live.follow(job.id);
     const cancel = () => void this.commands.send('nodes', 'cancel_job', { id: job.id }, ctx.meta).catch(() => undefined);
     if (ctx.signal.aborted) cancel();
@@ -133,26 +134,38 @@ export class JobsRunCall implements RealtimeCall<RunJob> {
    * until job.finished; undefined after `timeoutMs`, or CANCEL_WAIT_MS after an abort.
    */
   private async waitFinished(jobId: string, signal: AbortSignal, timeoutMs: number): Promise<Finished | undefined> {
-    const consumer = await this.nc.jetstream().consumers.get(STREAMS.events, { filterSubjects: Subjects.event('job', jobId) });
-    const messages = await consumer.consume({ max_messages: 16 });
-    const stop = () => void messages.close().catch(() => undefined);
-    let timer = setTimeout(stop, timeoutMs);
+    let done!: (finished: Finished | undefined) => void;
+    const outcome = new Promise<Finished | undefined>((resolve) => (done = resolve));
+    const follower = ConsumeLoop.ordered(this.nc, {
+      name: 'realtime',
+      stream: STREAMS.events,
+      filterSubject: Subjects.event('job', jobId),
+      from: { sequence: 1 },
+      handle: (m) => {
+        let event: CloudEvent;
+        try {
+          event = codec.decode(m.data);
+        } catch {
+          return; // not an event: nothing of ours
+        }
+        if (event.type === 'job.finished') done(event.data as Finished);
+      },
+    });
+    let timer = setTimeout(() => done(undefined), timeoutMs);
     const onAbort = () => {
       clearTimeout(timer);
-      timer = setTimeout(stop, CANCEL_WAIT_MS);
+      timer = setTimeout(() => done(undefined), CANCEL_WAIT_MS);
     };
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
+    // Not awaited: the timer bounds the wait even if the consumer cannot be opened.
+    void follower.start();
     try {
-      for await (const m of messages) {
-        const event = codec.decode(m.data);
-        if (event.type === 'job.finished') return event.data as Finished;
-      }
-      return undefined;
+      return await outcome;
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      stop();
+      await follower.stop();
     }
   }
 }

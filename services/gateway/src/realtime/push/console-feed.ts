@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { type JetStreamManager, type NatsConnection, type Subscription } from 'nats';
 import type { Socket } from 'socket.io';
 import { STREAMS, Subjects } from '@encedeus/contracts';
+import { readRange } from '@encedeus/messaging';
 import type { RoomAccess } from '../rooms/rooms';
 import { serverRoom } from '../rooms/rooms';
 import { ServerEvents, type ConsoleLinePush, type ConsoleScrollback } from '../wire';
@@ -138,18 +139,8 @@ export class ConsoleFeed {
     }
     const lines: Line[] = [];
     try {
-      const consumer = await this.nc.jetstream().consumers.get(STREAMS.console, { filterSubjects: subject });
-      const messages = await consumer.consume({ max_messages: SCROLLBACK_MAX });
-      const timer = setTimeout(() => void messages.close().catch(() => undefined), SCROLLBACK_TIMEOUT_MS);
-      try {
-        for await (const m of messages) {
-          if (m.seq <= lastSeq) lines.push(decodeConsoleLine(m.data));
-          if (m.seq >= lastSeq || m.info.pending === 0) break;
-        }
-      } finally {
-        clearTimeout(timer);
-        await messages.close().catch(() => undefined);
-      }
+      const range = readRange(this.nc, { stream: STREAMS.console, filterSubject: subject, to: lastSeq, batch: SCROLLBACK_MAX, idleTimeoutMs: SCROLLBACK_TIMEOUT_MS });
+      for await (const m of range) lines.push(decodeConsoleLine(m.data));
     } catch (error) {
       this.logger.warn(`realtime: scrollback of ${serverId} failed: ${(error as Error).message}`);
     }

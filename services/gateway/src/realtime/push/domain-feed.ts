@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
-import { DeliverPolicy, JSONCodec, type ConsumerMessages, type NatsConnection } from 'nats';
+import { JSONCodec, type NatsConnection } from 'nats';
 import { STREAMS, Subjects, type CloudEvent, type NodeSpec } from '@encedeus/contracts';
+import { ConsumeLoop } from '@encedeus/messaging';
 import { EVENTS_ROOM, FLEET_ROOM, nodeRoom, serverRoom } from '../rooms/rooms';
 import type { ServerOwners } from '../rooms/server-owners';
 import type { SocketSessions } from '../sessions/socket-sessions';
@@ -28,13 +29,14 @@ const SERVER_STATE_AFTER: Record<string, (data: Record<string, unknown>) => stri
 
 /**
  * Every new event of stream EVENTS, read by one ordered consumer per instance starting at the
- * stream's end: node and server state pushes, the `events` room, the server-owner cache, and the
- * identity re-checks (evt.user / evt.role / evt.apikey).
+ * stream's end (ConsumeLoop: after a consumer failure it resumes right after the last event, so no
+ * push is lost): node and server state pushes, the `events` room, the server-owner cache, and the
+ * identity re-checks (evt.user / evt.role / evt.apikey / evt.session). Per instance on purpose: each
+ * gateway pushes to its own sockets, so a client on any gateway gets every push.
  */
 export class DomainFeed {
   private readonly logger = new Logger('realtime');
-  private messages?: ConsumerMessages;
-  private stopped = false;
+  private loop?: ConsumeLoop;
   /** Last known online state of each node, for spec reports. */
   private readonly nodeStates = new Map<string, 'online' | 'offline'>();
 
@@ -47,23 +49,24 @@ export class DomainFeed {
 
   /** Resolves once the consumer exists, so every event appended afterwards is seen. */
   async start(): Promise<void> {
-    const consumer = await this.nc.jetstream().consumers.get(STREAMS.events, { filterSubjects: Subjects.allEvents, deliver_policy: DeliverPolicy.New });
-    this.messages = await consumer.consume({ max_messages: 1000 });
-    void (async () => {
-      for await (const m of this.messages!) {
+    this.loop = ConsumeLoop.ordered(this.nc, {
+      name: 'realtime',
+      stream: STREAMS.events,
+      filterSubject: Subjects.allEvents,
+      from: 'new',
+      handle: (m) => {
         try {
           this.handle(m.subject, m.seq, codec.decode(m.data));
         } catch (error) {
           this.logger.warn(`realtime: event ${m.seq} on ${m.subject} skipped: ${(error as Error).message}`);
         }
-      }
-      if (!this.stopped) this.logger.error('realtime: the event feed ended');
-    })();
+      },
+    });
+    await this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    await this.messages?.close().catch(() => undefined);
+    await this.loop?.stop();
   }
 
   handle(subject: string, sequence: number, event: CloudEvent): void {
@@ -73,6 +76,10 @@ export class DomainFeed {
       case 'role':
       case 'apikey':
         this.sessions.identityChanged(aggregate, id);
+        break;
+      case 'session':
+        // A logout is a fact of the user's session aggregate (evt.session.<userId>): re-check that user's sockets.
+        this.sessions.identityChanged('user', id);
         break;
       case 'node':
         this.node(id, event);

@@ -14,7 +14,10 @@ const isoAt = (v: unknown): string => (typeof v === 'number' ? new Date(v).toISO
  * Live usage from core NATS: `tel.<nodeId>.usage` (the agent's NodeUsageSample, whose `servers`
  * entries are per-server samples) and `tel.<nodeId>.<serverId>.usage`. Field names of both the
  * agent sample (memory_used/memory_total) and the REST view (memory_usage/memory_limit) are
- * accepted. Each node or server is pushed at most once per interval to each room.
+ * accepted. Each node or server is pushed at most once per interval to each room. A node may
+ * publish only under its own `tel.<nodeId>.>` (the broker enforces it), so a server's sample is
+ * pushed only when it comes from the node the server is placed on; until the placement is known
+ * (looked up in the background) samples are dropped.
  */
 export class TelemetryFeed {
   private readonly subs: Subscription[] = [];
@@ -25,14 +28,14 @@ export class TelemetryFeed {
     private readonly nc: NatsConnection,
     private readonly pusher: Pusher,
     intervalMs: number,
-    private readonly owners?: ServerOwners,
+    private readonly owners: ServerOwners,
   ) {
     this.throttle = new Throttle(intervalMs);
   }
 
   start(): void {
     this.subs.push(this.nc.subscribe('tel.*.usage', { callback: (err, msg) => !err && this.nodeSample(msg.subject.split('.')[1], msg.data) }));
-    this.subs.push(this.nc.subscribe('tel.*.*.usage', { callback: (err, msg) => !err && this.serverSample(msg.subject.split('.')[2], msg.data) }));
+    this.subs.push(this.nc.subscribe('tel.*.*.usage', { callback: (err, msg) => !err && this.serverSample(msg.subject.split('.')[1], msg.subject.split('.')[2], msg.data) }));
   }
 
   stop(): void {
@@ -74,19 +77,20 @@ export class TelemetryFeed {
     if (Array.isArray(s.servers)) {
       for (const server of s.servers as Sample[]) {
         const id = server?.server_id ?? server?.serverId ?? server?.id;
-        if (typeof id === 'string') this.server(id, server, at);
+        if (typeof id === 'string') this.server(nodeId, id, server, at);
       }
     }
   }
 
-  private serverSample(serverId: string, data: Uint8Array): void {
+  private serverSample(nodeId: string, serverId: string, data: Uint8Array): void {
     const s = this.decode(data);
-    if (s) this.server(serverId, s, isoAt(s.at));
+    if (s) this.server(nodeId, serverId, s, isoAt(s.at));
   }
 
-  private server(serverId: string, s: Sample, at: string): void {
+  private server(nodeId: string, serverId: string, s: Sample, at: string): void {
     const room = serverRoom(serverId);
     if (this.pusher.size(room) === 0 && this.pusher.size(FLEET_ROOM) === 0) return;
+    if (this.owners.placedOn(serverId, nodeId) !== true) return;
     const push: ServerUsagePush = {
       serverId,
       cpu_percent: num(s.cpu_percent) ?? 0,
@@ -98,8 +102,7 @@ export class TelemetryFeed {
     const uptime = num(s.uptime_ms);
     if (uptime !== undefined) push.uptime_ms = uptime;
     this.throttled(room, serverId, ServerEvents.serverUsage, push);
-    const owners = this.owners;
-    if (owners) this.throttled(FLEET_ROOM, serverId, ServerEvents.serverUsage, push, (p) => owners.sees(p, serverId));
+    this.throttled(FLEET_ROOM, serverId, ServerEvents.serverUsage, push, (p) => this.owners.sees(p, serverId));
   }
 
   private throttled(room: string, key: string, event: string, payload: unknown, audience?: Audience): void {

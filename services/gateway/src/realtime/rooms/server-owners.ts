@@ -1,18 +1,39 @@
 import { Injectable } from '@nestjs/common';
 import { CommandClient } from '@encedeus/messaging';
-import { DomainError, ForbiddenError, NotFoundError, type CloudEvent, type ServerView } from '@encedeus/contracts';
+import {
+  canSeeServer,
+  DomainError,
+  ForbiddenError,
+  missingToControlServer,
+  NotFoundError,
+  seesEveryServer,
+  type CloudEvent,
+  type ServerAction,
+  type ServerView,
+} from '@encedeus/contracts';
 import type { Principal } from '@encedeus/security';
 
 const CACHE_LIMIT = 100_000;
+/** Servers a telemetry sample named that the nodes service did not know, remembered this long. */
+const UNKNOWN_TTL_MS = 60_000;
+
+/** What this instance knows of a server: who owns it and which node runs it. Neither ever changes. */
+interface Placement {
+  owner: string;
+  nodeId: string;
+}
 
 /**
- * Owner of each server, asked of the nodes service (`cmd.nodes.get_server`) once and then kept
- * current from `server.created` / `server.deleted` events. An owner never changes, so an entry
- * is only ever removed, never stale.
+ * Owner and node of each server, asked of the nodes service (`cmd.nodes.get_server`) once and
+ * then kept current from `server.created` / `server.deleted` events. An owner or node never
+ * changes, so an entry is only ever removed, never stale. Who may do what is contracts'
+ * canSeeServer / canControlServer; this class only supplies the owner.
  */
 @Injectable()
 export class ServerOwners {
-  private readonly owners = new Map<string, string>();
+  private readonly servers = new Map<string, Placement>();
+  private readonly unknown = new Map<string, number>();
+  private readonly resolving = new Set<string>();
 
   /** Whether a server's room has members here; their owners are never evicted, so the per-message check keeps working. */
   inUse: (serverId: string) => boolean = () => false;
@@ -21,58 +42,103 @@ export class ServerOwners {
 
   /** The owner if known, without I/O (the per-message check). */
   peek(serverId: string): string | undefined {
-    return this.owners.get(serverId);
+    return this.servers.get(serverId)?.owner;
   }
 
   /**
    * Makes sure `principal` may see the server, looking the owner up when unknown.
    * Throws NotFoundError for an unknown server and ForbiddenError for someone else's; when the
-   * nodes service is down, `servers.read` still lets the caller in.
+   * nodes service is down, seeing every server (`servers.read`) still lets the caller in.
    */
   async authorize(principal: Principal, serverId: string): Promise<void> {
-    let owner = this.owners.get(serverId);
-    if (owner === undefined) {
-      try {
-        const server = await this.commands.send<ServerView>('nodes', 'get_server', { id: serverId }, { actor: principal.actor }, { timeoutMs: 3000 });
-        owner = server.owner_id;
-        this.remember(serverId, owner);
-      } catch (error) {
-        const code = (error as DomainError).code;
-        // get_server validates the id as a UUID: a malformed id is a server that does not exist.
-        if (code === 'NOT_FOUND' || code === 'VALIDATION_FAILED') throw new NotFoundError('Server', serverId);
-        if (principal.permissions.has('servers.read')) return;
-        throw error;
-      }
+    let owner: string;
+    try {
+      owner = (await this.lookup(serverId, principal.actor)).owner;
+    } catch (error) {
+      if ((error as DomainError).code !== 'NOT_FOUND' && seesEveryServer(principal)) return;
+      throw error;
     }
-    if (!principal.permissions.has('servers.read') && owner !== principal.userId) throw new ForbiddenError('You may not see this server');
+    if (!canSeeServer(principal, { owner_id: owner })) throw new ForbiddenError('You may not see this server');
+  }
+
+  /** Makes sure `principal` may do `action` to the server (contracts' canControlServer); never guesses when the owner cannot be looked up. */
+  async authorizeControl(principal: Principal, serverId: string, action: ServerAction): Promise<void> {
+    const server = { owner_id: (await this.lookup(serverId, principal.actor)).owner };
+    if (!canSeeServer(principal, server)) throw new ForbiddenError('You may not see this server');
+    const missing = missingToControlServer(principal, server, action);
+    if (missing.length > 0) throw new ForbiddenError('Only the owner or someone with servers.manage may do this to the server', { missing });
+  }
+
+  /**
+   * Whether the server runs on `nodeId`: true or false when known, undefined while unknown (a
+   * lookup is then started in the background, so a later sample gets an answer). Telemetry
+   * samples of a server from any other node are forged and dropped.
+   */
+  placedOn(serverId: string, nodeId: string): boolean | undefined {
+    const known = this.servers.get(serverId);
+    if (known) return known.nodeId === nodeId;
+    const unknownSince = this.unknown.get(serverId);
+    if (unknownSince !== undefined && Date.now() - unknownSince < UNKNOWN_TTL_MS) return false;
+    if (!this.resolving.has(serverId) && this.resolving.size < 100) {
+      this.resolving.add(serverId);
+      void this.lookup(serverId, 'service:gateway')
+        .catch((error) => {
+          if ((error as DomainError).code === 'NOT_FOUND') this.rememberUnknown(serverId);
+        })
+        .finally(() => this.resolving.delete(serverId));
+    }
+    return undefined;
   }
 
   /** Keeps the cache current from the event log. */
   observe(serverId: string, event: CloudEvent): void {
     if (event.type === 'server.created') {
-      const owner = (event.data as { owner_id?: unknown }).owner_id;
-      if (typeof owner === 'string') this.remember(serverId, owner);
+      const { owner_id: owner, node_id: nodeId } = event.data as { owner_id?: unknown; node_id?: unknown };
+      if (typeof owner === 'string' && typeof nodeId === 'string') this.remember(serverId, { owner, nodeId });
+      this.unknown.delete(serverId);
     } else if (event.type === 'server.deleted') {
-      this.owners.delete(serverId);
+      this.servers.delete(serverId);
     }
   }
 
   /** Whether a principal sees a server: `servers.read`, or owning it (as far as this instance knows). */
   sees(principal: Principal, serverId: string): boolean {
-    return principal.permissions.has('servers.read') || this.owners.get(serverId) === principal.userId;
+    const owner = this.peek(serverId);
+    return seesEveryServer(principal) || (owner !== undefined && canSeeServer(principal, { owner_id: owner }));
   }
 
-  private remember(serverId: string, owner: string): void {
-    if (this.owners.size >= CACHE_LIMIT) {
+  private async lookup(serverId: string, actor: string): Promise<Placement> {
+    const known = this.servers.get(serverId);
+    if (known) return known;
+    try {
+      const server = await this.commands.send<ServerView>('nodes', 'get_server', { id: serverId }, { actor }, { timeoutMs: 3000 });
+      const placement = { owner: server.owner_id, nodeId: server.node_id };
+      this.remember(serverId, placement);
+      return placement;
+    } catch (error) {
+      const code = (error as DomainError).code;
+      // get_server validates the id as a UUID: a malformed id is a server that does not exist.
+      if (code === 'NOT_FOUND' || code === 'VALIDATION_FAILED') throw new NotFoundError('Server', serverId);
+      throw error;
+    }
+  }
+
+  private rememberUnknown(serverId: string): void {
+    if (this.unknown.size >= CACHE_LIMIT) this.unknown.clear();
+    this.unknown.set(serverId, Date.now());
+  }
+
+  private remember(serverId: string, placement: Placement): void {
+    if (this.servers.size >= CACHE_LIMIT) {
       // Oldest first (Map keeps insertion order); a tenth at a time so eviction stays rare.
       let evict = CACHE_LIMIT / 10;
-      for (const id of this.owners.keys()) {
+      for (const id of this.servers.keys()) {
         if (evict <= 0) break;
         if (this.inUse(id)) continue;
-        this.owners.delete(id);
+        this.servers.delete(id);
         evict--;
       }
     }
-    this.owners.set(serverId, owner);
+    this.servers.set(serverId, placement);
   }
 }

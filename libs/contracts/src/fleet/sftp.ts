@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { text } from '../text';
+import type { ServerAction } from './access';
+
+/*
+ * SFTP on every node (issue 11): each agent serves one SFTP port; a login names a user and one of
+ * the node's servers (`<user name>.<first 8 characters of the server id>`) and is checked by the auth
+ * service over `cmd.auth.sftp_login`; the session re-checks with `cmd.auth.sftp_access`
+ * (docs/server-files.md, "SFTP").
+ */
+
+/** The file actions an SFTP session may hold on its server (contracts' canControlServer decides each). */
+export const SFTP_ACTIONS = ['files.read', 'files.write', 'files.delete'] as const satisfies readonly ServerAction[];
+export type SftpAction = (typeof SFTP_ACTIONS)[number];
+
+/** Default SFTP port of an agent (`AGENT_SFTP_PORT`). */
+export const DEFAULT_SFTP_PORT = 2022;
+
+/** Characters of the server id in an SFTP user name. */
+export const SFTP_SERVER_ID_CHARS = 8;
+
+/** The SFTP user name of `userName` on a server: `<user name>.<first 8 characters of the server id>`. */
+export function sftpUsername(userName: string, serverId: string): string {
+  return `${userName}.${serverId.slice(0, SFTP_SERVER_ID_CHARS)}`;
+}
+
+/**
+ * Splits an SFTP user name at its last dot into the Encedeus user name and the server id's first
+ * 8 characters (lower-case hex); null when it has no such shape. User names may hold dots themselves.
+ */
+export function parseSftpUsername(username: string): { userName: string; serverPrefix: string } | null {
+  const dot = username.lastIndexOf('.');
+  if (dot <= 0) return null;
+  const serverPrefix = username.slice(dot + 1).toLowerCase();
+  if (!/^[0-9a-f]{8}$/.test(serverPrefix)) return null;
+  return { userName: username.slice(0, dot), serverPrefix };
+}
+
+const uuid = z.uuid();
+
+/**
+ * `cmd.auth.sftp_login`: an agent asks whether `user_name` may open an SFTP session on `server_id`
+ * (a server of `node_id`) with this password, or with this public key (one of the user's registered
+ * SSH keys; the agent checked the client's signature). Passwords are rate limited like REST logins;
+ * 401 for a wrong password or key, an unknown or disabled user; 403 when the user holds none of the
+ * SFTP actions on the server.
+ */
+export const sftpLoginCommandSchema = z
+  .object({
+    node_id: uuid,
+    server_id: uuid,
+    user_name: text().min(1).max(254),
+    password: text().min(1).max(1024).optional(),
+    /** A public key the client offered (the agent verifies its signature): `algo` and the key blob in base64. */
+    public_key: z.object({ algo: text().min(1).max(64), data: z.base64().max(16_384) }).optional(),
+    ip: text().max(100).optional(),
+  })
+  .refine((c) => (c.password === undefined) !== (c.public_key === undefined), { message: 'give password or public_key, not both', path: ['password'] });
+export type SftpLoginCommand = z.infer<typeof sftpLoginCommandSchema>;
+
+/** `cmd.auth.sftp_access`: the periodic re-check of an open session (the user may have been disabled or lost a permission). */
+export const sftpAccessCommandSchema = z.object({ node_id: uuid, server_id: uuid, user_id: uuid });
+export type SftpAccessCommand = z.infer<typeof sftpAccessCommandSchema>;
+
+/** What a session may do: the user, and the SFTP actions contracts' canControlServer allows on the server. */
+export interface SftpAccessReply {
+  user_id: string;
+  user_name: string;
+  server_id: string;
+  allowed: SftpAction[];
+}
+
+/** `sftp` of a server's details: where and as whom the caller logs in. */
+export interface ServerSftpView {
+  host: string;
+  port: number;
+  username: string;
+}

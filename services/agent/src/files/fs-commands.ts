@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { ConflictError, NotFoundError, SERVER_FILE_ARGS, SERVER_FILE_VERBS, ValidationError, type ServerFileVerb } from '@encedeus/contracts';
+import type { CommandHandler } from '../bus/agent-bus';
+import { compress, decompress } from './server-archives';
+import { ServerFiles } from './server-files';
+
+const serverIdSchema = z.object({ server_id: z.uuid() });
+
+/**
+ * Verbs that walk or write whole trees: one at a time per server. The caller stops waiting after its
+ * timeout but the agent goes on, so without this a user could stack up any number of them.
+ */
+const EXCLUSIVE: ReadonlySet<ServerFileVerb> = new Set(['compress', 'decompress']);
+
+/** Parses a command body with its schema; a bad one is 422 with the fields, as at the gateway. */
+function parse<T>(schema: z.ZodType<T>, data: unknown): T {
+  const result = schema.safeParse(data);
+  if (result.success) return result.data;
+  const fields = result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+  throw new ValidationError(`Invalid command: ${fields.map((f) => f.path || '(body)').join(', ')}`, fields);
+}
+
+/**
+ * The file-manager verbs, `fs.<verb>` on `agent.<nodeId>.cmd.fs.<verb>` (AgentBus handler names).
+ * `serverDir` answers the directory of a server this agent runs, or undefined (404).
+ */
+export function fsCommandHandlers(serverDir: (serverId: string) => string | undefined): Record<string, CommandHandler> {
+  const run: Record<ServerFileVerb, (files: ServerFiles, args: any) => Promise<unknown>> = {
+    list: (f, a) => f.list(a.path, a.limit, a.cursor),
+    contents: (f, a) => f.contents(a.path),
+    write: (f, a) => f.write(a.path, a.data),
+    rename: async (f, a) => (await f.rename(a.from, a.to), { renamed: true }),
+    copy: (f, a) => f.copy(a.path),
+    delete: (f, a) => f.delete(a.paths),
+    mkdir: async (f, a) => (await f.mkdir(a.path), { created: true }),
+    chmod: async (f, a) => (await f.chmod(a.path, a.mode), { changed: true }),
+    compress: (f, a) => compress(f.serverJail, a.paths, a.name),
+    decompress: (f, a) => decompress(f.serverJail, a.path),
+  };
+  const handlers: Record<string, CommandHandler> = {};
+  const busy = new Set<string>();
+  for (const verb of SERVER_FILE_VERBS) {
+    handlers[`fs.${verb}`] = async (data: unknown) => {
+      const { server_id: serverId } = parse(serverIdSchema, data);
+      const args = parse(SERVER_FILE_ARGS[verb], data);
+      const dir = serverDir(serverId);
+      if (!dir) throw new NotFoundError('Server', serverId);
+      if (!EXCLUSIVE.has(verb)) return run[verb](await ServerFiles.open(dir), args);
+      if (busy.has(serverId)) throw new ConflictError(`An archive of server ${serverId} is being made or extracted; try again when it is done`, { reason: 'busy' });
+      busy.add(serverId);
+      try {
+        return await run[verb](await ServerFiles.open(dir), args);
+      } finally {
+        busy.delete(serverId);
+      }
+    };
+  }
+  return handlers;
+}

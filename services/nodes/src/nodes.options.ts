@@ -1,0 +1,33 @@
+import type { AccountSigner, NatsConnectionOptions } from '@encedeus/messaging';
+
+/** Options of the nodes service (NodesModule.forRoot). */
+export interface NodesOptions {
+  /** Account signer: mints each agent's NATS user at enrollment (and re-mints when its servers change). */
+  signer: AccountSigner;
+  /** NATS URL written into the enrollment command shown to operators. @default the service's own URL */
+  publicNatsUrl: string;
+  /** Lifetime of an enrollment token. @default 3600 */
+  enrollmentTtlS?: number;
+  /**
+   * Lifetime of an agent's NATS credentials. Online agents get fresh ones when half of it is left
+   * (their heartbeat says when theirs expire); an agent offline longer must enroll again.
+   * @default 7 days
+   */
+  agentCredsTtlS?: number;
+  liveness?: { missed?: number; defaultIntervalMs?: number; sweepMs?: number };
+  /** Skip seeding built-in templates (tests of the seeding itself). @default false */
+  skipBuiltInTemplates?: boolean;
+  /** How often the holder of the `fleet-timers` lease looks for due restarts and install retries. @default 250 */
+  timersPollMs?: number;
+}
+
+export interface NodesModuleOptions extends NodesOptions {
+  nats: Omit<NatsConnectionOptions, 'name'>;
+  databaseUrl: string;
+  /** The `fleet-liveness` lease: only its holder declares nodes offline (docs/fleet.md). @default { ttlMs: 5000 } */
+  livenessLease?: { ttlMs?: number; renewMs?: number };
+  /** The `fleet-timers` lease: only its holder runs restart and install timers (docs/fleet.md). @default { ttlMs: 5000 } */
+  timersLease?: { ttlMs?: number; renewMs?: number };
+}
+
+export const NODES_OPTIONS = Symbol('NODES_OPTIONS');
