@@ -60,7 +60,7 @@ describe('fleet access (security)', () => {
     const node = await http().post('/api/v1/nodes').set('Authorization', as(admin)).send({ name: 'sec-node', memory_mb: 4096, cpu_percent: 200, storage_size: '10G' });
     nodeId = node.body.id;
     stack.startAgent(node.body.enrollment.token);
-    await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', as(admin))).body.state === 'online', 30_000);
+    await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', as(admin))).body.state === 'online', 60_000);
     const server = await http().post('/api/v1/servers').set('Authorization', as(admin)).send({ name: 'admins-echo', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, limits: { memory_mb: 256, cpu_percent: 50, disk_mb: 200 } });
     serverId = server.body.id;
     const state = async () => (await http().get(`/api/v1/servers/${serverId}`).set('Authorization', as(admin))).body.state as string;

@@ -23,7 +23,7 @@ describe('fleet through REST', () => {
     expect(node.status).toBe(201);
     expect(node.body.enrollment.token).toEqual(expect.any(String));
     stack.startAgent(node.body.enrollment.token);
-    await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${node.body.id}`).set('Authorization', auth())).body.state === 'online', 30_000);
+    await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${node.body.id}`).set('Authorization', auth())).body.state === 'online', 60_000);
 
     const templates = await http().get('/api/v1/templates').set('Authorization', auth());
     expect(templates.body.items.map((t: { id: string }) => t.id)).toContain(NODE_ECHO_TEMPLATE);

@@ -47,7 +47,7 @@ describe('fleet review (security)', () => {
     const node = await http().post('/api/v1/nodes').set('Authorization', as(admin)).send({ name: 'review-node', memory_mb: 4096, cpu_percent: 400, storage_size: '10G' });
     nodeId = node.body.id;
     stack.startAgent(node.body.enrollment.token);
-    await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', as(admin))).body.state === 'online', 30_000);
+    await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', as(admin))).body.state === 'online', 60_000);
     alice = await userWith('alice');
     const server = await http().post('/api/v1/servers').set('Authorization', as(alice.token)).send({ name: 'alice-echo', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, limits: LIMITS });
     expect(server.status).toBe(201);

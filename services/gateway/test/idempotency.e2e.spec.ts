@@ -16,7 +16,7 @@ describe('Idempotency-Key on REST commands', () => {
     const node = await stack.http().post('/api/v1/nodes').set('Authorization', auth()).send({ name: 'idem-node', memory_mb: 4096, cpu_percent: 400, storage_size: '10G' });
     nodeId = node.body.id;
     stack.startAgent(node.body.enrollment.token);
-    await stack.waitFor('node online', async () => (await stack.http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', auth())).body.state === 'online', 30_000);
+    await stack.waitFor('node online', async () => (await stack.http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', auth())).body.state === 'online', 60_000);
   }, 120_000);
   afterAll(() => stack?.stop());
 

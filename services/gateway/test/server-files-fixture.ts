@@ -43,7 +43,7 @@ export async function startFilesWorld(): Promise<FilesWorld> {
   const nodeId = node.body.id as string;
   const agent = stack.startAgent(node.body.enrollment.token);
   writeFileSync(join(agent.dataDir, AGENT_SECRET.name), AGENT_SECRET.text, { mode: 0o600 });
-  await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', as(admin))).body.state === 'online', 30_000);
+  await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', as(admin))).body.state === 'online', 60_000);
   const template = await http()
     .post('/api/v1/templates')
     .set('Authorization', as(admin))

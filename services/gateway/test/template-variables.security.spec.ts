@@ -39,7 +39,7 @@ describe('template variables (security)', () => {
     const node = await http().post('/api/v1/nodes').set('Authorization', as(admin)).send({ name: 'vars-node', memory_mb: 4096, cpu_percent: 400, storage_size: '10G' });
     nodeId = node.body.id;
     stack.startAgent(node.body.enrollment.token);
-    await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', as(admin))).body.state === 'online', 30_000);
+    await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', as(admin))).body.state === 'online', 60_000);
     const role = await http().post('/api/v1/roles').set('Authorization', as(admin)).send({ name: 'owner-role', permissions: ['servers.create', 'servers.power', 'servers.console', 'templates.read'] });
     expect(role.status).toBe(201);
     const user = await http().post('/api/v1/users').set('Authorization', as(admin)).send({ name: 'olga', email: 'olga@vars.test', password: 'olga password 1', role_name: 'owner-role' });
