@@ -12,6 +12,13 @@ import { FastCdc, type Chunk, type ChunkerOptions } from './fastcdc';
 /** Bytes handed to the worker and not yet taken back as chunks by the consumer, at most (plus one input buffer and one chunk). */
 const WINDOW_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Input is gathered into buffers of this size before it crosses to the worker: an HTTP body comes
+ * in 64 KiB reads, and a buffer and a message per read cost more (allocation, GC, postMessage) than
+ * the copy itself.
+ */
+const BATCH_BYTES = 1024 * 1024;
+
 type ToWorker =
   | { id: number; type: 'data'; data: Uint8Array; options?: ChunkerOptions }
   | { id: number; type: 'end' }
@@ -58,8 +65,8 @@ function worker(): { worker: Worker; jobs: Map<number, Job> } {
 }
 
 /**
- * Cuts `source` in the shared worker thread. Input is copied to the worker, chunks come back
- * transferred. Reading stops while WINDOW_BYTES are with the worker or waiting for the consumer,
+ * Cuts `source` in the shared worker thread. Input is copied to the worker in 1 MiB batches,
+ * chunks come back transferred. Reading stops while WINDOW_BYTES are with the worker or waiting for the consumer,
  * so memory stays flat. Breaking out of `chunks` aborts the job.
  */
 export function cutInWorker(source: AsyncIterable<Uint8Array>, chunker: ChunkerOptions = {}): WorkerCut {
@@ -119,19 +126,35 @@ export function cutInWorker(source: AsyncIterable<Uint8Array>, chunker: ChunkerO
 
   const pump = async () => {
     let first = true;
+    // The buffer being filled: one of its own (allocUnsafeSlow, never a slice of the shared pool), so it can be transferred.
+    let batch: Buffer | undefined;
+    let filled = 0;
+    const post = () => {
+      if (!batch || filled === 0) return;
+      const data = batch.subarray(0, filled);
+      posted += filled;
+      w.postMessage({ id, type: 'data', data, ...(first ? { options } : {}) } satisfies ToWorker, [batch.buffer as ArrayBuffer]);
+      first = false;
+      batch = undefined;
+      filled = 0;
+    };
     try {
       for await (const input of source) {
         if (stopped || failure) return;
-        // A copy the worker owns (the input may be a slice of a buffer its producer reuses).
-        // allocUnsafeSlow: a buffer of its own (never a slice of the shared pool), so it can be transferred.
-        const copy = Buffer.allocUnsafeSlow(input.byteLength);
-        copy.set(input);
-        posted += copy.byteLength;
-        w.postMessage({ id, type: 'data', data: copy, ...(first ? { options } : {}) } satisfies ToWorker, [copy.buffer as ArrayBuffer]);
-        first = false;
+        // Copied (the input may be a slice of a buffer its producer reuses) into the batch the worker will own.
+        for (let offset = 0; offset < input.byteLength; ) {
+          batch ??= Buffer.allocUnsafeSlow(BATCH_BYTES);
+          const n = Math.min(input.byteLength - offset, BATCH_BYTES - filled);
+          batch.set(input.subarray(offset, offset + n), filled);
+          filled += n;
+          offset += n;
+          if (filled === BATCH_BYTES) post();
+        }
         while (posted - taken > WINDOW_BYTES && !stopped && !failure) await new Promise<void>((r) => (wakePump = r));
       }
-      if (!stopped && !failure) w.postMessage({ id, type: 'end' } satisfies ToWorker);
+      if (stopped || failure) return;
+      post();
+      w.postMessage({ id, type: 'end' } satisfies ToWorker);
     } catch (error) {
       fail(error as Error);
       w.postMessage({ id, type: 'abort' } satisfies ToWorker);

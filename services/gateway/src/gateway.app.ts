@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Logger } from 'nestjs-pino';
 import { cleanupOpenApiDoc } from 'nestjs-zod';
 import { bodyParserMiddleware } from './common/body-parser.middleware';
+import { applyRequestDeadlines, requestDeadlinesFromEnv } from './common/request-deadlines';
 import { answerClientErrorsAsJson } from './common/client-errors';
 import { GatewayModule } from './gateway.module';
 import type { GatewayOptions } from './gateway.options';
@@ -32,6 +33,7 @@ export async function createGatewayApp(options: GatewayOptions, port = 8080, hos
   app.set('trust proxy', trustedProxies.length > 0 ? trustedProxies : false);
   app.use(bodyParserMiddleware);
   answerClientErrorsAsJson(app.getHttpServer());
+  applyRequestDeadlines(app.getHttpServer(), options.requestDeadlines ?? requestDeadlinesFromEnv());
   app.setGlobalPrefix('api/v1', { exclude: ['metrics'] });
   app.enableShutdownHooks();
 

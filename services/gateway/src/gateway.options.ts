@@ -1,6 +1,7 @@
 import type { DynamicModule } from '@nestjs/common';
 import type { ServiceName } from '@encedeus/contracts';
 import type { AccountAdmin, AccountSigner } from '@encedeus/messaging';
+import type { RequestDeadlines } from './common/request-deadlines';
 
 /** Everything the gateway needs, injected explicitly (main.ts reads it from config; tests from the harness). */
 export interface GatewayOptions {
@@ -25,6 +26,8 @@ export interface GatewayOptions {
   trustedProxies?: string[];
   /** When no feature provides PRINCIPAL_RESOLVER, every guarded route answers 401. */
   logLevel?: string;
+  /** Body deadlines (multipart uploads: idle time; other bodies: total time). @default from GATEWAY_BODY_TIMEOUT_MS / GATEWAY_UPLOAD_IDLE_TIMEOUT_MS, else 5 min / 2 min */
+  requestDeadlines?: RequestDeadlines;
 }
 
 export const GATEWAY_OPTIONS = Symbol('GATEWAY_OPTIONS');
