@@ -359,7 +359,10 @@ export class ProcessDriver extends EventEmitter<DriverEvents> implements Driver 
     entry.run = run;
     entry.cgroup = Cgroup.open(run.cgroup);
     this.openTails(entry, run.offsets);
-    if (await isAlive(run.pid, run.startTime)) {
+    // The wrapper writes `exit` as its last act: a recorded status means the server has ended, even
+    // while the wrapper itself is still alive for a moment (it was reported as running, then exited later).
+    const ended = existsSync(join(state, 'exit'));
+    if (!ended && (await isAlive(run.pid, run.startTime))) {
       entry.state = 'running';
       this.startTimers(entry);
       const watch = setInterval(() => {
