@@ -161,7 +161,7 @@ describe('sftp (security)', () => {
     const login = await sftpOf(own.id, victim.token);
     const session = sftpInteractive(login.port, login.username, { password: 'sftp-victim password 1' });
     session.send('pwd');
-    await world.stack.waitFor('session open', async () => session.output().includes('Remote working directory'), 20_000);
+    await world.stack.waitFor('session open', async () => session.output().includes('Remote working directory'), 45_000);
 
     const disabled = await http().patch(`/api/v1/users/${victim.id}`).set('Authorization', as(world.admin)).send({ disabled: true });
     expect(disabled.status).toBe(200);
@@ -175,7 +175,7 @@ describe('sftp (security)', () => {
     const login = await sftpOf(own.id, member.token);
     const session = sftpInteractive(login.port, login.username, { password: 'sftp-member password 1' });
     session.send('pwd');
-    await world.stack.waitFor('session open', async () => session.output().includes('Remote working directory'), 20_000);
+    await world.stack.waitFor('session open', async () => session.output().includes('Remote working directory'), 45_000);
 
     const roles = await http().get('/api/v1/roles').query({ limit: 200 }).set('Authorization', as(world.admin));
     const role = roles.body.items.find((r: { name: string }) => r.name === 'sftp-member-role');
