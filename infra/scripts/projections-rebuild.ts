@@ -17,7 +17,7 @@ async function main() {
   const { nc } = await connectNats({ servers: config.nats.url, creds: readServiceCreds(config, 'admin'), name: 'encedeus-rebuild' });
   const db = await new DataSource({ type: 'postgres', url: config.databaseUrl }).initialize();
   try {
-    for (const projection of projectionsOf(service) as Projection[]) {
+    for (const projection of (await projectionsOf(service, nc)) as Projection[]) {
       const started = Date.now();
       const projector = new Projector(nc, db, projection);
       await projector.rebuild();

@@ -24,6 +24,10 @@ export const PERMISSIONS = {
   'files.delete': "Delete a server's files",
   'files.archive': "Compress and extract archives of a server's files",
   'files.admin': "Set users' storage quotas and see storage statistics",
+  'backups.read': "See a server's backups and download them",
+  'backups.create': 'Take backups of a server',
+  'backups.restore': "Restore a server's files from a backup",
+  'backups.delete': "Delete a server's backups",
   'events.read': 'Read the raw event feed',
   'audit.read': 'Read the audit log',
   'integrations.manage': 'Issue NATS credentials for integrators',
@@ -51,6 +55,10 @@ export const DEFAULT_USER_PERMISSIONS: Permission[] = [
   'files.write',
   'files.delete',
   'files.archive',
+  'backups.read',
+  'backups.create',
+  'backups.restore',
+  'backups.delete',
 ];
 
 /** Groups for pickers: the area is the part before the dot. */

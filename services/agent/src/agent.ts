@@ -21,6 +21,7 @@ import { runJob } from './jobs/run-job';
 import { isolation } from './jobs/job-sandbox';
 import { AgentBus } from './bus/agent-bus';
 import { fsCommandHandlers } from './files/fs-commands';
+import { backupCommandHandlers } from './files/server-backups';
 import { SftpServer } from './sftp/sftp-server';
 import { enroll, readIdentity, secureDataDir, writeIdentity, type AgentIdentity } from './enrollment/identity';
 import { UidPool } from './sandbox/uid-pool';
@@ -167,6 +168,13 @@ export class Agent {
       },
       // The file manager (fs.list, fs.write, …), jailed to the server's directory.
       ...fsCommandHandlers((id) => (this.servers.ids().includes(id) ? this.servers.serverDir(id) : undefined)),
+      // Backups and restores of a server's directory into the files service's chunk store (backup.create, backup.restore).
+      ...backupCommandHandlers({
+        nodeId: () => this.nodeId,
+        nc: () => this.nc,
+        serverDir: (id) => (this.servers.ids().includes(id) ? this.servers.serverDir(id) : undefined),
+        log: this.log,
+      }),
     });
     this.bus.listen(this.nc);
     await this.nc.flush();

@@ -10,6 +10,11 @@ import { FilesCommands } from './commands/files.commands';
 import { FilesQueries } from './queries/files.queries';
 import { FilesProjection } from './projections/files.projection';
 import { ChunkGc } from './gc/chunk-gc';
+import { AgentClient } from '@encedeus/fleet';
+import { BackupCommands } from './backups/backups.commands';
+import { BackupSessions } from './backups/backup-sessions';
+import { BackupProcessManager } from './backups/backup.process-manager';
+import { BackupChunks } from './backups/backup-chunks';
 
 export type { FilesModuleOptions } from './files.options';
 
@@ -20,15 +25,21 @@ class FilesLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     @Inject(FILES_DB) private readonly db: DataSource,
     @Inject(Projector) private readonly projector: Projector,
     @Inject(ChunkGc) private readonly gc: ChunkGc,
+    @Inject(BackupProcessManager) private readonly backups: BackupProcessManager,
+    @Inject(BackupChunks) private readonly backupChunks: BackupChunks,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     await this.projector.start();
     await this.projector.waitFor(await this.store.lastSequence(), 60_000);
     await this.gc.start();
+    this.backupChunks.start();
+    await this.backups.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.backups.stop();
+    this.backupChunks.stop();
     await this.gc.stop();
     await this.projector.stop();
     if (this.db.isInitialized) await this.db.destroy();
@@ -42,7 +53,7 @@ export class FilesModule {
     return {
       module: FilesModule,
       imports: [MessagingModule.forRoot({ service: 'files', nats: options.nats })],
-      controllers: [FilesCommands, FilesQueries, healthControllerFor('files')],
+      controllers: [FilesCommands, FilesQueries, BackupCommands, healthControllerFor('files')],
       providers: [
         { provide: FILES_OPTIONS, useValue: { ...options, defaultQuotaBytes: options.defaultQuotaBytes ?? DEFAULT_QUOTA_BYTES } },
         {
@@ -56,7 +67,11 @@ export class FilesModule {
           inject: [NATS_CONNECTION],
         },
         { provide: CommandHandler, useFactory: (store: EventStore) => new CommandHandler(store), inject: [EventStore] },
-        { provide: Projector, useFactory: (nc: NatsConnection, db: DataSource) => new Projector(nc, db, new FilesProjection(), { batchSize: 500 }), inject: [NATS_CONNECTION, FILES_DB] },
+        {
+          provide: Projector,
+          useFactory: (nc: NatsConnection, db: DataSource, chunks: ChunkStore) => new Projector(nc, db, new FilesProjection(chunks), { batchSize: 500 }),
+          inject: [NATS_CONNECTION, FILES_DB, CHUNK_STORE],
+        },
         {
           provide: ChunkGc,
           useFactory: (nc: NatsConnection, db: DataSource, store: EventStore, projector: Projector, chunks: ChunkStore & GraceBound) =>
@@ -66,6 +81,22 @@ export class FilesModule {
               lease: options.gc?.lease,
             }),
           inject: [NATS_CONNECTION, FILES_DB, EventStore, Projector, CHUNK_STORE],
+        },
+        { provide: BackupSessions, useFactory: (db: DataSource) => new BackupSessions(db), inject: [FILES_DB] },
+        {
+          provide: BackupProcessManager,
+          useFactory: (nc: NatsConnection, db: DataSource, kernel: CommandHandler, store: EventStore, sessions: BackupSessions) =>
+            new BackupProcessManager(nc, db, kernel, store, new AgentClient(nc), sessions, {
+              stallMs: options.backups?.stallMs ?? 2 * 60_000,
+              sweepMs: options.backups?.sweepMs ?? 5000,
+              lease: options.backups?.lease,
+            }),
+          inject: [NATS_CONNECTION, FILES_DB, CommandHandler, EventStore, BackupSessions],
+        },
+        {
+          provide: BackupChunks,
+          useFactory: (nc: NatsConnection, chunks: ChunkStore, sessions: BackupSessions) => new BackupChunks(nc, chunks, sessions),
+          inject: [NATS_CONNECTION, CHUNK_STORE, BackupSessions],
         },
         FilesLifecycle,
       ],

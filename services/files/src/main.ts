@@ -15,6 +15,10 @@ async function main(): Promise<void> {
       databaseUrl: config.databaseUrl,
       ...(quota !== undefined ? { defaultQuotaBytes: Number(quota) } : {}),
       ...(process.env.FILES_CHUNK_DIR ? { chunkDir: process.env.FILES_CHUNK_DIR } : {}),
+      backups: {
+        ...(process.env.FILES_BACKUP_LIMIT ? { limit: Number(process.env.FILES_BACKUP_LIMIT) } : {}),
+        ...(process.env.FILES_BACKUP_STALL_MS ? { stallMs: Number(process.env.FILES_BACKUP_STALL_MS) } : {}),
+      },
     }),
     { servers: config.nats.url, creds },
   );

@@ -7,7 +7,10 @@ import type { Permission } from '../permissions';
  */
 
 /** What can be done to a server one sees. */
-export type ServerAction = 'change' | 'delete' | 'power' | 'console' | 'files.read' | 'files.write' | 'files.delete' | 'files.archive';
+export type ServerAction = 'change' | 'delete' | 'power' | 'console' | 'files.read' | 'files.write' | 'files.delete' | 'files.archive' | BackupAction;
+
+/** What can be done to a server's backups (issue 11): each needs the permission of the same name. */
+export type BackupAction = 'backups.read' | 'backups.create' | 'backups.restore' | 'backups.delete';
 
 /**
  * The permission an action needs besides ownership (or `servers.manage`). `change` and `delete` need
@@ -23,6 +26,10 @@ export const SERVER_ACTION_PERMISSION: Readonly<Record<ServerAction, Permission>
   'files.write': 'files.write',
   'files.delete': 'files.delete',
   'files.archive': 'files.archive',
+  'backups.read': 'backups.read',
+  'backups.create': 'backups.create',
+  'backups.restore': 'backups.restore',
+  'backups.delete': 'backups.delete',
 };
 
 /** What `servers.manage` allows by itself ("change and delete any server"); its other actions still need their permission. */

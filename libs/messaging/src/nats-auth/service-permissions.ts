@@ -1,4 +1,4 @@
-import { STREAMS } from '@encedeus/contracts';
+import { BACKUP_AGENT_VERBS, STREAMS } from '@encedeus/contracts';
 import { LEASE_BUCKET, SNAPSHOT_BUCKET, STREAM_CONFIGS } from '../streams';
 import type { SubjectPermissions } from './operator';
 
@@ -121,8 +121,13 @@ const REQUESTER_INBOXES = ['gateway', 'auth', 'users', 'nodes', 'metrics', 'file
  * may subscribe) and auth may answer there.
  */
 const AGENT_REPLIES = ['agent.*.reply.>'];
-/** What an agent may ask of the services: the SFTP login check and the session re-check, nothing else of `cmd.>`. */
-const AGENT_COMMANDS = ['cmd.auth.sftp_login', 'cmd.auth.sftp_access'];
+/**
+ * What an agent may ask of the services: the SFTP login check and the session re-check, and the
+ * backup calls of the files service (BACKUP_AGENT_VERBS: which chunks are missing, send or fetch one,
+ * progress, done), nothing else of `cmd.>`. The files service checks each against the backup's node
+ * and the session token it gave that agent.
+ */
+const AGENT_COMMANDS = ['cmd.auth.sftp_login', 'cmd.auth.sftp_access', ...BACKUP_AGENT_VERBS.map((verb) => `cmd.files.${verb}`)];
 
 /**
  * The NATS user of each service and what its JWT allows (infra/nats).
@@ -134,7 +139,7 @@ export const SERVICE_PERMISSIONS = {
   users: service('users', ['evt.user.>', 'evt.role.>', 'cmd.auth.>', 'cmd.users.>', ...INBOX, ...REQUESTER_INBOXES], ['cmd.users.>', ...INBOX]),
   nodes: service('nodes', ['evt.node.>', 'evt.server.>', 'evt.template.>', 'evt.job.>', 'agent.*.cmd.>', 'console.*.in', ...INBOX, ...REQUESTER_INBOXES, '_INBOX_bootstrap.>'], ['cmd.nodes.>', 'agent.*.report.>', 'agent.*.heartbeat', 'tel.>', 'console.*.out', ...INBOX]),
   metrics: service('metrics', ['evt.node.>', ...INBOX, ...REQUESTER_INBOXES], ['cmd.metrics.>', 'tel.>', 'agent.*.heartbeat', ...INBOX]),
-  files: service('files', ['evt.file.>', 'agent.*.cmd.>', ...INBOX, ...REQUESTER_INBOXES], ['cmd.files.>', ...INBOX]),
+  files: service('files', ['evt.file.>', 'evt.backup.>', 'agent.*.cmd.>', ...AGENT_REPLIES, ...INBOX, ...REQUESTER_INBOXES], ['cmd.files.>', ...INBOX]),
   plugins: service('plugins', ['evt.plugin.>', 'cmd.>', ...INBOX, ...REQUESTER_INBOXES], ['cmd.plugins.>', 'evt.>', ...INBOX]),
   /** An agent that has not enrolled yet: it may only ask to enroll. */
   'agent-bootstrap': {

@@ -4,6 +4,7 @@ import type { DataSource } from 'typeorm';
 import { collectGarbage, type ChunkStore, type CollectGarbageResult, type GraceBound } from '@encedeus/chunks';
 import { Lease, type EventStore, type Projector } from '@encedeus/messaging';
 import { SCHEMA } from '../projections/files.projection';
+import { advisoryKey, CHUNK_GC_LOCK } from '../backups/backup-sessions';
 
 export interface ChunkGcOptions {
   graceMs: number;
@@ -14,7 +15,8 @@ export interface ChunkGcOptions {
 /**
  * Chunk garbage collection (libs/chunks: mark and sweep). Runs on one replica, the holder of the
  * `files.chunk-gc` lease, every `intervalMs`. The live set is every chunk a file of the read model
- * lists, taken after the projector caught up with the log. Chunks of uploads in flight are kept: the
+ * or a backup lists (completed backups' chunks, and those running backups rely on), taken after the
+ * projector caught up with the log. Chunks of uploads in flight are kept: the
  * collection decides at the start of the oldest upload whose reservation lives (gateways renew it while
  * the upload streams), so every chunk stored within the grace before it survives, however long the
  * upload takes. Chunks of refused or aborted uploads go once the grace has passed.
@@ -70,14 +72,26 @@ export class ChunkGc {
     if (this.running) return this.running;
     this.running = (async () => {
       await this.projector.waitFor(await this.events.lastSequence(), 30_000);
-      const rows = (await this.db.query(`select distinct hash from ${SCHEMA}.file_chunks`)) as { hash: string }[];
-      const live = new Set(rows.map((r) => r.hash));
-      const [{ oldest }] = (await this.db.query(`select min(started_at) as oldest from ${SCHEMA}.upload_reservations where expires_at > now()`)) as { oldest: Date | null }[];
-      const now = options.now ?? new Date();
-      const decideAt = oldest && oldest.getTime() < now.getTime() ? oldest : now;
-      const result = await collectGarbage(this.chunks, live, { graceMs: this.options.graceMs, now: decideAt });
-      if (result.deleted > 0) this.logger.log(`collected ${result.deleted} of ${result.examined} chunks, ${result.freedBytes} bytes`);
-      return result;
+      // Held for the whole mark and sweep: a backup asking which chunks are missing waits (shared), see BackupCommands.missing.
+      const lock = this.db.createQueryRunner();
+      await lock.connect();
+      try {
+        await lock.query(`select pg_advisory_lock(${advisoryKey(CHUNK_GC_LOCK)})`);
+        // Live: every file's chunks, every completed backup's (manifest included), every chunk a running backup relies on.
+        const rows = (await lock.query(
+          `select hash from ${SCHEMA}.file_chunks union select hash from ${SCHEMA}.backup_chunks union select hash from ${SCHEMA}.backup_refs`,
+        )) as { hash: string }[];
+        const live = new Set(rows.map((r) => r.hash));
+        const [{ oldest }] = (await lock.query(`select min(started_at) as oldest from ${SCHEMA}.upload_reservations where expires_at > now()`)) as { oldest: Date | null }[];
+        const now = options.now ?? new Date();
+        const decideAt = oldest && oldest.getTime() < now.getTime() ? oldest : now;
+        const result = await collectGarbage(this.chunks, live, { graceMs: this.options.graceMs, now: decideAt });
+        if (result.deleted > 0) this.logger.log(`collected ${result.deleted} of ${result.examined} chunks, ${result.freedBytes} bytes`);
+        return result;
+      } finally {
+        await lock.query(`select pg_advisory_unlock(${advisoryKey(CHUNK_GC_LOCK)})`).catch(() => undefined);
+        await lock.release();
+      }
     })();
     try {
       return await this.running;

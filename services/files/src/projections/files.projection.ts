@@ -1,6 +1,8 @@
 import type { EntityManager } from 'typeorm';
 import type { Projection } from '@encedeus/messaging';
 import { FileDeleted, FileMoved, FileUploaded, FolderCreated, QuotaSet, type CloudEvent, type RecordedEvent } from '@encedeus/contracts';
+import type { ChunkStore } from '@encedeus/chunks';
+import { BackupsProjection } from '../backups/backups.projection';
 
 export const SCHEMA = 'files';
 
@@ -19,7 +21,14 @@ export class FilesProjection implements Projection {
   // follows the whole stream, so waitFor(EventStore.lastSequence()) at boot and before a collection ends.
   readonly filterSubject = 'evt.>';
   readonly schema = SCHEMA;
-  readonly tables = [`${SCHEMA}.entries`, `${SCHEMA}.raw_files`, `${SCHEMA}.file_chunks`, `${SCHEMA}.quotas`];
+  private readonly backups: BackupsProjection;
+  readonly tables: string[];
+
+  /** `chunks`: where backup manifests are read (the chunk lists of completed backups, see BackupsProjection). */
+  constructor(chunks?: ChunkStore) {
+    this.backups = new BackupsProjection(chunks);
+    this.tables = [`${SCHEMA}.entries`, `${SCHEMA}.raw_files`, `${SCHEMA}.file_chunks`, `${SCHEMA}.quotas`, ...this.backups.tables];
+  }
 
   async migrate(em: EntityManager): Promise<void> {
     await em.query(`create table if not exists ${SCHEMA}.entries (
@@ -38,12 +47,14 @@ export class FilesProjection implements Projection {
       upload_id uuid primary key, user_id text not null, bytes bigint not null, expires_at timestamptz not null)`);
     // When the upload began: the garbage collector keeps every chunk stored since the oldest live one began.
     await em.query(`alter table ${SCHEMA}.upload_reservations add column if not exists started_at timestamptz not null default now()`);
+    await this.backups.migrate(em);
   }
 
   async apply(em: EntityManager, events: RecordedEvent[]): Promise<void> {
     for (const { event } of events) {
       const [aggregate, userId] = event.subject.split('/');
       if (aggregate === 'file') await this.drive(em, userId, event);
+      else if (aggregate === 'backup') await this.backups.apply(em, userId, event);
     }
   }
 

@@ -25,4 +25,8 @@ const VERBS: Record<ServerAction, string> = {
   'files.write': 'write the files of',
   'files.delete': 'delete the files of',
   'files.archive': 'compress or extract the files of',
+  'backups.read': 'see the backups of',
+  'backups.create': 'back up',
+  'backups.restore': 'restore a backup of',
+  'backups.delete': 'delete the backups of',
 };

@@ -36,7 +36,18 @@ export const ServerEvents = {
   event: 'event',
   line: 'line',
   result: 'result',
+  /** To room `server:<id>`, members holding backups.read: BackupPush (each backup.* event of the server's backups). */
+  serverBackup: 'server.backup',
 } as const;
+
+/** A backup of a server changed (issue 11): the event type (`backup.progressed`, `backup.completed`…) and its data. */
+export interface BackupPush {
+  serverId: string;
+  backupId: string;
+  event: string;
+  data: Record<string, unknown>;
+  at: string;
+}
 
 export type Ack = { ok: true; expiresAt?: string } | { error: string; code: ErrorCode };
 

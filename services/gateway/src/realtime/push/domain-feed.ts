@@ -5,7 +5,7 @@ import { ConsumeLoop } from '@encedeus/messaging';
 import { EVENTS_ROOM, FLEET_ROOM, nodeRoom, serverRoom } from '../rooms/rooms';
 import type { ServerOwners } from '../rooms/server-owners';
 import type { SocketSessions } from '../sessions/socket-sessions';
-import { ServerEvents, type EventPush, type NodeStatePush, type ServerStatePush } from '../wire';
+import { ServerEvents, type BackupPush, type EventPush, type NodeStatePush, type ServerStatePush } from '../wire';
 import type { Pusher } from './pusher';
 
 const codec = JSONCodec<CloudEvent>();
@@ -88,6 +88,9 @@ export class DomainFeed {
         this.owners.observe(id, event);
         this.server(id, event);
         break;
+      case 'backup':
+        this.backup(id, event);
+        break;
     }
     const push: EventPush = { sequence, event };
     this.pusher.push(EVENTS_ROOM, ServerEvents.event, push);
@@ -119,6 +122,15 @@ export class DomainFeed {
     const push: NodeStatePush = { nodeId, state, ...(spec ? { spec } : {}), event: event.type, at: event.time };
     this.pusher.push(FLEET_ROOM, ServerEvents.nodeState, push);
     this.pusher.push(nodeRoom(nodeId), ServerEvents.nodeState, push);
+  }
+
+  /** Backup progress and outcomes to the server's room, to members who may read its backups; the manifest's chunk list is left out. */
+  private backup(backupId: string, event: CloudEvent): void {
+    const { server_id: serverId, ...data } = (event.data ?? {}) as Record<string, unknown>;
+    if (typeof serverId !== 'string') return;
+    delete data.manifest;
+    const push: BackupPush = { serverId, backupId, event: event.type, data, at: event.time };
+    this.pusher.push(serverRoom(serverId), ServerEvents.serverBackup, push, (p) => p.permissions.has('backups.read') && this.owners.sees(p, serverId));
   }
 
   private server(serverId: string, event: CloudEvent): void {
