@@ -96,7 +96,7 @@ export async function enrolledNode(h: FleetHarness, name = 'node-a'): Promise<{ 
     .waitFor('node online with spec', async () => {
       const n = await h.send('get_node', { id: node.id });
       return n.state === 'online' && n.spec ? n : undefined;
-    }, 30_000)
+    }, 60_000)
     .catch((e) => {
       throw new Error(`${e.message}\nagent output:\n${agent.output()}`);
     });

@@ -93,6 +93,18 @@ describe('nodes service with a real agent', () => {
   it('refuses deleting a node that still has servers', async () => {
     const { id } = await h.send<ServerView>('create_server', { name: 'keep', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId });
     await expect(h.send('delete_node', { id: nodeId })).rejects.toMatchObject({ code: 'CONFLICT' });
+  it('filters the server list by part of the name, any case (?q=, the console\'s "Filter by name")', async () => {
+    const a = await h.send<ServerView>('create_server', { name: 'Alpha-Lobby', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, limits: { memory_mb: 32, cpu_percent: 5 } });
+    const b = await h.send<ServerView>('create_server', { name: 'beta_50%', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, limits: { memory_mb: 32, cpu_percent: 5 } });
+    const names = async (q: string) => (await h.send<{ items: ServerView[] }>('list_servers', { q, limit: 100 })).items.map((s) => s.name);
+    expect(await names('lobby')).toEqual(['Alpha-Lobby']);
+    // LIKE's wildcards are matched literally.
+    expect(await names('_50%')).toEqual(['beta_50%']);
+    expect(await names('%')).toEqual(['beta_50%']);
+    expect(await names('nothing-like-it')).toEqual([]);
+    for (const { id } of [a, b]) await h.send('delete_server', { id });
+  });
+
     await h.send('delete_server', { id });
   });
 });

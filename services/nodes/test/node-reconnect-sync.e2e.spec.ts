@@ -16,13 +16,17 @@ describe('a node that comes back online', () => {
     await h?.stop();
   });
 
-  it('installs the servers created while it was offline', async () => {
+  it('installs the servers whose install could not reach it while it was away', async () => {
     const { waitState } = serverProbes(h);
-    // A frozen agent stops heartbeating (1 s): after 3 missed the node is offline.
+    // A frozen agent stops heartbeating (1 s): after 3 missed the node is offline. The server is
+    // created in the moment before that, so its install cannot reach the agent.
     agent.child.kill('SIGSTOP');
-    await h.waitFor('node offline', async () => (await h.send('get_node', { id: nodeId })).state === 'offline', 15_000);
     const created = await h.send<ServerView>('create_server', { name: 'while-away', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId });
     expect(created.state).toBe('installing');
+    await h.waitFor('node offline', async () => (await h.send('get_node', { id: nodeId })).state === 'offline', 15_000);
+
+    // Once it looks offline, new servers are refused (409) rather than left "installing" (issue 14).
+    await expect(h.send('create_server', { name: 'refused', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId })).rejects.toMatchObject({ code: 'CONFLICT' });
 
     agent.child.kill('SIGCONT');
     await h.waitFor('node online', async () => (await h.send('get_node', { id: nodeId })).state === 'online', 15_000);

@@ -51,7 +51,8 @@ class ServerCommandDto extends createZodDto(serverCommandSchema) {}
 class RunJobDto extends createZodDto(runJobSchema) {}
 class UsageHistoryQuery extends createZodDto(usageHistoryQuerySchema) {}
 class PageQuery extends createZodDto(pageQuerySchema.extend({ q: text().max(100).optional(), tag: text().max(64).optional() })) {}
-class ServerListQuery extends createZodDto(pageQuerySchema.extend({ node_id: z.uuid().optional(), state: text().max(20).optional() })) {}
+/** `q`: part of the server's name, any case (the console's "Filter by name"). */
+class ServerListQuery extends createZodDto(pageQuerySchema.extend({ node_id: z.uuid().optional(), state: text().max(20).optional(), q: text().max(100).optional() })) {}
 class JobQuery extends createZodDto(z.object({ wait: z.enum(['true', 'false']).default('true') })) {}
 class EnrollmentDto extends createZodDto(z.object({ ttl_s: z.number().int().min(10).max(7 * 24 * 3600).optional() })) {}
 

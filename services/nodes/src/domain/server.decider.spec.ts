@@ -112,6 +112,21 @@ describe('decide(create)', () => {
     expect(when(given(), create({ node: { ...node, draining: true } }))).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
   });
 
+  it('refuses a node whose agent has no driver for the template (it would stay installing forever)', () => {
+    expect(when(given(), create({ template: { ...template, driver: 'docker' } }))).toThrow(
+      expect.objectContaining({ code: 'UNPROCESSABLE', details: expect.objectContaining({ driver: 'docker', drivers: ['process'] }) }),
+    );
+    // Before the agent's first boot report the drivers are unknown: allowed.
+    expect(when(given(), create({ template: { ...template, driver: 'docker' }, node: { ...node, drivers: null } }))()).toHaveLength(2);
+  });
+
+  it('refuses an offline node named by the caller (409), and CPU beyond what the node has left', () => {
+    expect(when(given(), create({ node: { ...node, online: false } }))).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    expect(when(given(), create({ limits: { cpu_percent: 350 }, node: { ...node, cpu_percent: 200 } }))).toThrow(
+      expect.objectContaining({ code: 'INSUFFICIENT_CAPACITY', details: expect.objectContaining({ requested_cpu_percent: 350, free_cpu_percent: 200 }) }),
+    );
+  });
+
   it('refuses remapped ports on the process driver', () => {
     expect(when(given(), create({ ports: [{ host: 25565, container: 25566, protocol: 'tcp' }] }))).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
   });

@@ -378,6 +378,16 @@ function decideCreate(state: ServerState, cmd: CreateServer): NewEvent[] {
     if (remapped) throw new ValidationError('The process driver cannot remap ports', [{ path: 'ports', message: `host ${remapped.host} ≠ container ${remapped.container}` }]);
   }
   if (cmd.explicitNode && cmd.node.draining) throw new ConflictError(`Node ${cmd.node.id} is draining; no new servers are placed on it`);
+  // A server the node cannot install would stay "installing" forever (issue 14): refuse it here.
+  if (cmd.node.drivers !== null && !cmd.node.drivers.includes(t.driver)) {
+    throw new DomainError('UNPROCESSABLE', `Node ${cmd.node.name} cannot run ${t.driver} servers (its agent offers: ${cmd.node.drivers.join(', ') || 'none'})`, {
+      node_id: cmd.node.id,
+      driver: t.driver,
+      drivers: cmd.node.drivers,
+      fields: [{ path: 'node_id', message: `no ${t.driver} driver on this node` }],
+    });
+  }
+  if (cmd.explicitNode && !cmd.node.online) throw new ConflictError(`Node ${cmd.node.name} is offline; start its agent or choose an online node`, { node_id: cmd.node.id });
   assertCapacity(cmd.node, limits);
   return [
     event(ServerCreated, { name: cmd.name, template_id: cmd.template_id, node_id: cmd.node.id, owner_id: cmd.owner_id, limits, variables, ports: cmd.ports, template: t }),

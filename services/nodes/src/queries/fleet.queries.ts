@@ -38,7 +38,7 @@ export class FleetQueries {
     const params: unknown[] = [q.limit + 1];
     const where: string[] = [];
     if (q.cursor) where.push(`id > $${params.push(q.cursor)}`);
-    if (q.q) where.push(`name ilike $${params.push(`%${q.q.replace(/[%_]/g, '\\$&')}%`)}`);
+    if (q.q) where.push(`name ilike $${params.push(`%${q.q.replace(/[\\%_]/g, '\\$&')}%`)}`);
     if (q.tag) where.push(`tags ? $${params.push(q.tag)}`);
     const rows: NodeRow[] = await this.db.query(`select * from ${SCHEMA}.nodes ${where.length ? 'where ' + where.join(' and ') : ''} order by id limit $1`, params);
     const page = rows.slice(0, q.limit);
@@ -78,6 +78,7 @@ export class FleetQueries {
   async usageHistory(@Payload() data: unknown): Promise<UsageHistory> {
     const { id, range } = idSchema.extend(usageHistoryQuerySchema.shape).parse(data);
     await this.readModel.getNodeView(id);
+    if (q.q) where.push(`name ilike $${params.push(`%${q.q.replace(/[\\%_]/g, '\\$&')}%`)}`);
     return this.usageHistoryReader.read(id, range);
   }
 
@@ -101,7 +102,7 @@ export class FleetQueries {
   @MessagePattern(Subjects.command('nodes', 'list_servers'))
   async listServers(@Payload() data: unknown): Promise<Page<ServerView>> {
     const q = pageSchema
-      .extend({ owner_id: text().max(100).optional(), node_id: z.uuid().optional(), state: text().max(20).optional() })
+      .extend({ owner_id: text().max(100).optional(), node_id: z.uuid().optional(), state: text().max(20).optional(), q: text().max(100).optional() })
       .parse(data ?? {});
     const params: unknown[] = [q.limit + 1];
     const where: string[] = [];
