@@ -169,6 +169,24 @@ export {
   type UsageHistoryRange,
 } from './fleet/nodes';
 export {
+  defaultStep,
+  METRICS_FIELDS,
+  METRICS_MAX_POINTS,
+  METRICS_MAX_RANGE_MS,
+  METRICS_RETENTION_MS,
+  metricsQuerySchema,
+  metricsTargetSchema,
+  MetricsVerbs,
+  parseStep,
+  parseTime,
+  type MetricsField,
+  type MetricsPoint,
+  type MetricsQuery,
+  type MetricsQueryInput,
+  type MetricsResolution,
+  type MetricsSeries,
+} from './metrics/metrics';
+export {
   createTemplateSchema,
   limitsSchema,
   restartPolicySchema,

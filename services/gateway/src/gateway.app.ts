@@ -12,6 +12,7 @@ import { answerClientErrorsAsJson } from './common/client-errors';
 import { GatewayModule } from './gateway.module';
 import type { GatewayOptions } from './gateway.options';
 import { trustedProxiesFromEnv } from './identity/trusted-proxies';
+import { METRICS_ROUTES } from './metrics/metrics.controllers';
 
 export interface GatewayApp {
   app: INestApplication;
@@ -34,7 +35,8 @@ export async function createGatewayApp(options: GatewayOptions, port = 8080, hos
   app.use(bodyParserMiddleware);
   answerClientErrorsAsJson(app.getHttpServer());
   applyRequestDeadlines(app.getHttpServer(), options.requestDeadlines ?? requestDeadlinesFromEnv());
-  app.setGlobalPrefix('api/v1', { exclude: ['metrics'] });
+  // `/metrics` (Prometheus) stays outside the prefix; METRICS_ROUTES carry it in their own paths.
+  app.setGlobalPrefix('api/v1', { exclude: ['metrics', ...METRICS_ROUTES] });
   app.enableShutdownHooks();
 
   const document = cleanupOpenApiDoc(

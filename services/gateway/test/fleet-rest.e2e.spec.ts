@@ -105,7 +105,7 @@ describe('fleet through REST', () => {
     expect(after.body).toMatchObject({ name: 'etag-renamed', version: renamed.body.version });
   }, 60_000);
 
-  it('answers a node usage history averaged per bucket from TELEMETRY, and validates the range', async () => {
+  it('answers a node usage history averaged per bucket (metrics service), and validates the range', async () => {
     const http = stack.http;
     const nodes = await http().get('/api/v1/nodes').set('Authorization', auth());
     const nodeId = nodes.body.items.find((n: { name: string }) => n.name === 'rest-node').id as string;

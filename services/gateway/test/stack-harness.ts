@@ -8,6 +8,7 @@ import { startSmtpCatcher, startTestEnv, waitFor as pollUntil, type SmtpCatcher,
 import { removeAgentData, spawnAgent, stopAgents, type AgentProcess } from '../../agent/test/fixtures/agent-process';
 import { AuthModule } from '../../auth/src/auth.module';
 import { FilesModule, type FilesModuleOptions } from '../../files/src/files.module';
+import { MetricsModule, type MetricsModuleOptions } from '../../metrics/src/metrics.module';
 import { NodesModule } from '../../nodes/src/nodes.module';
 import { IdentityBootstrap } from '../../users/src/bootstrap/identity-bootstrap';
 import { UsersModule } from '../../users/src/users.module';
@@ -26,6 +27,8 @@ export interface Stack {
   gateway: GatewayApp;
   /** The files service, unless StackOptions.files is false. */
   files?: INestMicroservice;
+  /** The metrics service, unless StackOptions.metrics is false. */
+  metrics?: INestMicroservice;
   http(): ReturnType<typeof request>;
   adminToken(): Promise<string>;
   startAgent(token: string): StackAgent;
@@ -39,6 +42,8 @@ export interface StackOptions {
   passwordHash?: { memoryCost: number; timeCost: number; parallelism: number };
   /** Options of the files service (issue 10); `false` leaves it out. @default {} */
   files?: Partial<Omit<FilesModuleOptions, 'nats' | 'databaseUrl'>> | false;
+  /** Options of the metrics service (issue 12); `false` leaves it out. @default {} */
+  metrics?: Partial<Omit<MetricsModuleOptions, 'nats' | 'databaseUrl'>> | false;
 }
 
 export async function startStack(stackOptions: StackOptions = {}): Promise<Stack> {
@@ -46,7 +51,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<Stack
   const smtp = await startSmtpCatcher();
   const servers = env.nats.url;
   const services: INestMicroservice[] = [];
-  const creds = (user: 'auth' | 'users' | 'nodes' | 'files') => env.nats.creds(user);
+  const creds = (user: 'auth' | 'users' | 'nodes' | 'files' | 'metrics') => env.nats.creds(user);
   services.push(
     await startServiceApp(
       'auth',
@@ -88,6 +93,15 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<Stack
       })
     : undefined;
   if (files) services.push(files);
+  const metricsOptions = stackOptions.metrics ?? {};
+  const metrics = metricsOptions
+    ? await startServiceApp('metrics', MetricsModule.forRoot({ ...metricsOptions, nats: { servers, creds: await creds('metrics') }, databaseUrl: env.db.url }), {
+        servers,
+        creds: await creds('metrics'),
+        logger: ['error'],
+      })
+    : undefined;
+  if (metrics) services.push(metrics);
   const options = { nats: { servers, creds: await env.nats.creds('gateway') }, databaseUrl: env.db.url, signer: env.nats.signer, accountAdmin: env.nats.accountAdmin, logLevel: 'silent' };
   const gateway = await createGatewayApp({ ...options, features: gatewayFeatures(options) }, 0, '127.0.0.1');
   const http = () => request(gateway.url);
@@ -99,6 +113,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<Stack
     smtp,
     gateway,
     files,
+    metrics,
     http,
     async adminToken() {
       if (!admin) {

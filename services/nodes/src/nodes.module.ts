@@ -21,7 +21,6 @@ import { FleetProjection } from './projections/fleet.projection';
 import { EnrollmentTokens } from './enrollment/enrollment-tokens';
 import { JobInputs } from './jobs/job-inputs';
 import { UsageCache } from './telemetry/usage-cache';
-import { UsageHistoryReader } from './telemetry/usage-history';
 import { FleetTimers } from './process-managers/fleet-timers';
 import { InstallServerProcessManager } from './process-managers/install-server.process-manager';
 import { RestartServerProcessManager } from './process-managers/restart-server.process-manager';
@@ -133,7 +132,6 @@ export class NodesModule {
           inject: [NATS_CONNECTION],
         },
         { provide: UsageCache, useFactory: (nc: NatsConnection) => new UsageCache(nc), inject: [NATS_CONNECTION] },
-        { provide: UsageHistoryReader, useFactory: (nc: NatsConnection) => new UsageHistoryReader(nc), inject: [NATS_CONNECTION] },
         { provide: EnrollmentTokens, useFactory: (db: DataSource) => new EnrollmentTokens(db), inject: [DataSource] },
         { provide: JobInputs, useFactory: (db: DataSource) => new JobInputs(db), inject: [DataSource] },
         {

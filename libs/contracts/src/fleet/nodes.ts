@@ -70,8 +70,8 @@ export interface NodeUsage {
   at: string;
 }
 
-/** Ranges of `GET /nodes/:id/metrics/history` (TELEMETRY keeps 24 h, so 7d shows at most that). */
-export const usageHistoryRanges = ['1h', '6h', '24h', '7d'] as const;
+/** Ranges of `GET /nodes/:id/metrics/history` (answered by the metrics service from raw samples and rollups). */
+export const usageHistoryRanges = ['1h', '6h', '24h', '7d', '30d'] as const;
 export const usageHistoryQuerySchema = z.object({ range: z.enum(usageHistoryRanges).default('1h') });
 export type UsageHistoryRange = (typeof usageHistoryRanges)[number];
 

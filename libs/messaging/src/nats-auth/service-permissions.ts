@@ -18,6 +18,7 @@ export const DURABLE_OWNERS: ReadonlyArray<{ stream: string; name: string; owner
   { stream: STREAMS.events, name: 'nodes_fleet_read_model', owner: 'nodes' },
   { stream: STREAMS.agentReports, name: 'nodes_agent_reports', owner: 'nodes' },
   { stream: STREAMS.events, name: 'files_read_model', owner: 'files' },
+  { stream: STREAMS.telemetry, name: 'metrics_telemetry', owner: 'metrics' },
 ];
 
 /**
@@ -138,7 +139,8 @@ export const SERVICE_PERMISSIONS = {
   auth: service('auth', ['evt.session.>', 'evt.apikey.>', 'cmd.users.>', 'cmd.auth.>', 'cmd.nodes.get_server', ...AGENT_REPLIES, ...INBOX, ...REQUESTER_INBOXES], ['cmd.auth.>', ...INBOX]),
   users: service('users', ['evt.user.>', 'evt.role.>', 'cmd.auth.>', 'cmd.users.>', ...INBOX, ...REQUESTER_INBOXES], ['cmd.users.>', ...INBOX]),
   nodes: service('nodes', ['evt.node.>', 'evt.server.>', 'evt.template.>', 'evt.job.>', 'agent.*.cmd.>', 'console.*.in', ...INBOX, ...REQUESTER_INBOXES, '_INBOX_bootstrap.>'], ['cmd.nodes.>', 'agent.*.report.>', 'agent.*.heartbeat', 'tel.>', 'console.*.out', ...INBOX]),
-  metrics: service('metrics', ['evt.node.>', ...INBOX, ...REQUESTER_INBOXES], ['cmd.metrics.>', 'tel.>', 'agent.*.heartbeat', ...INBOX]),
+  // Reads telemetry through its durable `metrics_telemetry`; owns no aggregate of the fleet (nodes keeps liveness).
+  metrics: service('metrics', [...INBOX, ...REQUESTER_INBOXES], ['cmd.metrics.>', 'tel.>', ...INBOX]),
   files: service('files', ['evt.file.>', 'evt.backup.>', 'agent.*.cmd.>', ...AGENT_REPLIES, ...INBOX, ...REQUESTER_INBOXES], ['cmd.files.>', ...INBOX]),
   plugins: service('plugins', ['evt.plugin.>', 'cmd.>', ...INBOX, ...REQUESTER_INBOXES], ['cmd.plugins.>', 'evt.>', ...INBOX]),
   /** An agent that has not enrolled yet: it may only ask to enroll. */

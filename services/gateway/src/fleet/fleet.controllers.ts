@@ -3,7 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
-import { LOCKED_VARIABLE_EDITORS, text } from '@encedeus/contracts';
+import { LOCKED_VARIABLE_EDITORS, MetricsVerbs, text } from '@encedeus/contracts';
 import {
   canSeeJob,
   ForbiddenError,
@@ -84,20 +84,32 @@ export class NodesController {
   }
 
   /**
-   * Latest usage in seed 001's shape `{node_id, memory_usage, memory_limit, cpu_percent}` plus load, disk, network and servers;
-   * `servers` holds only those the caller sees (contracts' canSeeServer: its own, or all with `servers.read`).
+   * Latest usage in seed 001's shape `{node_id, memory_usage, memory_limit, cpu_percent}` plus load, disk, network and servers,
+   * answered by the metrics service; `servers` holds only servers placed on this node that the caller sees (contracts'
+   * canSeeServer: its own, or all with `servers.read`).
    */
   @RequirePermission('nodes.read')
   @Get(':id/metrics')
-  metrics(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.commands.send('nodes', 'node_metrics', { id, ...(seesEveryServer(p) ? {} : { owner_id: p.userId }) }, commandMeta(req, p));
+  async metrics(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    const meta = commandMeta(req, p);
+    await this.commands.send<NodeView>('nodes', 'get_node', { id }, meta);
+    const serverIds: string[] = [];
+    for (let cursor: string | null | undefined; ; ) {
+      const page = await this.commands.send<Page<ServerView>>('nodes', 'list_servers', { node_id: id, limit: 500, ...(cursor ? { cursor } : {}), ...(seesEveryServer(p) ? {} : { owner_id: p.userId }) }, meta);
+      serverIds.push(...page.items.map((s) => s.id));
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    return this.commands.send('metrics', MetricsVerbs.nodeLatest, { id, server_ids: serverIds }, meta);
   }
 
-  /** Usage over `range` (1h, 6h, 24h, 7d; TELEMETRY keeps 24 h), averaged into at most 240 points, oldest first. */
+  /** Usage over `range` (1h, 6h, 24h, 7d, 30d) from the metrics service's samples and rollups, averaged into at most 240 points, oldest first. */
   @RequirePermission('nodes.read')
   @Get(':id/metrics/history')
-  history(@Param('id', uuid) id: string, @Query() query: UsageHistoryQuery, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.commands.send<UsageHistory>('nodes', 'usage_history', { id, range: query.range }, commandMeta(req, p));
+  async history(@Param('id', uuid) id: string, @Query() query: UsageHistoryQuery, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    const meta = commandMeta(req, p);
+    await this.commands.send<NodeView>('nodes', 'get_node', { id }, meta);
+    return this.commands.send<UsageHistory>('metrics', MetricsVerbs.nodeHistory, { id, range: query.range }, meta);
   }
 
   @RequirePermission('nodes.manage')

@@ -2,26 +2,22 @@ import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { z } from 'zod';
 import { text } from '@encedeus/contracts';
-import { NotFoundError, pageQuerySchema, Subjects, usageHistoryQuerySchema, type JobView, type NodeUsage, type NodeView, type Page, type ServerView, type TemplateView, type UsageHistory } from '@encedeus/contracts';
+import { pageQuerySchema, Subjects, type JobView, type NodeView, type Page, type ServerView, type TemplateView } from '@encedeus/contracts';
 import { SCHEMA } from '../projections/fleet.projection';
 import { FleetReadModel, type JobRow, type NodeRow, type ServerRow, type TemplateRow } from './fleet.read-model';
 import { Liveness } from '../liveness/liveness';
-import { UsageCache } from '../telemetry/usage-cache';
-import { UsageHistoryReader } from '../telemetry/usage-history';
 
 const idSchema = z.object({ id: z.uuid() });
 // Fleet lists page by id: a cursor is the last id of the previous page, so anything else is 422
 // (it used to reach Postgres as a uuid and come back as a 500).
 const pageSchema = pageQuerySchema.extend({ cursor: z.uuid().optional() });
 
-/** Read-side: every answer comes from the `nodes` schema plus in-memory liveness and usage. */
+/** Read-side: every answer comes from the `nodes` schema plus in-memory liveness and usage (usage history is the metrics service's). */
 @Controller()
 export class FleetQueries {
   constructor(
     @Inject(FleetReadModel) private readonly readModel: FleetReadModel,
     @Inject(Liveness) private readonly liveness: Liveness,
-    @Inject(UsageCache) private readonly usage: UsageCache,
-    @Inject(UsageHistoryReader) private readonly usageHistoryReader: UsageHistoryReader,
   ) {}
 
   private get db() {
@@ -52,34 +48,6 @@ export class FleetQueries {
   @MessagePattern(Subjects.command('nodes', 'get_node'))
   getNode(@Payload() data: unknown): Promise<NodeView> {
     return this.readModel.getNodeView(idSchema.parse(data).id);
-  }
-
-  @MessagePattern(Subjects.command('nodes', 'node_metrics'))
-  async nodeMetrics(@Payload() data: unknown): Promise<NodeUsage & { servers: Record<string, unknown>[] }> {
-    // owner_id: only that user's servers (the gateway sends it to whoever does not see every server).
-    const { id, owner_id: ownerId } = idSchema.extend({ owner_id: text().max(100).optional() }).parse(data);
-    await this.readModel.getNodeView(id);
-    const usage = this.usage.node(id);
-    if (!usage) throw new NotFoundError('Metrics of node', id);
-    const servers: { id: string }[] = ownerId
-      ? await this.db.query(`select id from ${SCHEMA}.servers where node_id = $1 and owner_id = $2`, [id, ownerId])
-      : await this.db.query(`select id from ${SCHEMA}.servers where node_id = $1`, [id]);
-    return {
-      ...usage,
-      servers: servers.flatMap((s) => {
-        const u = this.usage.server(id, s.id);
-        return u ? [{ server_id: s.id, ...u }] : [];
-      }),
-    };
-  }
-
-  /** `cmd.nodes.usage_history {id, range}`: usage averaged per bucket, read back from TELEMETRY. */
-  @MessagePattern(Subjects.command('nodes', 'usage_history'))
-  async usageHistory(@Payload() data: unknown): Promise<UsageHistory> {
-    const { id, range } = idSchema.extend(usageHistoryQuerySchema.shape).parse(data);
-    await this.readModel.getNodeView(id);
-    if (q.q) where.push(`name ilike $${params.push(`%${q.q.replace(/[\\%_]/g, '\\$&')}%`)}`);
-    return this.usageHistoryReader.read(id, range);
   }
 
   @MessagePattern(Subjects.command('nodes', 'list_templates'))

@@ -1,17 +1,16 @@
 import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
-import type { NodeUsage, NodeUsageSample, ServerUsage } from '@encedeus/contracts';
+import type { NodeUsageSample, ServerUsage } from '@encedeus/contracts';
 
 const codec = JSONCodec<NodeUsageSample>();
 
 /**
- * Latest usage per node and per server, from `tel.*.usage` (core subscription; the TELEMETRY
- * stream keeps the history for the metrics service). Every instance of the nodes service keeps its own.
+ * Latest usage per server for server views (`usage`), from `tel.*.usage` (core subscription). Node
+ * usage and every history are the metrics service's (issue 12). Every instance of the nodes service keeps its own.
  * A server's sample is kept with the node that sent it and read back only for the node the server
  * is placed on: a node may publish only under its own `tel.<nodeId>.>`, so what it says about
  * servers of other nodes is never shown.
  */
 export class UsageCache {
-  private readonly nodes = new Map<string, NodeUsage>();
   /** Keyed by `<nodeId>/<serverId>`: a forged sample cannot overwrite the genuine one either. */
   private readonly servers = new Map<string, ServerUsage>();
   private sub?: Subscription;
@@ -37,7 +36,6 @@ export class UsageCache {
 
   record(nodeId: string, s: NodeUsageSample): void {
     const at = new Date(s.at).toISOString();
-    this.nodes.set(nodeId, toNodeUsage(nodeId, s));
     for (const srv of s.servers ?? []) {
       this.servers.set(serverKey(nodeId, srv.server_id), {
         cpu_percent: srv.cpu_percent,
@@ -48,10 +46,6 @@ export class UsageCache {
         at,
       });
     }
-  }
-
-  node(nodeId: string): NodeUsage | undefined {
-    return this.nodes.get(nodeId);
   }
 
   /** The latest sample of a server sent by `nodeId`, the node it is placed on. */
@@ -65,19 +59,3 @@ export class UsageCache {
 }
 
 const serverKey = (nodeId: string, serverId: string) => `${nodeId}/${serverId}`;
-
-/** An agent's sample in REST's shape (seed 001's names). */
-export function toNodeUsage(nodeId: string, s: NodeUsageSample): NodeUsage {
-  return {
-    node_id: nodeId,
-    memory_usage: s.memory_used,
-    memory_limit: s.memory_total,
-    cpu_percent: s.cpu_percent,
-    load: s.load,
-    disk_used: s.disk_used,
-    disk_total: s.disk_total,
-    net_rx: s.net_rx,
-    net_tx: s.net_tx,
-    at: new Date(s.at).toISOString(),
-  };
-}

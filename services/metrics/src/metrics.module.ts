@@ -1,0 +1,57 @@
+import { Inject, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { NatsConnection } from 'nats';
+import { DataSource } from 'typeorm';
+import { healthControllerFor, MessagingModule, NATS_CONNECTION } from '@encedeus/messaging';
+import { METRICS_OPTIONS, type MetricsModuleOptions } from './metrics.options';
+import { MetricsStore } from './storage/metrics-store';
+import { TelemetryIngest } from './ingest/telemetry-ingest';
+import { MetricsQueries } from './queries/metrics.queries';
+
+export type { MetricsModuleOptions } from './metrics.options';
+
+/** Migrates the schema, then starts and stops the telemetry ingest. */
+class MetricsLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(
+    @Inject(DataSource) private readonly db: DataSource,
+    @Inject(TelemetryIngest) private readonly ingest: TelemetryIngest,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.ingest.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.ingest.stop();
+    if (this.db.isInitialized) await this.db.destroy();
+  }
+}
+
+/** The metrics service: usage history of nodes and servers from `tel.>` (issue 12, docs/metrics.md). */
+@Module({})
+export class MetricsModule {
+  static forRoot(options: MetricsModuleOptions): DynamicModule {
+    return {
+      module: MetricsModule,
+      imports: [MessagingModule.forRoot({ service: 'metrics', nats: options.nats })],
+      controllers: [MetricsQueries, healthControllerFor('metrics')],
+      providers: [
+        { provide: METRICS_OPTIONS, useValue: options },
+        {
+          provide: DataSource,
+          useFactory: () => new DataSource({ type: 'postgres', url: options.databaseUrl, uuidExtension: 'pgcrypto', extra: { max: 10 } }).initialize(),
+        },
+        {
+          provide: MetricsStore,
+          useFactory: async (db: DataSource) => {
+            const store = new MetricsStore(db);
+            await store.migrate();
+            return store;
+          },
+          inject: [DataSource],
+        },
+        { provide: TelemetryIngest, useFactory: (nc: NatsConnection, store: MetricsStore) => new TelemetryIngest(nc, store, options.ingest), inject: [NATS_CONNECTION, MetricsStore] },
+        MetricsLifecycle,
+      ],
+    };
+  }
+}

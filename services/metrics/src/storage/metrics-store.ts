@@ -1,0 +1,283 @@
+import type { DataSource } from 'typeorm';
+import { METRICS_RETENTION_MS, type MetricsResolution } from '@encedeus/contracts';
+import { migrateSchema, type Queryable } from '@encedeus/messaging';
+import { ROLLUPS, rollupRows, type Rollup, type RollupRow } from './rollups';
+import { SAMPLE_FIELDS, type Sample } from './samples';
+
+/** The metrics service's own Postgres schema. */
+export const SCHEMA = 'metrics';
+const DAY_MS = 24 * 3600_000;
+
+/** A partitioned table and how it is cut: raw samples and 1-minute rollups per day, 1-hour rollups per month (a year of days would be 365 partitions to plan over). */
+interface PartitionedTable {
+  table: string;
+  per: 'day' | 'month';
+  retentionMs: number;
+}
+
+const PARTITIONED: PartitionedTable[] = [
+  { table: 'samples', per: 'day', retentionMs: METRICS_RETENTION_MS.raw },
+  { table: 'rollup_1m', per: 'day', retentionMs: METRICS_RETENTION_MS['1m'] },
+  { table: 'rollup_1h', per: 'month', retentionMs: METRICS_RETENTION_MS['1h'] },
+];
+
+/** The partition of `table` holding time `t`: its name and bounds (UTC). */
+export function partitionOf(table: PartitionedTable, t: number): { name: string; from: number; to: number } {
+  const d = new Date(t);
+  if (table.per === 'day') {
+    const from = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+    return { name: `${table.table}_d${new Date(from).toISOString().slice(0, 10).replace(/-/g, '')}`, from, to: from + DAY_MS };
+  }
+  const from = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  const to = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  return { name: `${table.table}_m${new Date(from).toISOString().slice(0, 7).replace(/-/g, '')}`, from, to };
+}
+
+/** Upper bound of a partition from its name (`…_d20261201` → 2026-12-02), undefined for another name. */
+export function partitionEnd(name: string): number | undefined {
+  const day = /_d(\d{4})(\d{2})(\d{2})$/.exec(name);
+  if (day) return Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3])) + DAY_MS;
+  const month = /_m(\d{4})(\d{2})$/.exec(name);
+  if (month) return Date.UTC(Number(month[1]), Number(month[2]), 1);
+  return undefined;
+}
+
+const fieldColumns = SAMPLE_FIELDS.map((f) => `${f} float8`).join(', ');
+const rollupColumns = SAMPLE_FIELDS.flatMap((f) => [`${f}_sum float8`, `${f}_min float8`, `${f}_max float8`]).join(', ');
+const iso = (t: number) => new Date(t).toISOString();
+
+/** One point of a read: averages of every field over [t, t + step). */
+export interface StoredPoint {
+  t: number;
+  n: number;
+  values: (number | null)[];
+}
+
+/** Where the next read is answered from: the finest table kept back to `from`, coarser when the step allows. */
+export function resolutionFor(from: number, stepS: number, now: number): MetricsResolution {
+  if (stepS >= 3600 || from < now - METRICS_RETENTION_MS['1m']) return '1h';
+  if (stepS >= 60 || from < now - METRICS_RETENTION_MS.raw) return '1m';
+  return 'raw';
+}
+
+/**
+ * Samples and rollups in Postgres (schema `metrics`, issue 12): raw samples kept 48 h, 1-minute
+ * rollups 30 d, 1-hour rollups 1 y, each natively range-partitioned by time; retention drops whole
+ * partitions. Writes are one multi-row insert per table per batch (unnest of column arrays); rollups
+ * are merged incrementally in the same transaction.
+ */
+export class MetricsStore {
+  /** Partitions known to exist (created by this process or found at start). */
+  private readonly partitions = new Set<string>();
+
+  constructor(readonly db: DataSource) {}
+
+  /** Creates the schema, the partitioned parents and the checkpoint table (idempotent). */
+  async migrate(): Promise<void> {
+    await migrateSchema(this.db, SCHEMA, async (em) => {
+      await em.query(`create table if not exists ${SCHEMA}.samples (series text not null, node_id uuid not null, t timestamptz not null, ${fieldColumns}) partition by range (t)`);
+      await em.query(`create index if not exists samples_series_t on ${SCHEMA}.samples (series, t)`);
+      for (const rollup of ROLLUPS) {
+        await em.query(
+          `create table if not exists ${SCHEMA}.${rollup.table} (series text not null, node_id uuid not null, bucket timestamptz not null, n integer not null, ${rollupColumns}, primary key (series, node_id, bucket)) partition by range (bucket)`,
+        );
+      }
+      await em.query(`create table if not exists ${SCHEMA}.ingest_checkpoints (name text primary key, last_sequence bigint not null default 0, stream_created text)`);
+    });
+    const rows: { name: string }[] = await this.db.query(
+      `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1`,
+      [SCHEMA],
+    );
+    for (const r of rows) this.partitions.add(r.name);
+  }
+
+  /** Creates the partitions that times `ts` fall in, in every table (raw, 1m, 1h). */
+  async ensurePartitions(ts: Iterable<number>): Promise<void> {
+    const wanted = new Map<string, { table: string; from: number; to: number }>();
+    for (const t of ts) {
+      for (const table of PARTITIONED) {
+        const p = partitionOf(table, t);
+        if (!this.partitions.has(p.name)) wanted.set(p.name, { table: table.table, from: p.from, to: p.to });
+      }
+    }
+    if (wanted.size === 0) return;
+    await migrateSchema(this.db, SCHEMA, async (em) => {
+      for (const [name, p] of wanted) {
+        await em.query(`create table if not exists ${SCHEMA}.${name} partition of ${SCHEMA}.${p.table} for values from ('${iso(p.from)}') to ('${iso(p.to)}')`);
+      }
+    });
+    for (const name of wanted.keys()) this.partitions.add(name);
+  }
+
+  /** Drops every partition wholly older than its table's retention; returns the dropped names. */
+  async dropExpired(now = Date.now()): Promise<string[]> {
+    const rows: { name: string; parent: string }[] = await this.db.query(
+      `select c.relname as name, p.relname as parent from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1`,
+      [SCHEMA],
+    );
+    const dropped: string[] = [];
+    for (const { name, parent } of rows) {
+      const table = PARTITIONED.find((t) => t.table === parent);
+      const end = partitionEnd(name);
+      if (!table || end === undefined || end > now - table.retentionMs) continue;
+      await migrateSchema(this.db, SCHEMA, (em) => em.query(`drop table if exists ${SCHEMA}.${name}`).then(() => undefined));
+      this.partitions.delete(name);
+      dropped.push(name);
+    }
+    return dropped;
+  }
+
+  /** The last stream sequence written under checkpoint `name` (0 before the first). */
+  async checkpoint(name: string): Promise<{ sequence: number; streamCreated: string | null }> {
+    await this.db.query(`insert into ${SCHEMA}.ingest_checkpoints (name) values ($1) on conflict do nothing`, [name]);
+    const [row] = await this.db.query(`select last_sequence, stream_created from ${SCHEMA}.ingest_checkpoints where name = $1`, [name]);
+    return { sequence: Number(row.last_sequence), streamCreated: row.stream_created ?? null };
+  }
+
+  /** Moves a checkpoint back (the stream was recreated): the next writes start from `sequence`. */
+  async resetCheckpoint(name: string, sequence: number, streamCreated: string): Promise<void> {
+    await this.db.query(`update ${SCHEMA}.ingest_checkpoints set last_sequence = $2, stream_created = $3 where name = $1`, [name, sequence, streamCreated]);
+  }
+
+  /**
+   * Writes samples and merges them into both rollups in one transaction with the checkpoint, which
+   * must still be at `expected` (else FencedError: another instance wrote since, nothing is written).
+   */
+  async write(samples: Sample[], checkpoint: { name: string; expected: number; to: number }): Promise<void> {
+    if (samples.length > 0) await this.ensurePartitions(uniqueDays(samples));
+    await this.db.transaction(async (em) => {
+      // Samples and checkpoint commit together and TELEMETRY keeps a day: a crash that loses the
+      // last commits only reads them again, so there is no need to wait for the WAL flush.
+      await em.query('set local synchronous_commit = off');
+      const [row] = await em.query(`select last_sequence from ${SCHEMA}.ingest_checkpoints where name = $1 for update`, [checkpoint.name]);
+      const at = Number(row?.last_sequence ?? 0);
+      if (at !== checkpoint.expected) throw new FencedError(checkpoint.expected, at);
+      if (samples.length > 0) {
+        await insertSamples(em, samples);
+        for (const rollup of ROLLUPS) await mergeRollup(em, rollup, rollupRows(samples, rollup.bucketMs));
+      }
+      await em.query(`update ${SCHEMA}.ingest_checkpoints set last_sequence = $2 where name = $1`, [checkpoint.name, checkpoint.to]);
+    });
+  }
+
+  /**
+   * Points of one series over [from, to) in steps of `stepS` seconds from `resolution`; `nodeId`
+   * keeps only what that node sent. Steps without samples are left out.
+   */
+  async read(series: string, nodeId: string | undefined, from: number, to: number, stepS: number, resolution: MetricsResolution): Promise<StoredPoint[]> {
+    const bin = `date_bin(make_interval(secs => $5), ${resolution === 'raw' ? 't' : 'bucket'}, timestamptz '1970-01-01 00:00:00+00')`;
+    const where = `series = $1 and ($2::uuid is null or node_id = $2::uuid) and ${resolution === 'raw' ? 't' : 'bucket'} >= $3 and ${resolution === 'raw' ? 't' : 'bucket'} < $4`;
+    const sql =
+      resolution === 'raw'
+        ? `select extract(epoch from ${bin}) * 1000 as b, count(*)::int as n, ${SAMPLE_FIELDS.map((f) => `avg(${f}) as ${f}`).join(', ')} from ${SCHEMA}.samples where ${where} group by 1 order by 1`
+        : `select extract(epoch from ${bin}) * 1000 as b, sum(n)::int as n, ${SAMPLE_FIELDS.map((f) => `sum(${f}_sum) / sum(n) as ${f}`).join(', ')} from ${SCHEMA}.rollup_${resolution} where ${where} group by 1 order by 1`;
+    const rows: Record<string, unknown>[] = await this.db.query(sql, [series, nodeId ?? null, iso(from), iso(to), stepS]);
+    return rows.map((r) => ({ t: Number(r.b), n: Number(r.n), values: SAMPLE_FIELDS.map((f) => (r[f] === null ? null : Number(r[f]))) }));
+  }
+
+  /** The newest raw sample of each series sent by `nodeId` among `series`, at most `maxAgeMs` old. */
+  async latest(nodeId: string, series: string[], maxAgeMs: number): Promise<Map<string, { t: number; values: (number | null)[] }>> {
+    if (series.length === 0) return new Map();
+    const rows: Record<string, unknown>[] = await this.db.query(
+      `select distinct on (series) series, extract(epoch from t) * 1000 as t, ${SAMPLE_FIELDS.join(', ')} from ${SCHEMA}.samples where series = any($1::text[]) and node_id = $2 and t >= $3 order by series, t desc`,
+      [series, nodeId, iso(Date.now() - maxAgeMs)],
+    );
+    return new Map(rows.map((r) => [String(r.series), { t: Math.round(Number(r.t)), values: SAMPLE_FIELDS.map((f) => (r[f] === null ? null : Number(r[f]))) }]));
+  }
+
+  /** Rollup rows stored for [from, to), in a stable order (tests compare them with rollupsFromRaw). */
+  async storedRollups(rollup: Rollup, from: number, to: number): Promise<RollupRow[]> {
+    const rows = await this.db.query(
+      `select series, node_id::text, extract(epoch from bucket) * 1000 as bucket, n, ${rollupSelect()} from ${SCHEMA}.${rollup.table} where bucket >= $1 and bucket < $2 order by series, node_id, bucket`,
+      [iso(from), iso(to)],
+    );
+    return rows.map(toRollupRow);
+  }
+
+  /** What the rollup rows for [from, to) are when computed from the raw samples at once (`from`, `to` on bucket bounds). */
+  async rollupsFromRaw(rollup: Rollup, from: number, to: number): Promise<RollupRow[]> {
+    const aggregates = SAMPLE_FIELDS.flatMap((f) => [`sum(${f}) as ${f}_sum`, `min(${f}) as ${f}_min`, `max(${f}) as ${f}_max`]).join(', ');
+    const rows = await this.db.query(
+      `select series, node_id::text, extract(epoch from date_bin(make_interval(secs => $3), t, timestamptz '1970-01-01 00:00:00+00')) * 1000 as bucket, count(*)::int as n, ${aggregates}
+         from ${SCHEMA}.samples where t >= $1 and t < $2 group by 1, 2, 3 order by series, node_id, bucket`,
+      [iso(from), iso(to), rollup.bucketMs / 1000],
+    );
+    return rows.map(toRollupRow);
+  }
+
+  /** Replaces the rollup rows of [from, to) by those computed from raw samples (repair after a bug; raw is kept 48 h). */
+  async rebuildRollups(rollup: Rollup, from: number, to: number): Promise<number> {
+    const rows = await this.rollupsFromRaw(rollup, from, to);
+    await this.db.transaction(async (em) => {
+      await em.query(`delete from ${SCHEMA}.${rollup.table} where bucket >= $1 and bucket < $2`, [iso(from), iso(to)]);
+      await mergeRollup(em, rollup, rows);
+    });
+    return rows.length;
+  }
+}
+
+/** The checkpoint moved under this writer: another instance wrote, or it was reset. Nothing was written. */
+export class FencedError extends Error {
+  constructor(expected: number, found: number) {
+    super(`metrics: the ingest checkpoint is at ${found}, not at ${expected} where this instance left it`);
+  }
+}
+
+function uniqueDays(samples: Sample[]): number[] {
+  const days = new Set<number>();
+  for (const s of samples) days.add(Math.floor(s.t / DAY_MS) * DAY_MS);
+  return [...days];
+}
+
+function rollupSelect(): string {
+  return SAMPLE_FIELDS.flatMap((f) => [`${f}_sum`, `${f}_min`, `${f}_max`]).join(', ');
+}
+
+function toRollupRow(r: Record<string, unknown>): RollupRow {
+  const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    series: String(r.series),
+    nodeId: String(r.node_id),
+    bucket: Math.round(Number(r.bucket)),
+    n: Number(r.n),
+    sum: SAMPLE_FIELDS.map((f) => n(r[`${f}_sum`])),
+    min: SAMPLE_FIELDS.map((f) => n(r[`${f}_min`])),
+    max: SAMPLE_FIELDS.map((f) => n(r[`${f}_max`])),
+  };
+}
+
+/** One multi-row insert of every sample: each column goes as one array parameter, unnested. */
+async function insertSamples(em: Queryable, samples: Sample[]): Promise<void> {
+  const params: unknown[] = [samples.map((s) => s.series), samples.map((s) => s.nodeId), samples.map((s) => s.t)];
+  SAMPLE_FIELDS.forEach((_, i) => params.push(samples.map((s) => s.values[i])));
+  const columns = SAMPLE_FIELDS.map((_, i) => `$${i + 4}::float8[]`).join(', ');
+  const names = SAMPLE_FIELDS.join(', ');
+  await em.query(
+    `insert into ${SCHEMA}.samples (series, node_id, t, ${names})
+     select s, n::uuid, to_timestamp(t / 1000.0), ${names} from unnest($1::text[], $2::text[], $3::float8[], ${columns}) as u(s, n, t, ${names})`,
+    params,
+  );
+}
+
+/** Merges rollup rows into a rollup table: counts and sums add up, minima and maxima widen. */
+async function mergeRollup(em: Queryable, rollup: Rollup, rows: RollupRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const params: unknown[] = [rows.map((r) => r.series), rows.map((r) => r.nodeId), rows.map((r) => r.bucket), rows.map((r) => r.n)];
+  const names: string[] = [];
+  SAMPLE_FIELDS.forEach((f, i) => {
+    params.push(rows.map((r) => r.sum[i]), rows.map((r) => r.min[i]), rows.map((r) => r.max[i]));
+    names.push(`${f}_sum`, `${f}_min`, `${f}_max`);
+  });
+  const arrays = names.map((_, i) => `$${i + 5}::float8[]`).join(', ');
+  const updates = SAMPLE_FIELDS.flatMap((f) => [
+    `${f}_sum = coalesce(r.${f}_sum + excluded.${f}_sum, r.${f}_sum, excluded.${f}_sum)`,
+    `${f}_min = least(r.${f}_min, excluded.${f}_min)`,
+    `${f}_max = greatest(r.${f}_max, excluded.${f}_max)`,
+  ]).join(', ');
+  await em.query(
+    `insert into ${SCHEMA}.${rollup.table} as r (series, node_id, bucket, n, ${names.join(', ')})
+     select s, nid::uuid, to_timestamp(b / 1000.0), n, ${names.join(', ')} from unnest($1::text[], $2::text[], $3::float8[], $4::int[], ${arrays}) as u(s, nid, b, n, ${names.join(', ')})
+     on conflict (series, node_id, bucket) do update set n = r.n + excluded.n, ${updates}`,
+    params,
+  );
+}

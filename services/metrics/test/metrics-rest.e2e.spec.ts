@@ -1,0 +1,134 @@
+import { startStack, type Stack } from '../../gateway/test/stack-harness';
+
+const as = (token: string) => `Bearer ${token}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Issue 12 acceptance on the real stack: NATS, Postgres, the metrics service and a real agent whose
+ * process-driver server is sampled every second (stack default STACK_AGENT_USAGE_MS).
+ */
+describe('GET /api/v1/metrics (real stack, real agent)', () => {
+  let stack: Stack;
+  let admin: string;
+  let nodeId: string;
+  let serverId: string;
+  let runningSince: number;
+  let alice: { id: string; token: string };
+  let bob: { id: string; token: string };
+
+  async function userWith(name: string, permissions: string[]) {
+    const http = stack.http;
+    const role = await http().post('/api/v1/roles').set('Authorization', as(admin)).send({ name: `${name}-role`, permissions });
+    if (role.status !== 201) throw new Error(`role: ${role.status} ${JSON.stringify(role.body)}`);
+    const user = await http().post('/api/v1/users').set('Authorization', as(admin)).send({ name, email: `${name}@metrics.test`, password: `${name} password 1`, role_name: `${name}-role` });
+    if (user.status !== 201) throw new Error(`user: ${user.status} ${JSON.stringify(user.body)}`);
+    const login = await http().post('/api/v1/auth/login').send({ email: `${name}@metrics.test`, password: `${name} password 1` });
+    return { id: user.body.id as string, token: login.body.accessToken as string };
+  }
+
+  beforeAll(async () => {
+    stack = await startStack({ files: false });
+    admin = await stack.adminToken();
+    const http = stack.http;
+    const node = await http().post('/api/v1/nodes').set('Authorization', as(admin)).send({ name: 'metrics-node', memory_mb: 4096, cpu_percent: 400, storage_size: '10G' });
+    nodeId = node.body.id;
+    stack.startAgent(node.body.enrollment.token);
+    await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', as(admin))).body.state === 'online', 30_000);
+    alice = await userWith('alice', ['nodes.read', 'servers.create', 'servers.power']);
+    bob = await userWith('bob', ['nodes.read']);
+    const template = await http()
+      .post('/api/v1/templates')
+      .set('Authorization', as(admin))
+      .send({ name: 'sleeper', driver: 'process', startup: 'echo "Server ready"; exec sleep 3600', ready_pattern: 'Server ready', stop: { signal: 'SIGKILL', timeout_s: 5 }, limits: { memory_mb: 64, cpu_percent: 50, disk_mb: 100 } });
+    const created = await http()
+      .post('/api/v1/servers')
+      .set('Authorization', as(admin))
+      .send({ name: 'sampled', template_id: template.body.id, node_id: nodeId, owner_id: alice.id, limits: { memory_mb: 64, cpu_percent: 50, disk_mb: 100 } });
+    if (created.status !== 201) throw new Error(`server: ${created.status} ${JSON.stringify(created.body)}`);
+    serverId = created.body.id;
+    const state = async () => (await http().get(`/api/v1/servers/${serverId}`).set('Authorization', as(admin))).body.state as string;
+    await stack.waitFor('installed', async () => (await state()) === 'offline', 60_000);
+    await http().post(`/api/v1/servers/${serverId}/power`).set('Authorization', as(admin)).send({ action: 'start' });
+    await stack.waitFor('running', async () => (await state()) === 'running', 30_000);
+    runningSince = Date.now();
+  }, 180_000);
+  afterAll(() => stack?.stop());
+
+  const metrics = (token: string, query: Record<string, string | number>) => stack.http().get('/api/v1/metrics').query(query).set('Authorization', as(token));
+
+  it("answers a running server's history after 20 s with at least 3 points of memory > 0", async () => {
+    await sleep(Math.max(0, runningSince + 20_000 - Date.now()));
+
+    const res = await metrics(alice.token, { target: `server:${serverId}`, from: new Date(runningSince - 60_000).toISOString(), to: Date.now(), step: '5s' });
+
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ target: `server:${serverId}`, step: 5, resolution: 'raw' });
+    const withMemory = res.body.points.filter((p: { memory_bytes: number | null }) => (p.memory_bytes ?? 0) > 0);
+    expect(withMemory.length).toBeGreaterThanOrEqual(3);
+    expect(Object.keys(res.body.points[0]).sort()).toEqual(['cpu_percent', 'disk_bytes', 'memory_bytes', 'net_rx', 'net_tx', 't']);
+  }, 60_000);
+
+  it('answers 7-day queries from the rollups (1-minute for a 15 min step, 1-hour by default), and a node target with nodes.read', async () => {
+    const week = await stack.waitFor('a sample in the 1-minute rollup', async () => {
+      const res = await metrics(admin, { target: `server:${serverId}`, from: Date.now() - 7 * 24 * 3600_000, step: '15m' });
+      return res.status !== 200 || res.body.points.length > 0 ? res : undefined;
+    });
+    const weekByDefault = await metrics(admin, { target: `server:${serverId}`, from: Date.now() - 7 * 24 * 3600_000 });
+    const node = await metrics(bob.token, { target: `node:${nodeId}`, from: Date.now() - 600_000, step: 60 });
+
+    expect(week.status).toBe(200);
+    expect(week.body.resolution).toBe('1m');
+    expect(week.body.points.length).toBeGreaterThanOrEqual(1);
+    expect(week.body.points.length).toBeLessThanOrEqual(1000);
+    expect(weekByDefault.body).toMatchObject({ step: 3600, resolution: '1h' });
+    expect(weekByDefault.body.points.length).toBeGreaterThanOrEqual(1);
+    expect(node.status).toBe(200);
+    expect(node.body.points.some((p: { net_rx: number | null; memory_bytes: number }) => p.net_rx !== null && p.memory_bytes > 0)).toBe(true);
+  });
+
+  it('answers 422 naming the field for a bad target, range or step', async () => {
+    const target = `node:${nodeId}`;
+    const cases = [
+      [{ target: 'vm:1' }, 'target'],
+      [{ target, from: 2000, to: 1000 }, 'to'],
+      [{ target, from: 'yesterday' }, 'from'],
+      [{ target, from: Date.now() - 24 * 3600_000, step: 1 }, 'step'],
+      [{ target, step: 'soon' }, 'step'],
+    ] as const;
+
+    for (const [query, field] of cases) {
+      const res = await metrics(admin, query);
+      expect([JSON.stringify(query), res.status, res.body.code]).toEqual([JSON.stringify(query), 422, 'VALIDATION_FAILED']);
+      expect(res.body.details.fields.map((f: { path: string }) => f.path)).toContain(field);
+    }
+  });
+
+  it('lets only those who may see a target read it: 401, 403 without nodes.read, 404 for a hidden server', async () => {
+    const outsider = await userWith('carol', ['templates.read']);
+
+    const anonymous = await stack.http().get('/api/v1/metrics').query({ target: `node:${nodeId}` });
+    const noNodes = await metrics(outsider.token, { target: `node:${nodeId}` });
+    const hidden = await metrics(bob.token, { target: `server:${serverId}` });
+    const unknown = await metrics(admin, { target: 'server:6f1c2b1e-0000-4000-8000-000000000000' });
+    const owner = await metrics(alice.token, { target: `server:${serverId}` });
+
+    expect([anonymous.status, noNodes.status, hidden.status, unknown.status, owner.status]).toEqual([401, 403, 404, 404, 200]);
+    expect(noNodes.body).toMatchObject({ code: 'FORBIDDEN', details: { missing: ['nodes.read'] } });
+  });
+
+  it('keeps GET /nodes/:id/metrics and /metrics/history in their shapes', async () => {
+    const latest = await stack.http().get(`/api/v1/nodes/${nodeId}/metrics`).set('Authorization', as(admin));
+    const history = await stack.http().get(`/api/v1/nodes/${nodeId}/metrics/history?range=6h`).set('Authorization', as(admin));
+    const byBob = await stack.http().get(`/api/v1/nodes/${nodeId}/metrics`).set('Authorization', as(bob.token));
+
+    expect(latest.status).toBe(200);
+    expect(latest.body).toMatchObject({ node_id: nodeId, memory_usage: expect.any(Number), memory_limit: expect.any(Number), cpu_percent: expect.any(Number), load: expect.any(Array) });
+    expect(latest.body.servers.map((s: { server_id: string }) => s.server_id)).toEqual([serverId]);
+    expect(latest.body.servers[0].memory_bytes).toBeGreaterThan(0);
+    expect(byBob.body.servers).toEqual([]);
+    expect(history.status).toBe(200);
+    expect(history.body).toMatchObject({ node_id: nodeId, range: '6h', bucket_s: 90 });
+    expect(history.body.items.length).toBeGreaterThanOrEqual(1);
+    expect(history.body.items[0]).toMatchObject({ node_id: nodeId, memory_usage: expect.any(Number), at: expect.any(String) });
+  });
+});
