@@ -1,7 +1,7 @@
 /** `npm run dev -- --replicas N`: how many instances dev.ts runs, and what it calls them. */
 
 /** Services in start order; each is a NestJS app under services/<name>/src/main.ts. The gateway starts after them. */
-export const SERVICES: readonly string[] = ['auth', 'users', 'nodes', 'files', 'metrics'];
+export const SERVICES: readonly string[] = ['auth', 'users', 'nodes', 'files', 'metrics', 'plugins'];
 
 /** Most instances of each service `--replicas` accepts: each is a Node process of its own. */
 export const MAX_REPLICAS = 8;

@@ -3,10 +3,11 @@ import type { GatewayOptions } from './gateway.options';
 import { FilesModule } from './files/files.module';
 import { FleetModule } from './fleet/fleet.module';
 import { IdentityModule } from './identity/identity.module';
+import { PluginsModule } from './plugins/plugins.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RealtimeModule } from './realtime/realtime.module';
 
-/** The feature modules of the gateway: identity, fleet, files, metrics, realtime. Tests use the same list. */
+/** The feature modules of the gateway: identity, fleet, files, metrics, plugins, realtime. Tests use the same list. */
 export function gatewayFeatures(_options: Omit<GatewayOptions, 'features'>): DynamicModule[] {
-  return [IdentityModule.forRoot(), FleetModule.forRoot(), FilesModule.forRoot(), MetricsModule.forRoot(), RealtimeModule.forRoot()];
+  return [IdentityModule.forRoot(), FleetModule.forRoot(), FilesModule.forRoot(), MetricsModule.forRoot(), PluginsModule.forRoot(), RealtimeModule.forRoot()];
 }

@@ -10,6 +10,7 @@ import { AuthModule } from '../../auth/src/auth.module';
 import { FilesModule, type FilesModuleOptions } from '../../files/src/files.module';
 import { MetricsModule, type MetricsModuleOptions } from '../../metrics/src/metrics.module';
 import { NodesModule } from '../../nodes/src/nodes.module';
+import { PluginsModule, type PluginsModuleOptions } from '../../plugins/src/plugins.module';
 import { IdentityBootstrap } from '../../users/src/bootstrap/identity-bootstrap';
 import { UsersModule } from '../../users/src/users.module';
 import { createGatewayApp, type GatewayApp } from '../src/gateway.app';
@@ -29,6 +30,8 @@ export interface Stack {
   files?: INestMicroservice;
   /** The metrics service, unless StackOptions.metrics is false. */
   metrics?: INestMicroservice;
+  /** The plugins service, when StackOptions.plugins is given. */
+  plugins?: INestMicroservice;
   http(): ReturnType<typeof request>;
   adminToken(): Promise<string>;
   startAgent(token: string): StackAgent;
@@ -42,9 +45,14 @@ export interface StackOptions {
   passwordHash?: { memoryCost: number; timeCost: number; parallelism: number };
   /** Options of the files service (issue 10); `false` leaves it out. @default {} */
   files?: Partial<Omit<FilesModuleOptions, 'nats' | 'databaseUrl'>> | false;
+  /** Options of the plugins service (issue 13); left out unless given (its runners and sync are not free). */
+  plugins?: StackPluginsOptions;
   /** Options of the metrics service (issue 12); `false` leaves it out. @default {} */
   metrics?: Partial<Omit<MetricsModuleOptions, 'nats' | 'databaseUrl'>> | false;
 }
+
+/** Options of the plugins service (issue 13), when a test wants it. */
+export type StackPluginsOptions = Partial<Omit<PluginsModuleOptions, 'nats' | 'databaseUrl'>>;
 
 export async function startStack(stackOptions: StackOptions = {}): Promise<Stack> {
   const env = await startTestEnv();
@@ -102,6 +110,19 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<Stack
       })
     : undefined;
   if (metrics) services.push(metrics);
+  const plugins = stackOptions.plugins
+    ? await startServiceApp(
+        'plugins',
+        PluginsModule.forRoot({
+          dataDir: mkdtempSync(join(tmpdir(), 'encedeus-stack-plugins-')),
+          ...stackOptions.plugins,
+          nats: { servers, creds: await env.nats.creds('plugins') },
+          databaseUrl: env.db.url,
+        }),
+        { servers, creds: await env.nats.creds('plugins'), logger: ['error'] },
+      )
+    : undefined;
+  if (plugins) services.push(plugins);
   const options = { nats: { servers, creds: await env.nats.creds('gateway') }, databaseUrl: env.db.url, signer: env.nats.signer, accountAdmin: env.nats.accountAdmin, logLevel: 'silent' };
   const gateway = await createGatewayApp({ ...options, features: gatewayFeatures(options) }, 0, '127.0.0.1');
   const http = () => request(gateway.url);
@@ -114,6 +135,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<Stack
     gateway,
     files,
     metrics,
+    plugins,
     http,
     async adminToken() {
       if (!admin) {

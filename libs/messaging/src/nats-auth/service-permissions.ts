@@ -19,7 +19,24 @@ export const DURABLE_OWNERS: ReadonlyArray<{ stream: string; name: string; owner
   { stream: STREAMS.agentReports, name: 'nodes_agent_reports', owner: 'nodes' },
   { stream: STREAMS.events, name: 'files_read_model', owner: 'files' },
   { stream: STREAMS.telemetry, name: 'metrics_telemetry', owner: 'metrics' },
+  { stream: STREAMS.events, name: 'plugins_read_model', owner: 'plugins' },
 ];
+
+/**
+ * Durables created at run time, one per installed plugin (`plugin_<id without dashes>`, owner
+ * plugins; docs/plugins.md). Subject permissions match whole tokens, so no JWT can shut other
+ * services out of a name prefix: their allow-lists name no plugin durable and no service code
+ * touches one; the plugins service alone creates, reads and deletes them.
+ */
+export const DURABLE_PREFIXES: ReadonlyArray<{ stream: string; prefix: string; owner: string }> = [{ stream: STREAMS.events, prefix: 'plugin_', owner: 'plugins' }];
+
+/**
+ * The plugins service: its own events, the commands plugins may call through ctx.api (PLUGIN_API:
+ * nodes' power, get_server, get_template — nothing else of `cmd.>`), and the plugins' key-value
+ * bucket (`plugins_kv`: create, read/write its keys, purge one plugin's keys on uninstall).
+ */
+const PLUGIN_KV = ['$KV.plugins_kv.>', '$JS.API.STREAM.CREATE.KV_plugins_kv', '$JS.API.STREAM.PURGE.KV_plugins_kv'];
+const PLUGIN_API_COMMANDS = ['cmd.nodes.power', 'cmd.nodes.get_server', 'cmd.nodes.get_template'];
 
 /**
  * What a service needs of JetStream, and no more. nats.js 2.29 on nats-server 2.9.10 creates every
@@ -142,7 +159,7 @@ export const SERVICE_PERMISSIONS = {
   // Reads telemetry through its durable `metrics_telemetry`; owns no aggregate of the fleet (nodes keeps liveness).
   metrics: service('metrics', [...INBOX, ...REQUESTER_INBOXES], ['cmd.metrics.>', 'tel.>', ...INBOX]),
   files: service('files', ['evt.file.>', 'evt.backup.>', 'agent.*.cmd.>', ...AGENT_REPLIES, ...INBOX, ...REQUESTER_INBOXES], ['cmd.files.>', ...INBOX]),
-  plugins: service('plugins', ['evt.plugin.>', 'cmd.>', ...INBOX, ...REQUESTER_INBOXES], ['cmd.plugins.>', 'evt.>', ...INBOX]),
+  plugins: service('plugins', ['evt.plugin.>', ...PLUGIN_API_COMMANDS, ...PLUGIN_KV, ...INBOX, ...REQUESTER_INBOXES], ['cmd.plugins.>', 'evt.>', ...INBOX]),
   /** An agent that has not enrolled yet: it may only ask to enroll. */
   'agent-bootstrap': {
     pub: ['cmd.nodes.enroll'],

@@ -15,7 +15,11 @@ function hasBody(req: Request): boolean {
  * Case-insensitive like Express's routing: `/FILES/Write` reaches the same handler, whose body must
  * not have been parsed (and consumed) here.
  */
-const RAW_BODY_ROUTES = [{ method: 'PUT', path: /^\/api\/v1\/servers\/[^/]+\/files\/write\/?$/i }];
+const RAW_BODY_ROUTES = [
+  { method: 'PUT', path: /^\/api\/v1\/servers\/[^/]+\/files\/write\/?$/i },
+  // The repository webhook's signature covers the exact bytes of its body.
+  { method: 'POST', path: /^\/api\/v1\/webhooks\/repository\/sync\/?$/i },
+];
 
 /**
  * Content negotiation for request bodies (DESIGN.md §5): `application/json` and MessagePack are

@@ -1,0 +1,194 @@
+import { Controller, Inject } from '@nestjs/common';
+import { Ctx, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
+import type { NatsConnection } from 'nats';
+import type { DataSource } from 'typeorm';
+import { z } from 'zod';
+import {
+  addRepositorySchema,
+  ALL_PERMISSIONS,
+  installPluginSchema,
+  NotFoundError,
+  pluginConfigSchema,
+  ratePluginSchema,
+  Subjects,
+  text,
+  type InstalledPluginView,
+  type RepositoryView,
+} from '@encedeus/contracts';
+import { CommandHandler, EventStore, metaFromHeaders, NATS_CONNECTION, newAggregateId, Projector, type CommandMeta, type Handled } from '@encedeus/messaging';
+import { pluginDecider, type InstallFrom } from '../domain/plugin.decider';
+import { repositoryDecider } from '../domain/repository.decider';
+import { CatalogSync } from '../catalog/catalog-sync';
+import { GitRepositories } from '../git/git-repository';
+import { SCHEMA } from '../projections/plugins.projection';
+import { PLUGINS_DB } from '../plugins.tokens';
+import { PluginsQueries } from '../queries/plugins.queries';
+import { deletePluginConsumer, ensurePluginConsumer } from '../delivery/plugin-runner';
+import { purgePluginKv } from '../delivery/capabilities';
+
+const idSchema = z.object({ id: z.uuid() });
+/** What the gateway adds to an install: the installer's effective permissions (approval of a high-risk plugin). */
+const installCommandSchema = installPluginSchema.extend({ installer_permissions: z.array(text()).max(200).default([]) });
+
+function commandMeta(ctx: NatsContext): CommandMeta {
+  return metaFromHeaders(ctx.getHeaders?.());
+}
+
+/** Waits (bounded) until the read model applied a command's events, so the reply and the next query see them. */
+async function visible<S>(projector: Projector, handled: Handled<S>): Promise<Handled<S>> {
+  if (handled.events.length > 0) await projector.waitFor(handled.revision.sequence, 5000);
+  return handled;
+}
+
+/**
+ * Commands of the plugins service (`cmd.plugins.<verb>`): repositories (add, sync, remove, the
+ * webhook's sync by URL) and installed plugins (install, enable, disable, configure, rate,
+ * uninstall). Thin: validate, kernel, reply from the read model.
+ */
+@Controller()
+export class PluginsCommands {
+  constructor(
+    @Inject(CommandHandler) private readonly kernel: CommandHandler,
+    @Inject(Projector) private readonly projector: Projector,
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(PLUGINS_DB) private readonly db: DataSource,
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    @Inject(CatalogSync) private readonly sync: CatalogSync,
+    @Inject(GitRepositories) private readonly git: GitRepositories,
+    @Inject(PluginsQueries) private readonly queries: PluginsQueries,
+  ) {}
+
+  /** Adds a repository and syncs it at once (a failed fetch leaves it `failed` with the error, not a failed request). */
+  @MessagePattern(Subjects.command('plugins', 'add_repository'))
+  async addRepository(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<RepositoryView> {
+    const body = addRepositorySchema.parse(data);
+    const meta = commandMeta(ctx);
+    const id = newAggregateId('plugins.add_repository', meta);
+    await visible(this.projector, await this.kernel.handle('plugin', id, repositoryDecider, { type: 'add', ...body }, meta));
+    await this.sync.sync(id);
+    await this.projector.waitFor(await this.lastOf(id), 5000);
+    return this.queries.repositoryView(id);
+  }
+
+  @MessagePattern(Subjects.command('plugins', 'sync_repository'))
+  async syncRepository(@Payload() data: unknown): Promise<RepositoryView> {
+    const { id } = idSchema.parse(data);
+    await this.sync.sync(id);
+    await this.projector.waitFor(await this.lastOf(id), 5000);
+    return this.queries.repositoryView(id);
+  }
+
+  /** The webhook: syncs every repository with this URL (and branch, when given). */
+  @MessagePattern(Subjects.command('plugins', 'sync_by_url'))
+  async syncByUrl(@Payload() data: unknown): Promise<{ synced: RepositoryView[] }> {
+    const { url, branch } = z.object({ url: text().max(2000), branch: text().max(200).optional() }).parse(data);
+    const rows = (await this.db.query(`select id from ${SCHEMA}.repositories where url = $1 and ($2::text is null or branch = $2)`, [url, branch ?? null])) as { id: string }[];
+    const synced: RepositoryView[] = [];
+    for (const { id } of rows) {
+      await this.sync.sync(id);
+      await this.projector.waitFor(await this.lastOf(id), 5000);
+      synced.push(await this.queries.repositoryView(id));
+    }
+    return { synced };
+  }
+
+  @MessagePattern(Subjects.command('plugins', 'remove_repository'))
+  async removeRepository(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<{ removed: true }> {
+    const { id } = idSchema.parse(data);
+    await visible(this.projector, await this.kernel.handle('plugin', id, repositoryDecider, { type: 'remove' }, commandMeta(ctx)));
+    await this.git.remove(id);
+    return { removed: true };
+  }
+
+  /**
+   * Installs a catalog plugin: config validated against its config_schema (422 with the fields), a
+   * high-risk plugin only with `approve: true` from an administrator. Its durable consumer is
+   * created right after plugin.installed, so it receives every event appended from then on.
+   */
+  @MessagePattern(Subjects.command('plugins', 'install'))
+  async install(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<InstalledPluginView> {
+    const body = installCommandSchema.parse(data);
+    const meta = commandMeta(ctx);
+    const [row] = (await this.db.query(`select * from ${SCHEMA}.catalog_plugins where id = $1`, [body.catalog_id])) as CatalogRow[];
+    if (!row) throw new NotFoundError('Catalog plugin', body.catalog_id);
+    const from: InstallFrom = {
+      catalog_id: row.id,
+      repository_id: row.repository_id,
+      commit: row.commit,
+      name: row.name,
+      version: row.version,
+      description: row.description,
+      events: row.events,
+      permissions: row.permissions,
+      config_schema: row.config_schema ?? null,
+      code: row.code,
+      sha256: row.sha256,
+    };
+    const held = new Set(body.installer_permissions);
+    const isAdmin = ALL_PERMISSIONS.every((p) => held.has(p));
+    const id = newAggregateId('plugins.install', meta);
+    const handled = await this.kernel.handle('plugin', id, pluginDecider, { type: 'install', from, config: body.config, actor: meta.actor, approve: body.approve === true, isAdmin }, meta);
+    const installed = handled.events.find((e) => e.event.type === 'plugin.installed');
+    if (installed) await ensurePluginConsumer(this.nc, { id, events: row.events, installedSequence: installed.sequence });
+    await visible(this.projector, handled);
+    return this.queries.installedView(id);
+  }
+
+  @MessagePattern(Subjects.command('plugins', 'enable'))
+  async enable(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<InstalledPluginView> {
+    return this.simple(data, ctx, { type: 'enable' });
+  }
+
+  @MessagePattern(Subjects.command('plugins', 'disable'))
+  async disable(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<InstalledPluginView> {
+    return this.simple(data, ctx, { type: 'disable' });
+  }
+
+  @MessagePattern(Subjects.command('plugins', 'configure'))
+  async configure(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<InstalledPluginView> {
+    const { id, config } = pluginConfigSchema.extend({ id: z.uuid() }).parse(data);
+    await visible(this.projector, await this.kernel.handle('plugin', id, pluginDecider, { type: 'configure', config }, commandMeta(ctx)));
+    return this.queries.installedView(id);
+  }
+
+  @MessagePattern(Subjects.command('plugins', 'rate'))
+  async rate(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<InstalledPluginView> {
+    const { id, user_id: userId, rating, review } = ratePluginSchema.extend({ id: z.uuid(), user_id: text().min(1).max(100) }).parse(data);
+    await visible(this.projector, await this.kernel.handle('plugin', id, pluginDecider, { type: 'rate', userId, rating, review: review ?? null }, commandMeta(ctx)));
+    return this.queries.installedView(id);
+  }
+
+  /** Uninstalls: plugin.uninstalled, then its consumer and KV keys go (the runner host does the same when it sees the event). */
+  @MessagePattern(Subjects.command('plugins', 'uninstall'))
+  async uninstall(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<{ uninstalled: true }> {
+    const { id } = idSchema.parse(data);
+    await visible(this.projector, await this.kernel.handle('plugin', id, pluginDecider, { type: 'uninstall' }, commandMeta(ctx)));
+    await deletePluginConsumer(this.nc, id);
+    await purgePluginKv(this.nc, id).catch(() => undefined);
+    return { uninstalled: true };
+  }
+
+  private async simple(data: unknown, ctx: NatsContext, command: { type: 'enable' } | { type: 'disable' }): Promise<InstalledPluginView> {
+    const { id } = idSchema.parse(data);
+    await visible(this.projector, await this.kernel.handle('plugin', id, pluginDecider, command, commandMeta(ctx)));
+    return this.queries.installedView(id);
+  }
+
+  private async lastOf(id: string): Promise<number> {
+    return (await this.store.currentRevision(Subjects.event('plugin', id))).sequence;
+  }
+}
+
+interface CatalogRow {
+  id: string;
+  repository_id: string;
+  commit: string;
+  name: string;
+  version: string;
+  description: string;
+  events: string[];
+  permissions: string[];
+  config_schema: unknown;
+  code: string;
+  sha256: string;
+}
