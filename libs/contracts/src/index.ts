@@ -218,7 +218,7 @@ export {
   type ServerView,
   type UpdateServer,
 } from './fleet/servers';
-export { JOB_RUNTIMES, JOB_STATUSES, runJobSchema, type JobRuntime, type JobStatus, type JobView, type RunJob } from './fleet/jobs';
+export { JOB_RUNTIMES, JOB_STATUSES, listJobsQuerySchema, runJobSchema, type JobRuntime, type JobStatus, type JobSummary, type JobView, type RunJob } from './fleet/jobs';
 export {
   AGENT_REPORTS,
   AGENT_VERBS,

@@ -230,6 +230,53 @@ describe('fleet access (security)', () => {
     expect(scraped).toEqual({ encedeus: '1', anonymous: '0' });
   }, 60_000);
 
+  it('lists job history newest first: own jobs without jobs.read, everyone\'s with it, 403 with neither', async () => {
+    const http = stack.http;
+    const runner = await userWith('job-runner', ['jobs.run']);
+    const nobody = await userWith('job-nobody', ['nodes.read']);
+    const run = async (token: string, tag: string) => {
+      const res = await http().post('/api/v1/jobs').set('Authorization', as(token)).send({ runtime: 'bash', code: `echo ${tag}`, node_id: nodeId });
+      expect(res.status).toBe(200);
+      return res.body.id as string;
+    };
+    const mine1 = await run(runner.token, 'one');
+    const mine2 = await run(runner.token, 'two');
+    const admins = await run(admin, 'admin');
+
+    const own = await http().get('/api/v1/jobs').set('Authorization', as(runner.token));
+    expect(own.status).toBe(200);
+    expect(own.body.items.map((j: { id: string }) => j.id)).toEqual([mine2, mine1]);
+    expect(own.body.items[0]).toMatchObject({ status: 'succeeded', runtime: 'bash', owner_id: runner.id, exit_code: 0 });
+    expect(own.body.items[0]).not.toHaveProperty('stdout');
+    // Asking for someone else's jobs changes nothing without jobs.read.
+    const sneaky = await http().get(`/api/v1/jobs?owner_id=${(await http().get('/api/v1/users/me').set('Authorization', as(admin))).body.id}`).set('Authorization', as(runner.token));
+    expect(sneaky.body.items.map((j: { id: string }) => j.id)).toEqual([mine2, mine1]);
+    expect((await http().get(`/api/v1/jobs/${admins}`).set('Authorization', as(runner.token))).status).toBe(404);
+
+    const all = await http().get('/api/v1/jobs?limit=500').set('Authorization', as(admin));
+    const ids = all.body.items.map((j: { id: string }) => j.id);
+    expect(ids.indexOf(admins)).toBeLessThan(ids.indexOf(mine2));
+    expect(ids.indexOf(mine2)).toBeLessThan(ids.indexOf(mine1));
+    const theirs = await http().get(`/api/v1/jobs?owner_id=${runner.id}`).set('Authorization', as(admin));
+    expect(theirs.body.items.map((j: { id: string }) => j.id)).toEqual([mine2, mine1]);
+
+    // Pages of one, by cursor.
+    const first = await http().get('/api/v1/jobs?limit=1').set('Authorization', as(runner.token));
+    expect(first.body.items.map((j: { id: string }) => j.id)).toEqual([mine2]);
+    const second = await http().get(`/api/v1/jobs?limit=1&cursor=${encodeURIComponent(first.body.nextCursor)}`).set('Authorization', as(runner.token));
+    expect(second.body.items.map((j: { id: string }) => j.id)).toEqual([mine1]);
+    expect(second.body.nextCursor).toBeNull();
+
+    const forbidden = await http().get('/api/v1/jobs').set('Authorization', as(nobody.token));
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body).toMatchObject({ code: 'FORBIDDEN' });
+    for (const bad of ['cursor=nonsense', 'cursor=2026-01-01T00:00:00Z%7Cnot-a-uuid', 'status=exploded', 'owner_id=x']) {
+      const res = await http().get(`/api/v1/jobs?${bad}`).set('Authorization', as(admin));
+      expect([400, 422]).toContain(res.status);
+      expect(res.body).toHaveProperty('code');
+    }
+  }, 90_000);
+
   it('keeps job code and stdin out of EVENTS: the event holds a hash and size, the text is stored once', async () => {
     const http = stack.http;
     // The marker is a comment: what the job prints (job.finished stdout) may be in EVENTS, its code may not.

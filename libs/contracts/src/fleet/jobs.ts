@@ -31,3 +31,14 @@ export interface JobView {
   createdAt: string;
   finishedAt: string | null;
 }
+
+/** A job in a list (`GET /jobs`): its output is left out; `GET /jobs/:id` has it. */
+export type JobSummary = Omit<JobView, 'stdout' | 'stderr'>;
+
+/** `GET /jobs` filters, beside `limit` and `cursor`. */
+export const listJobsQuerySchema = z.object({
+  status: z.enum(JOB_STATUSES).optional(),
+  node_id: z.uuid().optional(),
+  /** Callers with jobs.read: one owner's jobs. */
+  owner_id: z.uuid().optional(),
+});

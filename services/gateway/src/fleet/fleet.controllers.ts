@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { LOCKED_VARIABLE_EDITORS, MetricsVerbs, text } from '@encedeus/contracts';
 import {
   canSeeJob,
+  listJobsQuerySchema,
+  type JobSummary,
   ForbiddenError,
   missingToCancelJob,
   seesEveryServer,
@@ -54,6 +56,7 @@ class PageQuery extends createZodDto(pageQuerySchema.extend({ q: text().max(100)
 /** `q`: part of the server's name, any case (the console's "Filter by name"). */
 class ServerListQuery extends createZodDto(pageQuerySchema.extend({ node_id: z.uuid().optional(), state: text().max(20).optional(), q: text().max(100).optional() })) {}
 class JobQuery extends createZodDto(z.object({ wait: z.enum(['true', 'false']).default('true') })) {}
+class JobListQuery extends createZodDto(pageQuerySchema.extend(listJobsQuerySchema.shape)) {}
 class EnrollmentDto extends createZodDto(z.object({ ttl_s: z.number().int().min(10).max(7 * 24 * 3600).optional() })) {}
 
 // An id that is not a UUID is 422 (issue 8: never a 500, one pipe for every gateway route).
@@ -284,7 +287,21 @@ export class JobsController {
     return job;
   }
 
-  @RequirePermission('jobs.run')
+  /**
+   * Job history, newest first: the caller's own jobs, everyone's with `jobs.read` (`owner_id`
+   * narrows). Without jobs.run or jobs.read there is nothing to list (403).
+   */
+  @Authenticated()
+  @Get()
+  list(@Query() query: JobListQuery, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<Page<JobSummary>> {
+    const readsAll = hasPermission(p, 'jobs.read');
+    if (!readsAll && !hasPermission(p, 'jobs.run')) throw new ForbiddenError('Listing jobs needs jobs.run (your own) or jobs.read (everyone\'s)', { missing: ['jobs.run'] });
+    const ownerId = readsAll ? query.owner_id : p.userId;
+    return this.commands.send<Page<JobSummary>>('nodes', 'list_jobs', { ...query, ...(ownerId ? { owner_id: ownerId } : {}) }, commandMeta(req, p));
+  }
+
+  /** The owner's job, or anyone's with jobs.read; a job the caller may not see is 404. */
+  @Authenticated()
   @Get(':id')
   async get(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
     const job = await this.commands.send<JobView>('nodes', 'get_job', { id }, commandMeta(req, p));

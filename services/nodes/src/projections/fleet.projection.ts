@@ -39,6 +39,9 @@ export class FleetProjection implements Projection {
       id uuid primary key, runtime text not null, status text not null, stdout text not null default '', stderr text not null default '',
       exit_code int, execution_time_ms int, node_id uuid not null, owner_id text not null,
       created_at timestamptz not null, finished_at timestamptz, version int not null)`);
+    // Job history (GET /jobs): newest first, by owner or by everyone.
+    await em.query(`create index if not exists jobs_history_idx on ${SCHEMA}.jobs (created_at desc, id desc)`);
+    await em.query(`create index if not exists jobs_owner_history_idx on ${SCHEMA}.jobs (owner_id, created_at desc, id desc)`);
   }
 
   async apply(em: EntityManager, events: RecordedEvent[]): Promise<void> {

@@ -2,7 +2,7 @@ import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { z } from 'zod';
 import { text } from '@encedeus/contracts';
-import { pageQuerySchema, Subjects, type JobView, type NodeView, type Page, type ServerView, type TemplateView } from '@encedeus/contracts';
+import { JOB_STATUSES, pageQuerySchema, Subjects, ValidationError, type JobSummary, type JobView, type NodeView, type Page, type ServerView, type TemplateView } from '@encedeus/contracts';
 import { SCHEMA } from '../projections/fleet.projection';
 import { FleetReadModel, type JobRow, type NodeRow, type ServerRow, type TemplateRow } from './fleet.read-model';
 import { Liveness } from '../liveness/liveness';
@@ -94,8 +94,15 @@ export class FleetQueries {
   }
 
   @MessagePattern(Subjects.command('nodes', 'list_jobs'))
-  async listJobs(@Payload() data: unknown): Promise<Page<JobView>> {
-    const q = pageSchema.extend({ owner_id: text().max(100).optional() }).parse(data ?? {});
+  /**
+   * Job history, newest first (issue 14: a job was lost on reload and there was no history). Items
+   * leave out stdout and stderr (GET /jobs/:id has them). `owner_id` narrows to one owner (the
+   * gateway sets it for callers without jobs.read); `cursor` is the last item's `createdAt|id`.
+   */
+  async listJobs(@Payload() data: unknown): Promise<Page<JobSummary>> {
+    const q = pageQuerySchema
+      .extend({ owner_id: text().max(100).optional(), status: z.enum(JOB_STATUSES).optional(), node_id: z.uuid().optional() })
+      .parse(data ?? {});
     const params: unknown[] = [q.limit + 1];
     const where: string[] = [];
     if (q.cursor) where.push(`id > $${params.push(q.cursor)}`);
