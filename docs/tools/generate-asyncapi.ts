@@ -29,6 +29,7 @@ import {
   EVENT_HEADERS,
   eventTypes,
   SERVER_FILE_ARGS,
+  SERVER_FILE_TRANSFER,
   SERVER_FILE_VERBS,
   SERVICES,
   STREAMS,
@@ -428,6 +429,8 @@ function build(): Obj {
     agentVerb: { description: 'Agent verb (AGENT_VERBS)', schema: { type: 'string', enum: Object.values(AGENT_VERBS) } },
     reportKind: { description: 'Report kind (AGENT_REPORTS)', schema: { type: 'string', enum: Object.values(AGENT_REPORTS) } },
     fsVerb: { description: 'File-manager verb (SERVER_FILE_VERBS in libs/contracts/src/fleet/server-files.ts)', schema: { type: 'string', enum: [...SERVER_FILE_VERBS] } },
+    transfer: { description: 'A transfer id (32 hex digits) the agent drew at fs.open_read / fs.open_write', schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } },
+    transferOp: { description: 'read, write or close', schema: { type: 'string', enum: ['read', 'write', 'close'] } },
     replyId: { description: 'A token the agent picks per request (Subjects.agentReply)', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } },
   };
   const p = (...names: string[]) => Object.fromEntries(names.map((n) => [n, ref('parameters', n)]));
@@ -486,6 +489,19 @@ function build(): Obj {
       subscribe: { operationId: 'receiveAgentFileCommand', summary: 'The agent of nodeId receives a file-manager command', message: ref('messages', 'AgentFileCommand'), 'x-reply': ref('messages', 'AgentReply') },
       'x-arguments': Object.fromEntries(SERVER_FILE_VERBS.map((verb) => [verb, z.toJSONSchema(SERVER_FILE_ARGS[verb], { io: 'input', unrepresentable: 'any' })])),
       'x-nats-allow': allowed('agent.{nodeId}.cmd.fs.{fsVerb}'),
+    },
+    'agent.{nodeId}.xfer.{transfer}.{transferOp}': {
+      description: [
+        'The bytes of a streamed server-file transfer (download, upload, VFS import/export; docs/server-files.md, "Streamed',
+        'transfers"): the gateway → the agent directly, core NATS request/reply, after the nodes service opened the transfer with',
+        '`fs.open_read`/`fs.open_write` (the transfer id, 32 hex digits the agent drew, is the capability). `read`: body',
+        `\`{ offset, length }\` (length ≤ ${SERVER_FILE_TRANSFER.chunkBytes}) → the bytes. \`write\`: body the bytes, header \`${SERVER_FILE_TRANSFER.offsetHeader}\` → empty.`,
+        `\`close\` → empty (an uncommitted upload is aborted). An error answer has an empty body and header \`${SERVER_FILE_TRANSFER.errorHeader}\` (ErrorBody JSON).`,
+        `At most ${SERVER_FILE_TRANSFER.window} requests of one transfer in flight; a transfer idle for ${SERVER_FILE_TRANSFER.idleMs / 1000} s is closed.`,
+      ].join('\n'),
+      parameters: p('nodeId', 'transfer', 'transferOp'),
+      subscribe: { operationId: 'receiveTransferChunk', summary: 'The agent of nodeId serves a chunk of a transfer' },
+      'x-nats-allow': allowed('agent.{nodeId}.xfer.{transfer}.{transferOp}'),
     },
     'agent.{nodeId}.report.{reportKind}': {
       description: `State facts reported by an agent (booted, installed, started, ready, exited), ${streamSentence(STREAMS.agentReports)}`,

@@ -26,6 +26,8 @@ export const ERROR_CODES = [
   'INSUFFICIENT_CAPACITY',
   'QUOTA_EXCEEDED',
   'BACKUP_LIMIT',
+  /** A write would take a server past its disk limit (`limits.disk_mb`); 413. */
+  'DISK_QUOTA_EXCEEDED',
   'CANCELLED',
   'INTERNAL',
 ] as const;

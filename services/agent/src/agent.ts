@@ -20,6 +20,8 @@ import { ProcessDriver } from './drivers/process/process-driver';
 import { runJob } from './jobs/run-job';
 import { isolation } from './jobs/job-sandbox';
 import { AgentBus } from './bus/agent-bus';
+import { DiskQuotas } from './files/disk-quota';
+import { FileTransfers } from './files/file-transfers';
 import { fsCommandHandlers } from './files/fs-commands';
 import { backupCommandHandlers } from './files/server-backups';
 import { SftpServer } from './sftp/sftp-server';
@@ -55,6 +57,9 @@ export class Agent {
   private servers!: ServerManager;
   private bus?: AgentBus;
   private sftp?: SftpServer;
+  private transfers?: FileTransfers;
+  /** Each server's disk use, counted once and moved by the file manager's, SFTP's and transfers' writes. */
+  private quotas!: DiskQuotas;
   /** Bumped after each reconnect made to apply new credentials. */
   private generation = 0;
   private readonly consoleSubs = new Map<string, Subscription>();
@@ -129,6 +134,8 @@ export class Agent {
       pingInterval: 10_000,
     });
     this.watchStatus(this.nc);
+    this.quotas = new DiskQuotas({ limitMb: (id) => this.servers.diskLimitMb(id), dir: (id) => this.servers.serverDir(id) });
+    this.transfers = new FileTransfers(this.nodeId);
     this.bus = new AgentBus(this.nodeId, {
       ping: async () => ({ node_id: this.nodeId, version: AGENT_VERSION, generation: this.generation }),
       sync: (cmd: SyncCommand) => this.sync(cmd),
@@ -152,6 +159,7 @@ export class Agent {
       },
       remove_server: async (cmd: { server_id: string }) => {
         await this.servers.remove(cmd.server_id);
+        this.quotas.forget(cmd.server_id);
         return {};
       },
       run_job: (cmd: RunJobCommand) => this.runJob(cmd),
@@ -167,7 +175,7 @@ export class Agent {
         return { revoked: true };
       },
       // The file manager (fs.list, fs.write, …), jailed to the server's directory.
-      ...fsCommandHandlers((id) => (this.servers.ids().includes(id) ? this.servers.serverDir(id) : undefined)),
+      ...fsCommandHandlers((id) => (this.servers.ids().includes(id) ? this.servers.serverDir(id) : undefined), { quotas: this.quotas, transfers: this.transfers }),
       // Backups and restores of a server's directory into the files service's chunk store (backup.create, backup.restore).
       ...backupCommandHandlers({
         nodeId: () => this.nodeId,
@@ -177,6 +185,8 @@ export class Agent {
       }),
     });
     this.bus.listen(this.nc);
+    // The bytes of streamed transfers (download, upload, VFS import/export): agent.<nodeId>.xfer.<transfer>.<op>.
+    this.transfers.listen(this.nc);
     await this.nc.flush();
     await this.startSftp(this.nc);
     this.startTimers();
@@ -191,6 +201,7 @@ export class Agent {
     for (const t of this.timers) clearInterval(t);
     for (const c of this.jobs.values()) c.abort();
     this.bus?.close();
+    await this.transfers?.close().catch(() => undefined);
     await this.sftp?.stop().catch(() => undefined);
     await this.servers?.close();
     if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => this.nc?.close());
@@ -208,6 +219,7 @@ export class Agent {
       commands: () => (nc.isClosed() ? undefined : commands),
       servers: () => this.servers.ids(),
       serverDir: (id) => this.servers.serverDir(id),
+      quota: (id) => this.quotas.of(id),
       // Every write, rename and delete is a fact for the audit log (server.files_changed, recorded by the nodes service).
       changed: ({ server_id, user_id, op, path, ...rest }) => void this.report(AGENT_REPORTS.sftpChange, { server_id, user_id, op, path, ...('to' in rest ? { to: rest.to } : {}), at: Date.now() }),
       log: this.log,

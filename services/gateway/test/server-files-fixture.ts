@@ -24,8 +24,8 @@ export interface FilesWorld {
   admin: string;
   nodeId: string;
   agent: StackAgent;
-  /** Creates a server (owner: `ownerId` or the admin) and waits until its process has planted its links. */
-  server(name: string, ownerId?: string): Promise<{ id: string; dir: string }>;
+  /** Creates a server (owner: `ownerId` or the admin; `diskMb` its disk limit, 100 by default) and waits until its process has planted its links. */
+  server(name: string, ownerId?: string, diskMb?: number): Promise<{ id: string; dir: string }>;
   /** A user holding exactly `permissions`, signed in. */
   userWith(name: string, permissions: string[]): Promise<{ id: string; token: string }>;
 }
@@ -35,8 +35,14 @@ export const as = (token: string) => `Bearer ${token}`;
 /** A file in the agent's data directory the planted links point at (its credentials live there too). */
 export const AGENT_SECRET = { name: 'agent-secret.txt', text: 'agent-only secret 3f1c9e\n' };
 
-export async function startFilesWorld(): Promise<FilesWorld> {
-  const stack = await startStack({ files: false });
+/** What the world runs beside the fleet. */
+export interface FilesWorldOptions {
+  /** Run the files service too (VFS import/export). @default false */
+  files?: boolean;
+}
+
+export async function startFilesWorld(options: FilesWorldOptions = {}): Promise<FilesWorld> {
+  const stack = await startStack({ files: options.files ? {} : false });
   const admin = await stack.adminToken();
   const http = stack.http;
   const node = await http().post('/api/v1/nodes').set('Authorization', as(admin)).send({ name: 'files-node', memory_mb: 8192, cpu_percent: 800, storage_size: '20G' });
@@ -55,11 +61,11 @@ export async function startFilesWorld(): Promise<FilesWorld> {
     admin,
     nodeId,
     agent,
-    async server(name, ownerId) {
+    async server(name, ownerId, diskMb = 100) {
       const created = await http()
         .post('/api/v1/servers')
         .set('Authorization', as(admin))
-        .send({ name, template_id: template.body.id, node_id: nodeId, ...(ownerId ? { owner_id: ownerId } : {}), limits: { memory_mb: 64, cpu_percent: 50, disk_mb: 100 } });
+        .send({ name, template_id: template.body.id, node_id: nodeId, ...(ownerId ? { owner_id: ownerId } : {}), limits: { memory_mb: 64, cpu_percent: 50, disk_mb: diskMb } });
       if (created.status !== 201) throw new Error(`server: ${created.status} ${JSON.stringify(created.body)}`);
       const id = created.body.id as string;
       const state = async () => (await http().get(`/api/v1/servers/${id}`).set('Authorization', as(admin))).body.state as string;

@@ -140,6 +140,12 @@ const REQUESTER_INBOXES = ['gateway', 'auth', 'users', 'nodes', 'metrics', 'file
  */
 const AGENT_REPLIES = ['agent.*.reply.>'];
 /**
+ * The bytes of streamed server-file transfers (issue 11): the gateway asks the agent directly on
+ * `agent.<nodeId>.xfer.<transfer>.<op>` after the nodes service opened the transfer there (the
+ * transfer id, 128 random bits drawn by the agent, is the capability). Never the agent's `cmd.`.
+ */
+const AGENT_TRANSFERS = 'agent.*.xfer.>';
+/**
  * What an agent may ask of the services: the SFTP login check and the session re-check, and the
  * backup calls of the files service (BACKUP_AGENT_VERBS: which chunks are missing, send or fetch one,
  * progress, done), nothing else of `cmd.>`. The files service checks each against the backup's node
@@ -152,7 +158,7 @@ const AGENT_COMMANDS = ['cmd.auth.sftp_login', 'cmd.auth.sftp_access', ...BACKUP
  * A service may publish only the events of the aggregates it owns.
  */
 export const SERVICE_PERMISSIONS = {
-  gateway: service('gateway', ['cmd.>', 'console.*.in', 'evt.integration.>', ...INBOX], [...INBOX, 'evt.>', 'console.*.out', 'tel.>', 'agent.*.heartbeat', 'agent.*.job.*.out', 'gateway.>']),
+  gateway: service('gateway', ['cmd.>', 'console.*.in', 'evt.integration.>', AGENT_TRANSFERS, ...INBOX], [...INBOX, 'evt.>', 'console.*.out', 'tel.>', 'agent.*.heartbeat', 'agent.*.job.*.out', 'gateway.>']),
   auth: service('auth', ['evt.session.>', 'evt.apikey.>', 'cmd.users.>', 'cmd.auth.>', 'cmd.nodes.get_server', ...AGENT_REPLIES, ...INBOX, ...REQUESTER_INBOXES], ['cmd.auth.>', ...INBOX]),
   users: service('users', ['evt.user.>', 'evt.role.>', 'cmd.auth.>', 'cmd.users.>', ...INBOX, ...REQUESTER_INBOXES], ['cmd.users.>', ...INBOX]),
   nodes: service('nodes', ['evt.node.>', 'evt.server.>', 'evt.template.>', 'evt.job.>', 'agent.*.cmd.>', 'console.*.in', ...INBOX, ...REQUESTER_INBOXES, '_INBOX_bootstrap.>'], ['cmd.nodes.>', 'agent.*.report.>', 'agent.*.heartbeat', 'tel.>', 'console.*.out', ...INBOX]),

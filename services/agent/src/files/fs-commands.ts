@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ConflictError, NotFoundError, SERVER_FILE_ARGS, SERVER_FILE_VERBS, ValidationError, type ServerFileVerb } from '@encedeus/contracts';
 import type { CommandHandler } from '../bus/agent-bus';
+import type { DiskQuotas } from './disk-quota';
+import type { FileTransfers } from './file-transfers';
 import { compress, decompress } from './server-archives';
 import { ServerFiles } from './server-files';
 
@@ -20,12 +22,21 @@ function parse<T>(schema: z.ZodType<T>, data: unknown): T {
   throw new ValidationError(`Invalid command: ${fields.map((f) => f.path || '(body)').join(', ')}`, fields);
 }
 
+/** What the verbs need beside the server's directory. */
+export interface FsCommandOptions {
+  /** Each server's disk use against its `limits.disk_mb` (writes past it are 413 DISK_QUOTA_EXCEEDED). */
+  quotas: DiskQuotas;
+  /** Streamed transfers (open_read, open_write, commit_write). */
+  transfers: FileTransfers;
+}
+
 /**
  * The file-manager verbs, `fs.<verb>` on `agent.<nodeId>.cmd.fs.<verb>` (AgentBus handler names).
  * `serverDir` answers the directory of a server this agent runs, or undefined (404).
  */
-export function fsCommandHandlers(serverDir: (serverId: string) => string | undefined): Record<string, CommandHandler> {
-  const run: Record<ServerFileVerb, (files: ServerFiles, args: any) => Promise<unknown>> = {
+export function fsCommandHandlers(serverDir: (serverId: string) => string | undefined, options: FsCommandOptions): Record<string, CommandHandler> {
+  const { transfers } = options;
+  const run: Record<ServerFileVerb, (files: ServerFiles, args: any, serverId: string) => Promise<unknown>> = {
     list: (f, a) => f.list(a.path, a.limit, a.cursor),
     contents: (f, a) => f.contents(a.path),
     write: (f, a) => f.write(a.path, a.data),
@@ -36,6 +47,9 @@ export function fsCommandHandlers(serverDir: (serverId: string) => string | unde
     chmod: async (f, a) => (await f.chmod(a.path, a.mode), { changed: true }),
     compress: (f, a) => compress(f.serverJail, a.paths, a.name),
     decompress: (f, a) => decompress(f.serverJail, a.path),
+    open_read: (f, a, id) => transfers.openRead(f.serverJail, id, a.path),
+    open_write: (f, a, id) => transfers.openWrite(f.serverJail, id, a.path, a.expected_bytes),
+    commit_write: (_f, a, id) => transfers.commitWrite(id, a.transfer, a.path, a.size),
   };
   const handlers: Record<string, CommandHandler> = {};
   const busy = new Set<string>();
@@ -45,11 +59,12 @@ export function fsCommandHandlers(serverDir: (serverId: string) => string | unde
       const args = parse(SERVER_FILE_ARGS[verb], data);
       const dir = serverDir(serverId);
       if (!dir) throw new NotFoundError('Server', serverId);
-      if (!EXCLUSIVE.has(verb)) return run[verb](await ServerFiles.open(dir), args);
+      const open = async () => ServerFiles.open(dir, await options.quotas.of(serverId));
+      if (!EXCLUSIVE.has(verb)) return run[verb](await open(), args, serverId);
       if (busy.has(serverId)) throw new ConflictError(`An archive of server ${serverId} is being made or extracted; try again when it is done`, { reason: 'busy' });
       busy.add(serverId);
       try {
-        return await run[verb](await ServerFiles.open(dir), args);
+        return await run[verb](await open(), args, serverId);
       } finally {
         busy.delete(serverId);
       }

@@ -1,10 +1,11 @@
 import { constants } from 'node:fs';
 import { open, readlink, type FileHandle } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { extract, pack, type Headers, type Pack } from 'tar-stream';
 import { ConflictError, DomainError } from '@encedeus/contracts';
+import { allocatedBytes, QuotaWriter } from './disk-quota';
 import { archiveEntryPath, parseClientPath, parseEntryPath, PathRefusedError, resolveLinkTarget } from './jail-path';
 import { at, errno, MAX_DEPTH, O_PATH, sortedNames, tooDeep, type ServerJail } from './server-jail';
 
@@ -50,7 +51,26 @@ export async function compress(jail: ServerJail, paths: string[], name: string |
 
   const out = await jail.createFile([...parent, archiveName], true);
   const tar = pack();
-  const written = pipeline(tar, createGzip(), out.createWriteStream());
+  // The archive's bytes count against the server's disk limit as they are written (refused past it).
+  // Written through the FileHandle we keep (an fs stream would close it; settle needs it after).
+  let taken = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      try {
+        jail.quota.take(chunk.length);
+      } catch (error) {
+        return done(error as Error);
+      }
+      taken += chunk.length;
+      out.write(chunk).then(() => done(), done);
+    },
+  });
+  const written = pipeline(tar, createGzip(), sink);
+  // What the archive really occupies replaces what its writes took.
+  const settle = async () => {
+    jail.quota.add(allocatedBytes(await out.stat()) - taken);
+    taken = 0;
+  };
   try {
     const dir = await jail.openDir(parent);
     try {
@@ -60,11 +80,19 @@ export async function compress(jail: ServerJail, paths: string[], name: string |
     }
     tar.finalize();
     await written;
+    await settle();
   } catch (error) {
     tar.destroy(error as Error);
-    await written.catch(() => undefined);
+    // The disk limit stops the writing side first; the reading side then only sees its stream cut.
+    const writeError = await written.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await settle().catch(() => undefined);
     await jail.remove([...parent, archiveName]).catch(() => undefined);
-    throw error;
+    throw writeError instanceof DomainError ? writeError : error;
+  } finally {
+    await out.close().catch(() => undefined);
   }
   return { name: '/' + [...parent, archiveName].join('/') };
 }
@@ -174,6 +202,8 @@ export async function decompress(jail: ServerJail, path: string, options: Decomp
   try {
     const plan = await scan(jail, handle, archive, dest, maxBytes);
     const budget: TarBudget = { declared: plan.reduce((n, p) => n + (p.header.size ?? 0), 0), entries: plan.length, read: 0 };
+    // What the files declare must fit in the server's disk limit before anything is written (413, nothing extracted).
+    jail.quota.check(budget.declared);
     let count = 0;
     await readArchive(handle, archive, budget, maxBytes, async (header, body) => {
       const planned = plan[count++];
@@ -199,7 +229,12 @@ export async function decompress(jail: ServerJail, path: string, options: Decomp
           const out = await jail.createFile(parts);
           try {
             await out.chmod(mode);
-            for await (const chunk of body) await out.write(chunk as Buffer);
+            const writer = await QuotaWriter.of(jail.quota, out);
+            try {
+              for await (const chunk of body) await writer.write(chunk as Buffer);
+            } finally {
+              await writer.settle().catch(() => undefined);
+            }
           } finally {
             await out.close();
           }

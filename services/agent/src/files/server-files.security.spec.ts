@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack, type Headers } from 'tar-stream';
 import { compress, decompress, MAX_DEPTH } from './server-archives';
+import { DiskQuotas } from './disk-quota';
+import { FileTransfers } from './file-transfers';
 import { fsCommandHandlers } from './fs-commands';
 import { ServerFiles } from './server-files';
 import { MAX_LIST_NAMES } from './server-jail';
@@ -243,7 +245,10 @@ describe('ServerFiles under attack (real directory)', () => {
 
   it('runs one archive job per server at a time (a caller that timed out leaves its job running)', async () => {
     const id = '6f1d2c1e-93a5-4a57-9d0e-0d6c3a1b2c3d';
-    const handlers = fsCommandHandlers((serverId) => (serverId === id ? root : undefined));
+    const handlers = fsCommandHandlers((serverId) => (serverId === id ? root : undefined), {
+      quotas: new DiskQuotas({ limitMb: () => 0, dir: () => root }),
+      transfers: new FileTransfers('node'),
+    });
     mkdirSync(join(root, 'world'));
     writeFileSync(join(root, 'world/level.dat'), Buffer.alloc(4 * 1024 * 1024, 7));
 

@@ -1,4 +1,5 @@
 import { DomainError, NotFoundError, SERVER_FILE_TEXT_MAX_BYTES, type Page, type ServerFileContents, type ServerFileEntry } from '@encedeus/contracts';
+import { DiskQuota, QuotaWriter } from './disk-quota';
 import { copyName, modeText, parseClientPath, parseEntryPath, parseMode } from './jail-path';
 import { MAX_EXTRACT_BYTES } from './server-archives';
 import { ServerJail } from './server-jail';
@@ -23,8 +24,9 @@ function tooLarge(what: string, size: number): DomainError {
 export class ServerFiles {
   private constructor(private readonly jail: ServerJail) {}
 
-  static async open(root: string): Promise<ServerFiles> {
-    return new ServerFiles(await ServerJail.of(root));
+  /** The file manager of one server directory; writes count against `quota` (413 DISK_QUOTA_EXCEEDED past it). */
+  static async open(root: string, quota?: DiskQuota): Promise<ServerFiles> {
+    return new ServerFiles(await ServerJail.of(root, quota));
   }
 
   get serverJail(): ServerJail {
@@ -76,9 +78,14 @@ export class ServerFiles {
   async write(path: string, data: string): Promise<{ size: number }> {
     const bytes = Buffer.from(data, 'base64');
     if (bytes.length > SERVER_FILE_TEXT_MAX_BYTES) throw tooLarge('The body', bytes.length);
-    const handle = await this.jail.createFile(parseEntryPath(path));
+    const parts = parseEntryPath(path);
+    // Refused before the file is created or truncated: a write that does not fit changes nothing.
+    this.jail.quota.check(bytes.length);
+    const handle = await this.jail.createFile(parts);
+    const out = await QuotaWriter.of(this.jail.quota, handle);
     try {
-      await handle.writeFile(bytes);
+      await out.write(bytes);
+      await out.settle();
     } finally {
       await handle.close();
     }
@@ -106,6 +113,7 @@ export class ServerFiles {
           if ((error as DomainError).code === 'ALREADY_EXISTS') continue;
           throw error;
         }
+        const out = await QuotaWriter.of(this.jail.quota, target);
         try {
           const chunk = Buffer.alloc(1024 * 1024);
           let position = 0;
@@ -113,12 +121,19 @@ export class ServerFiles {
           while (position < stat.size) {
             const { bytesRead } = await source.read(chunk, 0, Math.min(chunk.length, stat.size - position), position);
             if (bytesRead === 0) break;
-            await target.write(chunk, 0, bytesRead);
+            // A copy is dense: a sparse file of gigabytes takes its full size here, counted as it is written.
+            await out.write(chunk.subarray(0, bytesRead));
             position += bytesRead;
           }
-        } finally {
+          await out.settle();
+        } catch (error) {
+          // Nothing partial is left: a copy refused at the disk limit (or failing) is removed.
+          await out.settle().catch(() => undefined);
           await target.close();
+          await this.jail.remove([...dir, name]).catch(() => undefined);
+          throw error;
         }
+        await target.close();
         return { name: '/' + [...dir, name].join('/') };
       }
       throw new DomainError('ALREADY_EXISTS', `Too many copies of ${path} already exist`);

@@ -1,6 +1,7 @@
 import { constants, type Stats } from 'node:fs';
 import { chmod, chown, link, lstat, mkdir, open, opendir, readlink, realpath, rename, rmdir, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { ConflictError, DomainError, NotFoundError } from '@encedeus/contracts';
+import { allocatedBytes, DiskQuota } from './disk-quota';
 import { PathRefusedError, resolveLinkTarget } from './jail-path';
 
 const { O_RDONLY, O_WRONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_CREAT, O_EXCL, O_TRUNC } = constants;
@@ -120,10 +121,15 @@ export class ServerJail {
     /** The root's real path: absolute symlink targets under it stay in the jail. */
     readonly rootReal: string,
     private readonly owner: { uid: number; gid: number } | null,
+    /**
+     * The server's disk use (disk-quota.ts). The jail moves it for what it frees (truncation, delete,
+     * a replaced file); whoever writes bytes takes them first (QuotaWriter).
+     */
+    readonly quota: DiskQuota,
   ) {}
 
-  /** Opens the jail of an existing server directory (404 when it does not exist). */
-  static async of(root: string): Promise<ServerJail> {
+  /** Opens the jail of an existing server directory (404 when it does not exist); without a quota nothing is refused. */
+  static async of(root: string, quota: DiskQuota = DiskQuota.unlimited()): Promise<ServerJail> {
     let st: Stats;
     let real: string;
     try {
@@ -135,7 +141,7 @@ export class ServerJail {
     }
     if (!st.isDirectory()) throw new NotFoundError('Server directory');
     const owner = process.getuid?.() === 0 && st.uid !== 0 ? { uid: st.uid, gid: st.gid } : null;
-    return new ServerJail(root, real, owner);
+    return new ServerJail(root, real, owner, quota);
   }
 
   /** Opens the directory at `parts` (symlinks inside the jail followed); the caller closes it. */
@@ -232,6 +238,8 @@ export class ServerJail {
         // An existing file is truncated only if it still is one (never a FIFO or device swapped in).
         const opened = await openRegular(e.dir.handle.fd, e.name, O_WRONLY | O_TRUNC, (st) => this.assertNotForeign(st, parts)).catch((error) => Promise.reject(this.translate(error, parts)));
         if (!opened) throw new ConflictError(`/${parts.join('/')} changed while it was opened`);
+        // O_TRUNC freed the blocks it held (for every name of the inode).
+        this.quota.add(-allocatedBytes(opened.stat));
         return opened.handle;
       }
       // A new file: O_EXCL never opens anything that appeared meanwhile.
@@ -283,6 +291,27 @@ export class ServerJail {
       try {
         if (target.stat) throw new DomainError('ALREADY_EXISTS', `/${to.join('/')} already exists`);
         await rename(at(source.dir.handle.fd, source.name), at(target.dir.handle.fd, target.name)).catch((error) => Promise.reject(this.translate(error, to)));
+      } finally {
+        await target.dir.handle.close();
+      }
+    } finally {
+      await source.dir.handle.close();
+    }
+  }
+
+  /**
+   * Renames `from` over `to`, replacing a file or link there (never a directory: 409). The replaced
+   * inode's blocks are counted free when that was its last name. A transfer's commit.
+   */
+  async replace(from: readonly string[], to: readonly string[]): Promise<void> {
+    const source = await this.entry(from);
+    try {
+      if (!source.stat) throw new NotFoundError('File', '/' + from.join('/'));
+      const target = await this.entry(to, { createParents: true });
+      try {
+        if (target.stat?.isDirectory()) throw new DomainError('ALREADY_EXISTS', `/${to.join('/')} already exists as a directory`);
+        await rename(at(source.dir.handle.fd, source.name), at(target.dir.handle.fd, target.name)).catch((error) => Promise.reject(this.translate(error, to)));
+        if (target.stat && target.stat.nlink === 1) this.quota.add(-allocatedBytes(target.stat));
       } finally {
         await target.dir.handle.close();
       }
@@ -408,8 +437,16 @@ export class ServerJail {
     try {
       dir = await open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     } catch (error) {
-      // Not a directory (or a symlink to one): unlink the entry itself.
-      if (errno(error) === 'ENOTDIR' || errno(error) === 'ELOOP') return void (await unlink(path).catch((e) => (errno(e) === 'ENOENT' ? undefined : Promise.reject(e))));
+      // Not a directory (or a symlink to one): unlink the entry itself; its blocks are free when that was its last name.
+      if (errno(error) === 'ENOTDIR' || errno(error) === 'ELOOP') {
+        const stat = await lstat(path).catch(() => null);
+        const unlinked = await unlink(path).then(
+          () => true,
+          (e) => (errno(e) === 'ENOENT' ? false : Promise.reject(e)),
+        );
+        if (unlinked && stat && stat.nlink === 1) this.quota.add(-allocatedBytes(stat));
+        return;
+      }
       if (errno(error) === 'ENOENT') return;
       throw error;
     }

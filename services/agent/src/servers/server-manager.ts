@@ -57,6 +57,11 @@ export class ServerManager {
     return [...this.servers.keys()];
   }
 
+  /** `limits.disk_mb` of a server this agent runs (0: no limit), undefined for one it does not run. */
+  diskLimitMb(id: string): number | undefined {
+    return this.servers.get(id)?.spec.limits.disk_mb;
+  }
+
   /** Applies the full desired set: creates and installs what is missing, re-attaches to what survived, removes what is gone. */
   async sync(desired: AgentServerSpec[]): Promise<(ObservedServer & { exit?: ExitFacts })[]> {
     const records = await this.loadRecords();

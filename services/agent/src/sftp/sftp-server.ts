@@ -12,6 +12,7 @@ import {
   type SftpAction,
 } from '@encedeus/contracts';
 import type { CommandClient } from '@encedeus/messaging';
+import type { DiskQuota } from '../files/disk-quota';
 import { ServerJail } from '../files/server-jail';
 import { SftpSession, type HandleBudget, type SftpChange } from './sftp-session';
 
@@ -61,6 +62,8 @@ export interface SftpServerOptions {
   /** Ids of the servers this agent runs. */
   servers: () => string[];
   serverDir: (serverId: string) => string;
+  /** The server's disk use against its limit (disk-quota.ts); absent: nothing is refused. */
+  quota?: (serverId: string) => Promise<DiskQuota>;
   /** How long a connection has to log in (tests shorten it). @default 60 s */
   loginGraceMs?: number;
   /** A write, rename or delete done over SFTP, by whom. */
@@ -243,7 +246,7 @@ export class SftpServer {
     sftp.once('close', () => live.sftps.delete(sftp));
     let jail: ServerJail;
     try {
-      jail = await ServerJail.of(this.options.serverDir(live.serverId));
+      jail = await ServerJail.of(this.options.serverDir(live.serverId), await this.options.quota?.(live.serverId));
     } catch {
       return void live.client.end();
     }

@@ -3,6 +3,7 @@ import { open, opendir, rmdir, unlink, utimes, type FileHandle } from 'node:fs/p
 import type { Dir } from 'node:fs';
 import { utils, type Attributes, type SFTPWrapper } from 'ssh2';
 import { DomainError, NotFoundError, type SftpAction } from '@encedeus/contracts';
+import { QuotaWriter } from '../files/disk-quota';
 import { at, O_PATH, openRegular, ServerJail, type OpenDir } from '../files/server-jail';
 import { sftpPathParts, sftpPathText } from './sftp-path';
 
@@ -33,7 +34,17 @@ class SftpDeniedError extends DomainError {
 export type SftpChange = { op: 'write' | 'mkdir' | 'chmod'; path: string } | { op: 'rename'; path: string; to: string } | { op: 'remove' | 'rmdir'; path: string };
 
 type Handle =
-  | { kind: 'file'; file: FileHandle; path: string; written: boolean }
+  | {
+      kind: 'file';
+      file: FileHandle;
+      path: string;
+      written: boolean;
+      /** Writes through the server's disk limit (handles opened for writing). */
+      writer?: QuotaWriter;
+      /** The open created the file or emptied it: refused at the disk limit, it is removed at close (nothing partial stays). */
+      created?: boolean;
+      refused?: boolean;
+    }
   /** A directory read as READDIR asks (never all its names held: the server's process can make millions); `.` and `..` first. */
   | { kind: 'dir'; dir: OpenDir; listing: Dir; dotsSent: boolean };
 
@@ -140,7 +151,12 @@ export class SftpSession {
   }
 
   private async closeHandle(h: Handle): Promise<void> {
-    if (h.kind === 'file') return h.file.close();
+    if (h.kind === 'file') {
+      await h.writer?.settle().catch(() => undefined);
+      await h.file.close();
+      if (h.refused && h.created) await this.jail.remove(sftpPathParts(h.path)).catch(() => undefined);
+      return;
+    }
     await h.listing.close().catch(() => undefined);
     await h.dir.handle.close();
   }
@@ -196,7 +212,12 @@ export class SftpSession {
       this.sftp.handle(reqid, this.addHandle({ kind: 'file', file: handle, path: sftpPathText(parts), written: false }));
       return;
     }
-    this.sftp.handle(reqid, this.addHandle({ kind: 'file', file: await this.openForWrite(parts, flags), path: sftpPathText(parts), written: false }));
+    const { file, created } = await this.openForWrite(parts, flags);
+    const writer = await QuotaWriter.of(this.jail.quota, file).catch(async (error) => {
+      await file.close();
+      throw error;
+    });
+    this.sftp.handle(reqid, this.addHandle({ kind: 'file', file, path: sftpPathText(parts), written: false, writer, created }));
   }
 
   /**
@@ -204,8 +225,8 @@ export class SftpSession {
    * createFile (a new file owned by the server's user); others open an existing regular file in
    * place (resume, append), or create an empty one with CREAT.
    */
-  private async openForWrite(parts: string[], flags: number): Promise<FileHandle> {
-    if (flags & (OPEN_MODE.TRUNC | OPEN_MODE.EXCL)) return this.jail.createFile(parts, (flags & OPEN_MODE.EXCL) !== 0);
+  private async openForWrite(parts: string[], flags: number): Promise<{ file: FileHandle; created: boolean }> {
+    if (flags & (OPEN_MODE.TRUNC | OPEN_MODE.EXCL)) return { file: await this.jail.createFile(parts, (flags & OPEN_MODE.EXCL) !== 0), created: true };
     const e = await this.jail.entry(parts, { follow: true });
     try {
       if (e.stat) {
@@ -215,13 +236,13 @@ export class SftpSession {
           if (this.jail.isForeign(st)) throw new SftpDeniedError(`${sftpPathText(parts)} is a hard link to a file the server does not own`);
         }).catch((error) => Promise.reject(this.jail.translate(error, parts)));
         if (!opened) throw new DomainError('CONFLICT', `${sftpPathText(parts)} changed while it was opened`);
-        return opened.handle;
+        return { file: opened.handle, created: false };
       }
     } finally {
       await e.dir.handle.close();
     }
     if (!(flags & OPEN_MODE.CREAT)) throw new NotFoundError('File', sftpPathText(parts));
-    return this.jail.createFile(parts, true);
+    return { file: await this.jail.createFile(parts, true), created: true };
   }
 
   private async read(reqid: number, handle: Buffer, offset: number, length: number): Promise<void> {
@@ -238,7 +259,14 @@ export class SftpSession {
     this.need('files.write');
     const h = this.handleOf(handle);
     if (h.kind !== 'file') throw new DomainError('BAD_REQUEST', 'Not a file handle');
-    await h.file.write(data, 0, data.length, offset);
+    if (!h.writer) throw new DomainError('BAD_REQUEST', 'The handle was not opened for writing');
+    try {
+      // Past the server's disk limit: FAILURE with the reason (SFTP v3 has no quota status).
+      await h.writer.write(data, offset);
+    } catch (error) {
+      if ((error as DomainError).code === 'DISK_QUOTA_EXCEEDED') h.refused = true;
+      throw error;
+    }
     h.written = true;
     this.ok(reqid);
   }

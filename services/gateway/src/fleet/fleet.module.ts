@@ -1,5 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { JobsController, NodesController, ServersController, TemplatesController } from './fleet.controllers';
+import { AgentTransfers } from './agent-transfers';
+import { ServerFileTransfersController } from './server-file-transfers.controller';
 import { ServerFilesController } from './server-files.controller';
 
 /**
@@ -10,6 +12,10 @@ import { ServerFilesController } from './server-files.controller';
 @Module({})
 export class FleetModule {
   static forRoot(): DynamicModule {
-    return { module: FleetModule, controllers: [NodesController, TemplatesController, ServersController, ServerFilesController, JobsController] };
+    return {
+      module: FleetModule,
+      controllers: [NodesController, TemplatesController, ServersController, ServerFilesController, ServerFileTransfersController, JobsController],
+      providers: [AgentTransfers],
+    };
   }
 }

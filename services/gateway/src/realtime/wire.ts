@@ -36,6 +36,8 @@ export const ServerEvents = {
   event: 'event',
   line: 'line',
   result: 'result',
+  /** To one socket of the user moving server files: ServerFileProgress (`upload_id`, bytes so far, `done`). */
+  serverFilesProgress: 'server_files.progress',
   /** To room `server:<id>`, members holding backups.read: BackupPush (each backup.* event of the server's backups). */
   serverBackup: 'server.backup',
 } as const;

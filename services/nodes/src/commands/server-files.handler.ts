@@ -22,7 +22,12 @@ function changesOf(verb: ServerFileVerb, args: any, reply: any): FileChange[] {
   switch (verb) {
     case 'list':
     case 'contents':
+    case 'open_read':
+    case 'open_write':
+      // An upload is visible only once committed (until then a hidden temporary file).
       return [];
+    case 'commit_write':
+      return [{ op: 'write', path: rooted(args.path) }];
     case 'write':
     case 'mkdir':
     case 'chmod':
@@ -67,6 +72,7 @@ export class ServerFileCommands {
     const reply = await this.agents.request(state.node_id, `fs.${verb}`, { ...parsed, server_id: id }, TIMEOUT_MS[verb] ?? 15_000);
     // If-Match and Idempotency-Key are about the file verb, not this record: only who and why travel on.
     await this.reports.filesChanged(id, state.node_id, 'rest', changesOf(verb, parsed, reply), { actor, correlationId });
-    return reply;
+    // A transfer's bytes go between the caller and that agent directly (agent.<nodeId>.xfer.…): it needs the node.
+    return verb === 'open_read' || verb === 'open_write' ? { ...(reply as object), node_id: state.node_id } : reply;
   }
 }
