@@ -187,6 +187,24 @@ export {
   type MetricsSeries,
 } from './metrics/metrics';
 export {
+  AGENT_SUCCESS,
+  AgentBecameActive,
+  agentByeSchema,
+  agentDataQuerySchema,
+  agentDataSchema,
+  agentPingSchema,
+  AgentSaidBye,
+  AgentWentInactive,
+  externalAgentIdSchema,
+  ExternalAgentVerbs,
+  MAX_AGENT_TIMEOUT_S,
+  type AgentBye,
+  type AgentData,
+  type AgentPing,
+  type ExternalAgentDatum,
+  type ExternalAgentView,
+} from './metrics/external-agents';
+export {
   createTemplateSchema,
   limitsSchema,
   restartPolicySchema,

@@ -32,6 +32,7 @@ export const PERMISSIONS = {
   'audit.read': 'Read the audit log',
   'integrations.manage': 'Issue NATS credentials for integrators',
   'metrics.read': 'Read usage metrics',
+  'metrics.ingest': "Send external agents' pings, data and byes (seed 002)",
   'plugins.manage': 'Install, configure and remove plugins',
   'system.health': 'See detailed system health',
 } as const;

@@ -1,39 +1,47 @@
 import { Inject, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
 import { DataSource } from 'typeorm';
-import { healthControllerFor, MessagingModule, NATS_CONNECTION } from '@encedeus/messaging';
+import { CommandHandler, EventStore, healthControllerFor, MessagingModule, NATS_CONNECTION } from '@encedeus/messaging';
 import { METRICS_OPTIONS, type MetricsModuleOptions } from './metrics.options';
 import { MetricsStore } from './storage/metrics-store';
 import { TelemetryIngest } from './ingest/telemetry-ingest';
 import { MetricsQueries } from './queries/metrics.queries';
+import { ActivityMonitor } from './agents/activity-monitor';
+import { AgentDataWriter } from './agents/agent-data-writer';
+import { AgentsHandlers } from './agents/agents.handlers';
 
 export type { MetricsModuleOptions } from './metrics.options';
 
-/** Migrates the schema, then starts and stops the telemetry ingest. */
+/** Starts and stops the telemetry ingest and the external agents' activity monitor. */
 class MetricsLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(DataSource) private readonly db: DataSource,
     @Inject(TelemetryIngest) private readonly ingest: TelemetryIngest,
+    @Inject(ActivityMonitor) private readonly monitor: ActivityMonitor,
+    @Inject(AgentDataWriter) private readonly writer: AgentDataWriter,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     await this.ingest.start();
+    await this.monitor.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.monitor.stop();
+    await this.writer.flush();
     await this.ingest.stop();
     if (this.db.isInitialized) await this.db.destroy();
   }
 }
 
-/** The metrics service: usage history of nodes and servers from `tel.>` (issue 12, docs/metrics.md). */
+/** The metrics service: usage history of nodes and servers from `tel.>`, external agents (seed 002) (issue 12, docs/metrics.md). */
 @Module({})
 export class MetricsModule {
   static forRoot(options: MetricsModuleOptions): DynamicModule {
     return {
       module: MetricsModule,
       imports: [MessagingModule.forRoot({ service: 'metrics', nats: options.nats })],
-      controllers: [MetricsQueries, healthControllerFor('metrics')],
+      controllers: [MetricsQueries, AgentsHandlers, healthControllerFor('metrics')],
       providers: [
         { provide: METRICS_OPTIONS, useValue: options },
         {
@@ -50,6 +58,13 @@ export class MetricsModule {
           inject: [DataSource],
         },
         { provide: TelemetryIngest, useFactory: (nc: NatsConnection, store: MetricsStore) => new TelemetryIngest(nc, store, options.ingest), inject: [NATS_CONNECTION, MetricsStore] },
+        { provide: CommandHandler, useFactory: (store: EventStore) => new CommandHandler(store), inject: [EventStore] },
+        {
+          provide: ActivityMonitor,
+          useFactory: (nc: NatsConnection, kernel: CommandHandler) => new ActivityMonitor(nc, kernel, { defaultTimeoutS: options.agentTimeoutS }),
+          inject: [NATS_CONNECTION, CommandHandler],
+        },
+        { provide: AgentDataWriter, useFactory: (store: MetricsStore) => new AgentDataWriter(store), inject: [MetricsStore] },
         MetricsLifecycle,
       ],
     };

@@ -7,6 +7,8 @@ export interface MetricsModuleOptions {
   databaseUrl: string;
   /** The telemetry consumer: batch size, retention period, its lease. */
   ingest?: TelemetryIngestOptions;
+  /** Timeout of an external agent that set none of its own. Env METRICS_AGENT_TIMEOUT_S. @default 20 */
+  agentTimeoutS?: number;
 }
 
 export const METRICS_OPTIONS = Symbol('METRICS_OPTIONS');

@@ -86,7 +86,8 @@ export const UserSshKeyRemoved = defineEvent('user.ssh_key_removed', z.object({ 
 export const SESSION_EVENT_TYPES: readonly string[] = ['user.logged_in', 'user.logged_out', 'user.login_failed'];
 
 /** The aggregate an event type is recorded on: its prefix, except the session facts above. */
-export const aggregateOfEventType = (type: string): string => (SESSION_EVENT_TYPES.includes(type) ? 'session' : type.split('.')[0]);
+// External agents' events keep the issue's names (`agent.*`) on aggregate `external_agent` (docs/metrics.md).
+export const aggregateOfEventType = (type: string): string => (SESSION_EVENT_TYPES.includes(type) ? 'session' : type.startsWith('agent.') ? 'external_agent' : type.split('.')[0]);
 
 export const UserLoggedIn = defineEvent(
   'user.logged_in',

@@ -114,7 +114,7 @@ const CHUNK_CONSUMERS = CHUNK_READS.filter((s) => s.includes('CONSUMER'));
 
 /** A service user: its subjects plus the JetStream client rights of jetStreamClient. */
 function service(user: string, pub: string[], sub: string[]): SubjectPermissions {
-  const aggregates = pub.flatMap((s) => /^evt\.([a-z]+)\.>$/.exec(s)?.[1] ?? []);
+  const aggregates = pub.flatMap((s) => /^evt\.([a-z_]+)\.>$/.exec(s)?.[1] ?? []);
   const js = jetStreamClient(user, aggregates);
   const chunks =
     user === CHUNK_STORE_OWNER
@@ -153,6 +153,9 @@ const AGENT_TRANSFERS = 'agent.*.xfer.>';
  */
 const AGENT_COMMANDS = ['cmd.auth.sftp_login', 'cmd.auth.sftp_access', ...BACKUP_AGENT_VERBS.map((verb) => `cmd.files.${verb}`)];
 
+/** The metrics service's KV bucket of external agents' activity (`metrics_agents`, docs/metrics.md): create it, read and write its keys. */
+const AGENT_MONITOR_BUCKET = ['$KV.metrics_agents.>', '$JS.API.STREAM.CREATE.KV_metrics_agents'];
+
 /**
  * The NATS user of each service and what its JWT allows (infra/nats).
  * A service may publish only the events of the aggregates it owns.
@@ -163,7 +166,7 @@ export const SERVICE_PERMISSIONS = {
   users: service('users', ['evt.user.>', 'evt.role.>', 'cmd.auth.>', 'cmd.users.>', ...INBOX, ...REQUESTER_INBOXES], ['cmd.users.>', ...INBOX]),
   nodes: service('nodes', ['evt.node.>', 'evt.server.>', 'evt.template.>', 'evt.job.>', 'agent.*.cmd.>', 'console.*.in', ...INBOX, ...REQUESTER_INBOXES, '_INBOX_bootstrap.>'], ['cmd.nodes.>', 'agent.*.report.>', 'agent.*.heartbeat', 'tel.>', 'console.*.out', ...INBOX]),
   // Reads telemetry through its durable `metrics_telemetry`; owns no aggregate of the fleet (nodes keeps liveness).
-  metrics: service('metrics', [...INBOX, ...REQUESTER_INBOXES], ['cmd.metrics.>', 'tel.>', ...INBOX]),
+  metrics: service('metrics', ['evt.external_agent.>', ...AGENT_MONITOR_BUCKET, ...INBOX, ...REQUESTER_INBOXES], ['cmd.metrics.>', 'tel.>', ...INBOX]),
   files: service('files', ['evt.file.>', 'evt.backup.>', 'agent.*.cmd.>', ...AGENT_REPLIES, ...INBOX, ...REQUESTER_INBOXES], ['cmd.files.>', ...INBOX]),
   plugins: service('plugins', ['evt.plugin.>', ...PLUGIN_API_COMMANDS, ...PLUGIN_KV, ...INBOX, ...REQUESTER_INBOXES], ['cmd.plugins.>', 'evt.>', ...INBOX]),
   /** An agent that has not enrolled yet: it may only ask to enroll. */

@@ -1,10 +1,11 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { ExternalAgentsController } from './agents.controller';
 import { UsageMetricsController } from './metrics.controllers';
 
-/** REST of the metrics service (issue 12, docs/metrics.md): usage history of nodes and servers. */
+/** REST of the metrics service (issue 12, docs/metrics.md): usage history of nodes and servers, external agents (seed 002). */
 @Module({})
 export class MetricsModule {
   static forRoot(): DynamicModule {
-    return { module: MetricsModule, controllers: [UsageMetricsController] };
+    return { module: MetricsModule, controllers: [UsageMetricsController, ExternalAgentsController] };
   }
 }

@@ -19,6 +19,7 @@ const PARTITIONED: PartitionedTable[] = [
   { table: 'samples', per: 'day', retentionMs: METRICS_RETENTION_MS.raw },
   { table: 'rollup_1m', per: 'day', retentionMs: METRICS_RETENTION_MS['1m'] },
   { table: 'rollup_1h', per: 'month', retentionMs: METRICS_RETENTION_MS['1h'] },
+  { table: 'agent_data', per: 'day', retentionMs: METRICS_RETENTION_MS.raw },
 ];
 
 /** The partition of `table` holding time `t`: its name and bounds (UTC). */
@@ -82,6 +83,9 @@ export class MetricsStore {
           `create table if not exists ${SCHEMA}.${rollup.table} (series text not null, node_id uuid not null, bucket timestamptz not null, n integer not null, ${rollupColumns}, primary key (series, node_id, bucket)) partition by range (bucket)`,
         );
       }
+      // External agents' data documents (seed 002), kept like raw samples.
+      await em.query(`create table if not exists ${SCHEMA}.agent_data (agent_id text not null, type text not null, t timestamptz not null, data jsonb not null) partition by range (t)`);
+      await em.query(`create index if not exists agent_data_agent_t on ${SCHEMA}.agent_data (agent_id, t)`);
       await em.query(`create table if not exists ${SCHEMA}.ingest_checkpoints (name text primary key, last_sequence bigint not null default 0, stream_created text)`);
     });
     const rows: { name: string }[] = await this.db.query(
@@ -183,6 +187,25 @@ export class MetricsStore {
       [series, nodeId, iso(Date.now() - maxAgeMs)],
     );
     return new Map(rows.map((r) => [String(r.series), { t: Math.round(Number(r.t)), values: SAMPLE_FIELDS.map((f) => (r[f] === null ? null : Number(r[f]))) }]));
+  }
+
+  /** Stores external agents' data documents in one multi-row insert. */
+  async writeAgentData(rows: { agentId: string; type: string; t: number; data: unknown }[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.ensurePartitions(rows.map((r) => r.t));
+    await this.db.query(
+      `insert into ${SCHEMA}.agent_data (agent_id, type, t, data) select a, y, to_timestamp(t / 1000.0), d::jsonb from unnest($1::text[], $2::text[], $3::float8[], $4::text[]) as u(a, y, t, d)`,
+      [rows.map((r) => r.agentId), rows.map((r) => r.type), rows.map((r) => r.t), rows.map((r) => JSON.stringify(r.data))],
+    );
+  }
+
+  /** An agent's data documents in [from, to), oldest first, at most `limit`. */
+  async readAgentData(agentId: string, type: string | undefined, from: number, to: number, limit: number): Promise<{ t: number; type: string; data: Record<string, unknown> }[]> {
+    const rows: Record<string, unknown>[] = await this.db.query(
+      `select extract(epoch from t) * 1000 as t, type, data from ${SCHEMA}.agent_data where agent_id = $1 and ($2::text is null or type = $2) and t >= $3 and t < $4 order by t limit $5`,
+      [agentId, type ?? null, iso(from), iso(to), limit],
+    );
+    return rows.map((r) => ({ t: Math.round(Number(r.t)), type: String(r.type), data: r.data as Record<string, unknown> }));
   }
 
   /** Rollup rows stored for [from, to), in a stable order (tests compare them with rollupsFromRaw). */

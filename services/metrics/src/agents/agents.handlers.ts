@@ -1,0 +1,73 @@
+import { Controller, Inject } from '@nestjs/common';
+import { Ctx, MessagePattern, Payload, type NatsContext } from '@nestjs/microservices';
+import {
+  AGENT_SUCCESS,
+  agentByeSchema,
+  agentDataQuerySchema,
+  agentDataSchema,
+  agentPingSchema,
+  externalAgentIdSchema,
+  ExternalAgentVerbs,
+  parseTime,
+  Subjects,
+  ValidationError,
+  type ExternalAgentDatum,
+  type ExternalAgentView,
+} from '@encedeus/contracts';
+import { metaFromHeaders } from '@encedeus/messaging';
+import { MetricsStore } from '../storage/metrics-store';
+import { ActivityMonitor } from './activity-monitor';
+import { AgentDataWriter } from './agent-data-writer';
+
+/**
+ * External agents (seed 002) behind `POST /agents/ping|data|bye`, `GET /agents`, `GET
+ * /agents/:id/data` (`cmd.metrics.agent_*`, `cmd.metrics.list_agents`). The gateway checked the
+ * caller (`metrics.ingest` to report, `metrics.read` to read) and the body's type.
+ */
+@Controller()
+export class AgentsHandlers {
+  constructor(
+    @Inject(ActivityMonitor) private readonly monitor: ActivityMonitor,
+    @Inject(AgentDataWriter) private readonly writer: AgentDataWriter,
+    @Inject(MetricsStore) private readonly store: MetricsStore,
+  ) {}
+
+  @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.ping))
+  async ping(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<typeof AGENT_SUCCESS> {
+    const cmd = agentPingSchema.parse(data);
+    await this.monitor.ping(cmd.id, cmd.timeout_s, metaFromHeaders(ctx.getHeaders?.()));
+    return AGENT_SUCCESS;
+  }
+
+  @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.data))
+  async data(@Payload() data: unknown): Promise<typeof AGENT_SUCCESS> {
+    const cmd = agentDataSchema.parse(data);
+    await Promise.all([this.writer.write(cmd.id, cmd.type, Date.now(), cmd.data), this.monitor.sawType(cmd.id, cmd.type)]);
+    return AGENT_SUCCESS;
+  }
+
+  @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.bye))
+  async bye(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<typeof AGENT_SUCCESS> {
+    const cmd = agentByeSchema.parse(data);
+    await this.monitor.bye(cmd.id, metaFromHeaders(ctx.getHeaders?.()));
+    return AGENT_SUCCESS;
+  }
+
+  @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.list))
+  list(): { items: ExternalAgentView[] } {
+    return { items: this.monitor.list() };
+  }
+
+  @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.queryData))
+  async queryData(@Payload() data: unknown): Promise<{ agent_id: string; items: ExternalAgentDatum[] }> {
+    const q = agentDataQuerySchema.extend({ id: externalAgentIdSchema }).parse(data);
+    const to = q.to === undefined ? Date.now() + 1 : parseTime(q.to);
+    const from = q.from === undefined ? (to ?? Date.now()) - 3600_000 : parseTime(q.from);
+    if (to === undefined || from === undefined || to <= from) {
+      throw new ValidationError('Invalid range', [{ path: to === undefined || (from !== undefined && to <= from) ? 'to' : 'from', message: 'must be epoch ms or ISO 8601, to after from' }]);
+    }
+    const rows = await this.store.readAgentData(q.id, q.type, from, to, q.limit);
+    return { agent_id: q.id, items: rows.map((r) => ({ t: new Date(r.t).toISOString(), type: r.type, data: r.data })) };
+  }
+}
+

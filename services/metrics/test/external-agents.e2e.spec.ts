@@ -1,0 +1,126 @@
+import type { INestMicroservice } from '@nestjs/common';
+import { pack, unpack } from 'msgpackr';
+import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
+import type { Response } from 'supertest';
+import { startServiceApp } from '@encedeus/messaging';
+import { startStack, type Stack } from '../../gateway/test/stack-harness';
+import { MetricsModule } from '../src/metrics.module';
+
+const as = (token: string) => `Bearer ${token}`;
+const json = JSONCodec<{ type: string; data: { agent_id: string } }>();
+/** Collects a binary body (supertest parses only JSON and text by itself). */
+const binary = (res: NodeJS.ReadableStream & { setEncoding(e: string): void }, done: (e: Error | null, body: Buffer) => void) => {
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('end', () => done(null, Buffer.concat(chunks)));
+};
+
+/** Seed 002's external agents on the real stack: REST in JSON and MessagePack, the activity monitor in KV, events in EVENTS. */
+describe('external agents (seed 002, real stack)', () => {
+  let stack: Stack;
+  let ingestKey: string;
+  let readKey: string;
+  let nc: NatsConnection;
+  let sub: Subscription;
+  const events: { type: string; agent: string }[] = [];
+  const extra: INestMicroservice[] = [];
+
+  beforeAll(async () => {
+    stack = await startStack({ files: false });
+    const admin = await stack.adminToken();
+    const key = (name: string, permissions: string[]) => stack.http().post('/api/v1/api-keys').set('Authorization', as(admin)).send({ name, permissions });
+    ingestKey = (await key('poa-agents', ['metrics.ingest'])).body.key;
+    readKey = (await key('poa-reader', ['metrics.read'])).body.key;
+    nc = await stack.env.connect('admin');
+    sub = nc.subscribe('evt.external_agent.>', { callback: (_e, m) => { const e = json.decode(m.data); events.push({ type: e.type, agent: e.data.agent_id }); } });
+  }, 120_000);
+  afterAll(async () => {
+    sub?.unsubscribe();
+    for (const app of extra) await app.close().catch(() => undefined);
+    await stack?.stop();
+  });
+
+  const post = (path: string, body: unknown, token = ingestKey) => stack.http().post(`/api/v1/agents/${path}`).set('Authorization', as(token)).send(body as object);
+  const postMsgpack = (path: string, body: unknown) =>
+    stack.http().post(`/api/v1/agents/${path}`).set('Authorization', as(ingestKey)).set('Content-Type', 'application/msgpack').set('Accept', 'application/msgpack').buffer(true).parse(binary as never).send(pack(body));
+  const agents = async () => (await stack.http().get('/api/v1/agents').set('Authorization', as(readKey))).body.items as { id: string; state: string; types: string[]; timeout_s: number | null }[];
+  const agent = async (id: string) => (await agents()).find((a) => a.id === id);
+  const typesOf = (id: string) => events.filter((e) => e.agent === id).map((e) => e.type);
+
+  it('takes ping, data and bye in JSON and MessagePack and answers {"result":"success"} in the same type', async () => {
+    const ping = await post('ping', { id: 'poa-1' });
+    const packed: Response = await postMsgpack('ping', { id: 'poa-2' });
+    const data = await post('data', { id: 'poa-1', type: 'ethereum_metrics', data: { block: 101, peers: 7 } });
+    const packedData: Response = await postMsgpack('data', { id: 'poa-2', type: 'ethereum_metrics', data: { block: 102 } });
+    const bye = await postMsgpack('bye', { id: 'poa-2' });
+
+    expect([ping.status, ping.body]).toEqual([200, { result: 'success' }]);
+    expect(packed.status).toBe(200);
+    expect(packed.headers['content-type']).toContain('application/msgpack');
+    expect(unpack(packed.body as Buffer)).toEqual({ result: 'success' });
+    expect([data.status, packedData.status, bye.status]).toEqual([200, 200, 200]);
+    const stored = await stack.http().get('/api/v1/agents/poa-1/data?type=ethereum_metrics').set('Authorization', as(readKey));
+    expect(stored.body.items).toEqual([{ t: expect.any(String), type: 'ethereum_metrics', data: { block: 101, peers: 7 } }]);
+    expect(await agent('poa-1')).toMatchObject({ state: 'active', types: ['ethereum_metrics'] });
+    expect(await agent('poa-2')).toMatchObject({ state: 'inactive', types: ['ethereum_metrics'] });
+  });
+
+  it('answers 415 for any other body type, 422 naming missing fields, 401 without a token, 403 without metrics.ingest', async () => {
+    const text = await stack.http().post('/api/v1/agents/ping').set('Authorization', as(ingestKey)).set('Content-Type', 'text/plain').send('id=x');
+    const form = await stack.http().post('/api/v1/agents/data').set('Authorization', as(ingestKey)).type('form').send({ id: 'x' });
+    const noId = await post('ping', {});
+    const noTypeNoData = await post('data', { id: 'poa-1' });
+    const badId = await post('ping', { id: 'a.b' });
+    const anonymous = await stack.http().post('/api/v1/agents/ping').send({ id: 'poa-1' });
+    const reader = await post('ping', { id: 'poa-1' }, readKey);
+
+    expect([text.status, text.body.code, form.status]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE', 415]);
+    expect([noId.status, noId.body.details.fields.map((f: { path: string }) => f.path)]).toEqual([422, ['id']]);
+    expect(noTypeNoData.status).toBe(422);
+    expect(noTypeNoData.body.details.fields.map((f: { path: string }) => f.path).sort()).toEqual(['data', 'type']);
+    expect(badId.status).toBe(422);
+    expect([anonymous.status, anonymous.body.code]).toEqual([401, 'UNAUTHENTICATED']);
+    expect(reader.status).toBe(403);
+  });
+
+  it('records agent.became_active on the first ping, agent.said_bye and inactive at once on bye', async () => {
+    await post('ping', { id: 'poa-bye' });
+    await post('ping', { id: 'poa-bye' });
+    const bye = await post('bye', { id: 'poa-bye' });
+    const right = await agent('poa-bye');
+
+    expect(bye.status).toBe(200);
+    expect(right?.state).toBe('inactive');
+    await stack.waitFor('the bye event', async () => typesOf('poa-bye').length >= 2, 5000);
+    expect(typesOf('poa-bye')).toEqual(['agent.became_active', 'agent.said_bye']);
+  });
+
+  it('makes an agent inactive after its own timeout (agent.went_inactive), and active again on the next ping', async () => {
+    await post('ping', { id: 'poa-quiet', timeout_s: 2 });
+    expect((await agent('poa-quiet'))?.state).toBe('active');
+
+    await stack.waitFor('inactive after 2 s', async () => (await agent('poa-quiet'))?.state === 'inactive', 10_000);
+    await stack.waitFor('the timeout event', async () => typesOf('poa-quiet').includes('agent.went_inactive'), 5000);
+    await post('ping', { id: 'poa-quiet' });
+
+    expect((await agent('poa-quiet'))?.state).toBe('active');
+    await stack.waitFor('active again', async () => typesOf('poa-quiet').length >= 3, 5000);
+    expect(typesOf('poa-quiet')).toEqual(['agent.became_active', 'agent.went_inactive', 'agent.became_active']);
+  });
+
+  it('keeps the states across a restart of the metrics service, and the new instance times agents out', async () => {
+    await post('ping', { id: 'poa-restart', timeout_s: 4 });
+    await stack.metrics!.close();
+    const servers = stack.env.nats.url;
+    const creds = await stack.env.nats.creds('metrics');
+    extra.push(await startServiceApp('metrics', MetricsModule.forRoot({ nats: { servers, creds }, databaseUrl: stack.env.db.url }), { servers, creds, logger: ['error'] }));
+
+    const after = await stack.waitFor('the new instance answers', async () => (await agent('poa-restart')) ?? undefined, 10_000);
+
+    expect(after.state).toBe('active');
+    expect((await agent('poa-bye'))?.state).toBe('inactive');
+    expect((await agent('poa-1'))?.types).toEqual(['ethereum_metrics']);
+    await stack.waitFor('timed out by the new instance', async () => (await agent('poa-restart'))?.state === 'inactive', 15_000);
+    expect(typesOf('poa-restart')).toContain('agent.became_active');
+  }, 60_000);
+});
