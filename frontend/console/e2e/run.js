@@ -564,6 +564,33 @@ function scenarios(ctx) {
       },
     },
     {
+      // Issue 14: a running job was lost on reload and there was no history.
+      name: '16b-job-history',
+      needs: ['16-job-run'],
+      timeoutMs: 60_000,
+      async run() {
+        await visit('/jobs', () => tid('job-code').waitFor(), '16b-jobs');
+        await tid('job-runtime-python3').click();
+        await tid('job-code').fill("import time\ntime.sleep(4)\nprint('after the reload')");
+        await tid('job-run').click();
+        // Reload while it runs (it sleeps 4 s): the history still lists it, and its page waits for the result.
+        await page.waitForTimeout(1_500);
+        await visit('/jobs', () => tid('job-history-row').first().waitFor({ timeout: 10_000 }), '16b-jobs-reloaded');
+        const first = tid('job-history-row').first();
+        const jobId = await first.getAttribute('data-job-id');
+        await first.click();
+        await until('the job page', async () => page.url().includes(`/jobs/${jobId}`), 10_000);
+        await tid('job-detail').waitFor({ timeout: 10_000 });
+        await until('the job page to show the output once the job ended', async () => {
+          const out = tid('job-detail-stdout');
+          return (await out.count()) > 0 && (await out.innerText()).includes('after the reload');
+        }, 30_000);
+        const status = await stateOf(tid('job-detail-status'));
+        if (status !== 'succeeded') throw new Error(`job page status is ${status}`);
+        await shot('16b-job-detail');
+      },
+    },
+    {
       name: '17-dashboard-fleet',
       needs: ['09-agent-online'],
       timeoutMs: 30_000,

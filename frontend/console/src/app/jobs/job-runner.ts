@@ -1,4 +1,4 @@
-import { ChangeDetectionStrategy, Component, DestroyRef, computed, inject, signal } from '@angular/core';
+import { ChangeDetectionStrategy, Component, DestroyRef, computed, inject, signal, viewChild } from '@angular/core';
 import { NonNullableFormBuilder, ReactiveFormsModule, Validators } from '@angular/forms';
 import { MatButtonModule } from '@angular/material/button';
 import { MatButtonToggleModule } from '@angular/material/button-toggle';
@@ -11,6 +11,7 @@ import { Realtime, RunningCall } from '../core/realtime';
 import { applyServerErrors, errorText } from '../shared/form-errors';
 import { Icon } from '../shared/icon';
 import { StateChip } from '../shared/state-chip';
+import { JobHistory } from './job-history';
 import { FINISHED, Job, JobOutcome, JobRequest, JobsApi, Runtime, isJob, jobFromCall } from './jobs-api';
 
 const SAMPLES: Record<Runtime, string> = {
@@ -29,7 +30,7 @@ interface OutputLine {
 /** Runs a one-off job in a sandbox, streaming its output, with cancel and a result panel. */
 @Component({
   selector: 'adm-job-runner',
-  imports: [ReactiveFormsModule, MatCardModule, MatButtonModule, MatButtonToggleModule, MatFormFieldModule, MatInputModule, MatProgressBarModule, Icon, StateChip],
+  imports: [ReactiveFormsModule, MatCardModule, MatButtonModule, MatButtonToggleModule, MatFormFieldModule, MatInputModule, MatProgressBarModule, Icon, StateChip, JobHistory],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <header class="page-head"><h1>Jobs</h1></header>
@@ -110,6 +111,7 @@ interface OutputLine {
     @if (runError(); as e) {
       <p class="form-error" role="alert" data-testid="job-error">{{ e.message }} ({{ e.code }})</p>
     }
+    <adm-job-history />
   `,
   styles: `
     .small { width: 150px; }
@@ -145,6 +147,7 @@ export class JobRunner {
   private readonly timeout = signal(1);
   protected readonly progress = computed(() => Math.min(100, ((this.now() - this.startedAt()) / this.timeout()) * 100));
   protected readonly errorText = errorText;
+  private readonly history = viewChild(JobHistory);
 
   private call: RunningCall<unknown> | null = null;
   private restJobId: string | null = null;
@@ -278,6 +281,7 @@ export class JobRunner {
   private finish(job: Job): void {
     this.result.set(job);
     this.status.set(job.status);
+    this.history()?.reload();
   }
 
   private stop(): void {

@@ -1,6 +1,7 @@
-import { HttpClient } from '@angular/common/http';
+import { HttpClient, HttpParams } from '@angular/common/http';
 import { Injectable, inject } from '@angular/core';
-import { firstValueFrom } from 'rxjs';
+import { firstValueFrom, map } from 'rxjs';
+import { PagedList, asPage, type Page } from '../shared/paged-list';
 
 /** Interpreters a job can run in. */
 export type Runtime = 'python3' | 'node' | 'bash';
@@ -30,6 +31,22 @@ export interface Job {
 
 export const FINISHED: readonly JobStatus[] = ['succeeded', 'failed', 'timeout', 'killed', 'cancelled'];
 
+/** A job as `GET /jobs` lists it (no output). */
+export interface JobSummary {
+  id: string;
+  runtime: Runtime;
+  status: JobStatus;
+  exit_code: number | null;
+  execution_time_ms: number | null;
+  node_id: string;
+  owner_id: string;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/** A job with its owner and times, as `GET /jobs/:id` answers. */
+export type JobDetailView = Job & Omit<JobSummary, keyof Job>;
+
 /** REST side of jobs; the streaming path is the `jobs.run` socket call. */
 @Injectable({ providedIn: 'root' })
 export class JobsApi {
@@ -39,8 +56,19 @@ export class JobsApi {
     return firstValueFrom(this.http.post<Job>('/api/v1/jobs', request));
   }
 
-  get(id: string): Promise<Job> {
-    return firstValueFrom(this.http.get<Job>(`/api/v1/jobs/${encodeURIComponent(id)}`));
+  get(id: string): Promise<JobDetailView> {
+    return firstValueFrom(this.http.get<JobDetailView>(`/api/v1/jobs/${encodeURIComponent(id)}`));
+  }
+
+  /** Job history, newest first (the caller's own; everyone's with jobs.read). */
+  history(status: () => JobStatus | ''): PagedList<JobSummary> {
+    return new PagedList<JobSummary>((cursor, limit) => {
+      let params = new HttpParams().set('limit', limit);
+      if (cursor) params = params.set('cursor', cursor);
+      const s = status();
+      if (s) params = params.set('status', s);
+      return this.http.get<Page<JobSummary>>('/api/v1/jobs', { params }).pipe(map(asPage));
+    });
   }
 
   /** Cancelling a finished job is not an error. */
