@@ -157,6 +157,12 @@ describe('plugins (issue 13)', () => {
     // Still alive after the others were stopped.
     await createTemplate('t-four');
     await stack.waitFor('t-four posted', async () => posted('t-four'), 20_000);
+
+    // Lag and dead letters for Prometheus.
+    const metrics = await stack.http().get('/metrics').set('Authorization', auth());
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toMatch(new RegExp(`encedeus_plugin_dead_letters_total\\{plugin="looper",id="${ids.looper}"\\} [2-9]`));
+    expect(metrics.text).toMatch(new RegExp(`encedeus_plugin_lag\\{plugin="webhook",id="${ids.webhook}",state="enabled"\\} 0`));
   }, 120_000);
 
   it('disable stops delivery; enable delivers what happened meanwhile', async () => {

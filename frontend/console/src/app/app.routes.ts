@@ -16,6 +16,7 @@ export const routes: Routes = [
       { path: 'servers', loadChildren: () => import('./servers/servers.routes').then((m) => m.SERVERS_ROUTES) },
       { path: 'files', canActivate: [requires('files.read')], loadChildren: () => import('./files/files.routes').then((m) => m.FILES_ROUTES) },
       { path: 'jobs', canActivate: [requires('jobs.run')], loadChildren: () => import('./jobs/jobs.routes').then((m) => m.JOBS_ROUTES) },
+      { path: 'plugins', canActivate: [requires('plugins.manage')], loadChildren: () => import('./plugins/plugins.routes').then((m) => m.PLUGINS_ROUTES) },
       { path: 'admin', loadChildren: () => import('./admin/admin.routes').then((m) => m.ADMIN_ROUTES) },
       { path: 'forbidden', loadComponent: () => import('./core/forbidden').then((m) => m.Forbidden), title: 'Forbidden · Encedeus' },
       { path: '**', loadComponent: () => import('./core/not-found').then((m) => m.NotFound), title: 'Not found · Encedeus' },

@@ -7,10 +7,12 @@ import {
   TemplateCatalogController,
   type PluginsGatewayOptions,
 } from './plugins.controllers';
+import { PluginMetrics } from './plugins.metrics';
 
 /**
  * REST of the plugins service (issue 13, docs/plugins.md): `/plugins/*`, `/plugins/repositories`,
- * `/catalog/templates`, and the signed `/webhooks/repository/sync`. Everything is `cmd.plugins.<verb>`
+ * `/catalog/templates`, the signed `/webhooks/repository/sync`, and the plugins' lag and dead
+ * letters on `GET /metrics`. Everything is `cmd.plugins.<verb>`
  * (templates install through `cmd.nodes.create_template`).
  */
 @Module({})
@@ -20,7 +22,7 @@ export class PluginsModule {
       module: PluginsModule,
       // Repositories first: `/plugins/repositories` must not reach `/plugins/:id`.
       controllers: [PluginRepositoriesController, PluginsController, TemplateCatalogController, RepositoryWebhookController],
-      providers: [{ provide: PLUGINS_GATEWAY_OPTIONS, useValue: options }],
+      providers: [{ provide: PLUGINS_GATEWAY_OPTIONS, useValue: options }, PluginMetrics],
     };
   }
 }

@@ -30,6 +30,7 @@ const NAV: NavItem[] = [
   { path: '/servers', label: 'Servers', icon: 'servers', testId: 'nav-servers', group: 'fleet' },
   { path: '/files', label: 'Files', icon: 'upload', testId: 'nav-files', permission: 'files.read', group: 'fleet' },
   { path: '/jobs', label: 'Jobs', icon: 'jobs', testId: 'nav-jobs', permission: 'jobs.run', group: 'fleet' },
+  { path: '/plugins', label: 'Plugins', icon: 'events', testId: 'nav-plugins', permission: 'plugins.manage', group: 'admin' },
   { path: '/admin/users', label: 'Users', icon: 'users', testId: 'nav-users', permission: 'users.read', group: 'admin' },
   { path: '/admin/roles', label: 'Roles', icon: 'roles', testId: 'nav-roles', permission: 'roles.read', group: 'admin' },
   { path: '/admin/api-keys', label: 'API keys', icon: 'key', testId: 'nav-api-keys', permission: 'apikeys.manage', group: 'admin' },
