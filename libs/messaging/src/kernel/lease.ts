@@ -156,7 +156,11 @@ export class Lease {
     const startedAt = now();
     try {
       this.revision = await this.kv!.update(this.key, this.encode(), this.revision);
+      // A renew that outlived our validity lost the lease (onLost ran) yet still won the write: held
+      // again, which the holder must hear, or its work stays stopped while nobody else may take over.
+      const regained = this.validUntil === 0;
       this.hold(startedAt);
+      if (regained && this.isHeld()) this.options.onAcquired?.();
     } catch (error) {
       if (isRevisionConflict(error)) this.lose('taken over');
       else if (!this.isHeld()) this.lose(`renew failed: ${(error as Error).message}`);

@@ -209,7 +209,7 @@ function reporter(report: () => Promise<unknown>, log: (line: string) => void): 
 }
 
 /** Takes a backup of `dir`: walks it, sends the chunks the files service lacks, stores the manifest and reports completion. */
-export async function takeBackup(dir: string, calls: FilesCalls, log: (line: string) => void): Promise<{ size: number; files: number; sent: number }> {
+export async function takeBackup(dir: string, calls: FilesCalls, log: (line: string) => void, release: () => void = () => undefined): Promise<{ size: number; files: number; sent: number }> {
   const jail = await ServerJail.of(dir);
   const uploader = new ChunkUploader(calls);
   const progress: Progress = { bytes: 0, files: 0 };
@@ -226,6 +226,8 @@ export async function takeBackup(dir: string, calls: FilesCalls, log: (line: str
     const manifestChunks = chunkBuffer(Buffer.from(JSON.stringify(manifest), 'utf8'));
     for (const c of manifestChunks) await uploader.add(c.hash, c.data);
     await uploader.flush();
+    // The directory is read: the next backup of this server may begin as soon as this one is recorded.
+    release();
     await calls.call('backup_complete', { manifest: manifestChunks.map((c) => ({ hash: c.hash, size: c.size })), size: progress.bytes, files_count: progress.files });
     return { size: progress.bytes, files: progress.files, sent: uploader.sentBytes };
   } finally {
@@ -358,7 +360,7 @@ export async function restoreBackup(dir: string, calls: FilesCalls, manifestRefs
 export function backupCommandHandlers(options: BackupHandlerOptions): Record<string, CommandHandler> {
   const busy = new Set<string>();
 
-  const start = (serverId: string, backupId: string, token: string, what: string, work: (dir: string, calls: FilesCalls) => Promise<unknown>) => {
+  const start = (serverId: string, backupId: string, token: string, what: string, work: (dir: string, calls: FilesCalls, release: () => void) => Promise<unknown>) => {
     const dir = options.serverDir(serverId);
     if (!dir) throw new NotFoundError('Server', serverId);
     const nc = options.nc();
@@ -369,7 +371,7 @@ export function backupCommandHandlers(options: BackupHandlerOptions): Record<str
     void (async () => {
       const started = Date.now();
       try {
-        const result = await work(dir, calls);
+        const result = await work(dir, calls, () => busy.delete(serverId));
         options.log(`${what} ${backupId} of server ${serverId} done in ${Date.now() - started} ms: ${JSON.stringify(result)}`);
       } catch (error) {
         const reason = (error as Error).message || String(error);
@@ -385,12 +387,13 @@ export function backupCommandHandlers(options: BackupHandlerOptions): Record<str
   return {
     'backup.create': async (data: unknown) => {
       const c = parse(agentBackupCreateSchema, data);
-      return start(c.server_id, c.backup_id, c.token, 'backup', (dir, calls) => takeBackup(dir, calls, options.log));
+      return start(c.server_id, c.backup_id, c.token, 'backup', (dir, calls, release) => takeBackup(dir, calls, options.log, release));
     },
     'backup.restore': async (data: unknown) => {
       const c = parse(agentBackupRestoreSchema, data);
-      return start(c.server_id, c.backup_id, c.token, 'restore', async (dir, calls) => {
+      return start(c.server_id, c.backup_id, c.token, 'restore', async (dir, calls, release) => {
         const done = await restoreBackup(dir, calls, c.manifest, c.path, options.log).finally(() => options.restored?.(c.server_id));
+        release();
         await calls.call('backup_restored', { files: done.files, bytes: done.bytes });
         return done;
       });

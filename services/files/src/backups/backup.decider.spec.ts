@@ -34,8 +34,8 @@ describe('backup decider', () => {
   it('records progress at most every few seconds, and fails a running backup once', () => {
     const running = run(run(initialBackup(), request), { type: 'start' });
 
-    const soon = decide(running, { type: 'progress', bytes: 1, files: 1, newBytes: 0, now: at(1) });
-    const later = decide(running, { type: 'progress', bytes: 1, files: 1, newBytes: 0, now: at(6) });
+    const soon = decide(running, { type: 'progress', bytes: 1, files: 1, newBytes: 0, now: at(1), everyMs: 5000 });
+    const later = decide(running, { type: 'progress', bytes: 1, files: 1, newBytes: 0, now: at(6), everyMs: 5000 });
     const failed = run(running, { type: 'fail', reason: 'stalled' });
 
     expect(soon).toEqual([]);

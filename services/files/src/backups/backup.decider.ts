@@ -20,7 +20,7 @@ import {
 } from '@encedeus/contracts';
 import type { Decider } from '@encedeus/messaging';
 
-/** Progress is recorded as an event at most this often (the stall check needs only a recent one). */
+/** Progress is recorded as an event at most this often (the stall check needs only a recent one); less when the stall timeout is short. */
 export const PROGRESS_EVERY_MS = 5000;
 
 export interface RestoreState {
@@ -99,14 +99,15 @@ export type BackupCommand =
   | { type: 'request'; serverId: string; nodeId: string; ownerId: string; name: string; existing: number; limit: number }
   /** The process manager hands the backup to the agent: pending → running; anything else decides nothing. */
   | { type: 'start' }
-  | { type: 'progress'; bytes: number; files: number; newBytes: number; now: string }
+  /** `everyMs`: the least time between two recorded progress events (PROGRESS_EVERY_MS, or less for a short stall timeout). */
+  | { type: 'progress'; bytes: number; files: number; newBytes: number; now: string; everyMs: number }
   | { type: 'complete'; size: number; newBytes: number; filesCount: number; manifest: FileChunkRef[] }
   /** Ends a pending or running backup; an ended one is no change. */
   | { type: 'fail'; reason: string }
   | { type: 'delete' }
   | { type: 'request_restore'; restoreId: string; nodeId: string; path: string | null }
   | { type: 'start_restore'; restoreId: string }
-  | { type: 'progress_restore'; restoreId: string; bytes: number; files: number; now: string }
+  | { type: 'progress_restore'; restoreId: string; bytes: number; files: number; now: string; everyMs: number }
   | { type: 'complete_restore'; restoreId: string; bytes: number; files: number }
   | { type: 'fail_restore'; restoreId: string; reason: string };
 
@@ -136,7 +137,7 @@ export const backupDecider: Decider<BackupState, BackupCommand> = {
         return state.status === 'pending' ? [event(BackupStarted, { ...server, node_id: state.nodeId })] : [];
       case 'progress':
         if (state.status !== 'running') throw new ConflictError(`The backup is ${state.status}, not running`, { reason: 'not_running' });
-        if (Date.parse(cmd.now) - Date.parse(state.progressedAt) < PROGRESS_EVERY_MS) return [];
+        if (Date.parse(cmd.now) - Date.parse(state.progressedAt) < cmd.everyMs) return [];
         return [event(BackupProgressed, { ...server, bytes: cmd.bytes, files: cmd.files, new_bytes: cmd.newBytes })];
       case 'complete':
         if (state.status === 'completed') return [];
@@ -159,7 +160,7 @@ export const backupDecider: Decider<BackupState, BackupCommand> = {
         return currentRestore(state, cmd.restoreId) && state.restore!.status === 'pending' ? [event(BackupRestoreStarted, { ...server, restore_id: cmd.restoreId })] : [];
       case 'progress_restore':
         if (!currentRestore(state, cmd.restoreId) || state.restore!.status !== 'running') throw new ConflictError('No such restore is running', { reason: 'not_running' });
-        if (Date.parse(cmd.now) - Date.parse(state.restore!.progressedAt) < PROGRESS_EVERY_MS) return [];
+        if (Date.parse(cmd.now) - Date.parse(state.restore!.progressedAt) < cmd.everyMs) return [];
         return [event(BackupRestoreProgressed, { ...server, restore_id: cmd.restoreId, bytes: cmd.bytes, files: cmd.files })];
       case 'complete_restore':
         if (currentRestore(state, cmd.restoreId) && state.restore!.status === 'completed') return [];

@@ -23,7 +23,7 @@ import type { ChunkStore } from '@encedeus/chunks';
 import { commandMeta, visible } from '../common/meta';
 import { CHUNK_STORE, FILES_DB } from '../files.tokens';
 import { FILES_OPTIONS, type FilesModuleOptions } from '../files.options';
-import { backupDecider } from './backup.decider';
+import { backupDecider, PROGRESS_EVERY_MS } from './backup.decider';
 import { advisoryKey, BackupSessions, CHUNK_GC_LOCK, notFound } from './backup-sessions';
 import { BACKUP_ACTOR, BackupProcessManager } from './backup.process-manager';
 import { readManifest } from './backups.projection';
@@ -214,10 +214,12 @@ export class BackupCommands {
     const c = backupProgressSchema.parse(data);
     const session = await this.sessions.check(c.backup_id, c.token, agentNode(ctx));
     const now = new Date().toISOString();
+    // A recent progress event is what keeps the backup from being failed as stalled: record one well within the timeout.
+    const everyMs = Math.min(PROGRESS_EVERY_MS, Math.floor((this.options.backups?.stallMs ?? 120_000) / 4));
     const command =
       session.kind === 'backup'
-        ? ({ type: 'progress', bytes: c.bytes, files: c.files, newBytes: session.newBytes, now } as const)
-        : ({ type: 'progress_restore', restoreId: session.restoreId!, bytes: c.bytes, files: c.files, now } as const);
+        ? ({ type: 'progress', bytes: c.bytes, files: c.files, newBytes: session.newBytes, now, everyMs } as const)
+        : ({ type: 'progress_restore', restoreId: session.restoreId!, bytes: c.bytes, files: c.files, now, everyMs } as const);
     await this.kernel.handle('backup', c.backup_id, backupDecider, command, { actor: `agent:${session.nodeId}` });
     return { ok: true };
   }
