@@ -179,6 +179,7 @@ export {
   MetricsVerbs,
   parseStep,
   parseTime,
+  type LatestSample,
   type MetricsField,
   type MetricsPoint,
   type MetricsQuery,

@@ -1,4 +1,14 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '@encedeus/testing';
 import { startStack, type Stack } from '../../gateway/test/stack-harness';
+
+const PROMETHEUS = '/usr/bin/prometheus';
+// Debian's prometheus is a real scraper (.ci/run installs it); without it the scrape test is skipped, saying why.
+const withPrometheus = existsSync(PROMETHEUS) ? it : it.skip;
+if (!existsSync(PROMETHEUS)) console.warn(`metrics-rest.e2e: ${PROMETHEUS} is missing (apt-get install prometheus); the real-scrape test is skipped`);
 
 const as = (token: string) => `Bearer ${token}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -52,7 +62,11 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
     await stack.waitFor('running', async () => (await state()) === 'running', 30_000);
     runningSince = Date.now();
   }, 180_000);
-  afterAll(() => stack?.stop());
+  const clean: (() => void)[] = [];
+  afterAll(async () => {
+    for (const c of clean) c();
+    await stack?.stop();
+  });
 
   const metrics = (token: string, query: Record<string, string | number>) => stack.http().get('/api/v1/metrics').query(query).set('Authorization', as(token));
 
@@ -131,4 +145,57 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
     expect(history.body.items.length).toBeGreaterThanOrEqual(1);
     expect(history.body.items[0]).toMatchObject({ node_id: nodeId, memory_usage: expect.any(Number), at: expect.any(String) });
   });
+
+  it('exposes the fleet in OpenMetrics to a bearer holding metrics.read only', async () => {
+    const key = await stack.http().post('/api/v1/api-keys').set('Authorization', as(admin)).send({ name: 'fleet-reader', permissions: ['metrics.read'] });
+    const fleet = await stack.waitFor('the server in the exposition', async () => {
+      const res = await stack.http().get('/api/v1/metrics/fleet').set('Authorization', as(key.body.key));
+      return res.status !== 200 || res.text.includes(serverId) ? res : undefined;
+    });
+    const anonymous = await stack.http().get('/api/v1/metrics/fleet');
+    const withoutRead = await stack.http().get('/api/v1/metrics/fleet').set('Authorization', as(bob.token));
+
+    expect(fleet.status).toBe(200);
+    expect(fleet.headers['content-type']).toContain('application/openmetrics-text');
+    expect(fleet.text).toMatch(new RegExp(`^encedeus_server_memory_bytes\\{node_id="${nodeId}",server_id="${serverId}",server_name="sampled",template="sleeper"\\} [1-9]`, 'm'));
+    expect(fleet.text).toMatch(new RegExp(`^encedeus_node_cpu_percent\\{node_id="${nodeId}"\\} `, 'm'));
+    expect(fleet.text.endsWith('# EOF\n')).toBe(true);
+    expect([anonymous.status, withoutRead.status]).toEqual([401, 403]);
+  });
+
+  withPrometheus('is scraped by a real Prometheus with a bearer token: series labelled with the running server', async () => {
+    const key = await stack.http().post('/api/v1/api-keys').set('Authorization', as(admin)).send({ name: 'prometheus-fleet', permissions: ['metrics.read'] });
+    expect(key.status).toBe(201);
+    const dir = mkdtempSync(join(tmpdir(), 'encedeus-prometheus-fleet-'));
+    clean.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'fleet.key'), key.body.key, { mode: 0o600 });
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      [
+        'global: { scrape_interval: 1s, scrape_timeout: 1s }',
+        'scrape_configs:',
+        '  - job_name: fleet',
+        '    metrics_path: /api/v1/metrics/fleet',
+        `    authorization: { type: Bearer, credentials_file: ${join(dir, 'fleet.key')} }`,
+        `    static_configs: [{ targets: ['${new URL(stack.gateway.url).host}'] }]`,
+      ].join('\n'),
+    );
+    const port = await freePort();
+    const prometheus = spawn(PROMETHEUS, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+    clean.push(() => prometheus.kill('SIGKILL'));
+    const query = async (q: string) => {
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`).catch(() => undefined);
+      if (!res?.ok) return [];
+      return ((await res.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data.result;
+    };
+
+    const [series] = await stack.waitFor('the server scraped', async () => {
+      const result = await query(`encedeus_server_memory_bytes{server_id="${serverId}"}`);
+      return result.length > 0 ? result : undefined;
+    }, 40_000);
+
+    expect(series.metric).toMatchObject({ job: 'fleet', node_id: nodeId, server_id: serverId, server_name: 'sampled', template: 'sleeper' });
+    expect(Number(series.value[1])).toBeGreaterThan(0);
+    expect((await query('up{job="fleet"}'))[0].value[1]).toBe('1');
+  }, 60_000);
 });

@@ -123,4 +123,20 @@ export const MetricsVerbs = {
   nodeLatest: 'node_latest',
   /** `{ id, range }` → UsageHistory. */
   nodeHistory: 'node_history',
+  /** `{}` → FleetLatest: every node's and server's newest sample of the last minute. */
+  fleetLatest: 'fleet_latest',
 } as const;
+
+/** One series' newest sample (`cmd.metrics.fleet_latest`); `node_id` is the node that sent it. */
+export interface LatestSample {
+  target: string;
+  node_id: string;
+  /** Epoch ms. */
+  t: number;
+  cpu_percent: number | null;
+  memory_bytes: number | null;
+  memory_limit_bytes: number | null;
+  disk_bytes: number | null;
+  net_rx: number | null;
+  net_tx: number | null;
+}

@@ -9,6 +9,7 @@ import {
   NotFoundError,
   Subjects,
   usageHistoryQuerySchema,
+  type LatestSample,
   type MetricsSeries,
   type NodeUsage,
   type ServerUsage,
@@ -67,6 +68,18 @@ export class MetricsQueries {
         if (!s) return [];
         const v = (f: SampleField) => s.values[index(f)] ?? 0;
         return [{ server_id: serverId, cpu_percent: v('cpu_percent'), memory_bytes: v('memory_bytes'), memory_limit_bytes: v('memory_limit_bytes'), disk_bytes: v('disk_bytes'), uptime_ms: v('uptime_ms'), at: new Date(s.t).toISOString() }];
+      }),
+    };
+  }
+
+  /** `cmd.metrics.fleet_latest {}`: the newest sample of every node and server from the last minute (the gateway renders OpenMetrics). */
+  @MessagePattern(Subjects.command('metrics', MetricsVerbs.fleetLatest))
+  async fleetLatest(): Promise<{ items: LatestSample[] }> {
+    const rows = await this.store.latestAll(SERVER_LATEST_MS);
+    return {
+      items: rows.map((r) => {
+        const v = (f: SampleField) => r.values[index(f)];
+        return { target: r.series, node_id: r.nodeId, t: r.t, cpu_percent: v('cpu_percent'), memory_bytes: v('memory_bytes'), memory_limit_bytes: v('memory_limit_bytes'), disk_bytes: v('disk_bytes'), net_rx: v('net_rx'), net_tx: v('net_tx') };
       }),
     };
   }

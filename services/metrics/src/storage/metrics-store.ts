@@ -208,6 +208,15 @@ export class MetricsStore {
     return rows.map((r) => ({ t: Math.round(Number(r.t)), type: String(r.type), data: r.data as Record<string, unknown> }));
   }
 
+  /** The newest raw sample of every series and sending node from the last `maxAgeMs` (the fleet's exposition). */
+  async latestAll(maxAgeMs: number): Promise<{ series: string; nodeId: string; t: number; values: (number | null)[] }[]> {
+    const rows: Record<string, unknown>[] = await this.db.query(
+      `select distinct on (series, node_id) series, node_id::text, extract(epoch from t) * 1000 as t, ${SAMPLE_FIELDS.join(', ')} from ${SCHEMA}.samples where t >= $1 order by series, node_id, t desc`,
+      [iso(Date.now() - maxAgeMs)],
+    );
+    return rows.map((r) => ({ series: String(r.series), nodeId: String(r.node_id), t: Math.round(Number(r.t)), values: SAMPLE_FIELDS.map((f) => (r[f] === null ? null : Number(r[f]))) }));
+  }
+
   /** Rollup rows stored for [from, to), in a stable order (tests compare them with rollupsFromRaw). */
   async storedRollups(rollup: Rollup, from: number, to: number): Promise<RollupRow[]> {
     const rows = await this.db.query(
