@@ -189,7 +189,8 @@ export class FileTransfers {
     if (!parsed.success) throw new DomainError('VALIDATION_FAILED', 'A read is { offset, length }');
     const { offset, length } = parsed.data;
     const want = Math.max(0, Math.min(length, t.size - offset));
-    const buffer = Buffer.alloc(want);
+    // Filled whole below, or the request fails: no need to zero it first.
+    const buffer = Buffer.allocUnsafe(want);
     let got = 0;
     while (got < want) {
       const { bytesRead } = await t.handle.read(buffer, got, want - got, offset + got);
