@@ -504,6 +504,7 @@ function scenarios(ctx) {
       timeoutMs: 20_000,
       async run() {
         const word = `ping-${Date.now().toString(36)}`;
+        ctx.consoleWord = word;
         await tid('console-input').fill(word);
         const sent = Date.now();
         await tid('console-send').click();
@@ -543,6 +544,28 @@ function scenarios(ctx) {
         await until('the stop button to be enabled', () => row.locator('[data-testid="power-stop"]').isEnabled(), 10_000);
         await row.locator('[data-testid="power-stop"]').click();
         await until('the row to show offline', async () => (await rowState()) === 'offline', 30_000);
+      },
+    },
+    {
+      // Issue 14 bugs 1 and 2: the terminal was blank after in-app navigation (the page had joined the
+      // server's room first, and the scrollback was not sent again), and a state push that came before
+      // the page had loaded the server was dropped (the badge stayed "starting").
+      name: '15b-console-after-navigation',
+      needs: ['15-server-list-power', '13-console-command'],
+      timeoutMs: 75_000,
+      async run() {
+        await visit('/servers', () => tid('server-row').first().waitFor({ timeout: 10_000 }), '15b-servers-list');
+        const row = page.locator(`[data-testid="server-row"][data-server-id="${ctx.serverId}"]`);
+        await until('the start button', () => row.locator('[data-testid="power-start"]').isEnabled(), 15_000);
+        await row.locator('[data-testid="power-start"]').click();
+        // Straight into the page while it starts: its state pushes race the page's own load.
+        await row.locator('[data-testid="server-name"]').click();
+        await until('the server page', async () => page.url().includes(`/servers/${ctx.serverId}`), 10_000);
+        await until('the badge to reach running without a reload', async () => (await stateOf(tid('server-state'))) === 'running', 30_000);
+        await until(`the scrollback ("echo: ${ctx.consoleWord}") in the terminal after in-app navigation`, async () => (await terminalText()).includes(`echo: ${ctx.consoleWord}`), 10_000);
+        await shot('15b-console-after-navigation');
+        await tid('power-stop').click();
+        await until('state offline', async () => (await stateOf(tid('server-state'))) === 'offline', 30_000);
       },
     },
     {

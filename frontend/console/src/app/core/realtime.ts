@@ -75,11 +75,16 @@ export class Realtime {
     this.socket.connect();
   }
 
-  /** Joins a room (`fleet`, `node:<id>`, `server:<id>`, `events`); returns the leave function. Rooms are ref-counted. */
-  join(room: string): () => void {
+  /**
+   * Joins a room (`fleet`, `node:<id>`, `server:<id>`, `events`); returns the leave function. Rooms
+   * are ref-counted. `replay`: subscribe again even when the room is already joined, so what the
+   * gateway sends on joining (a server's console scrollback) reaches this new listener too; without
+   * it a terminal opened after the server page had joined stayed blank (issue 14).
+   */
+  join(room: string, options: { replay?: boolean } = {}): () => void {
     const count = this.rooms.get(room) ?? 0;
     this.rooms.set(room, count + 1);
-    if (count === 0 && this.socket?.connected) this.subscribe(room);
+    if ((count === 0 || options.replay) && this.socket?.connected) this.subscribe(room);
     let left = false;
     return () => {
       if (left) return;

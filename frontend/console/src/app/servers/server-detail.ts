@@ -171,6 +171,8 @@ export class ServerDetail {
   protected readonly template = signal<Template | null>(null);
   protected readonly usage = signal<ServerUsage | null>(null);
   protected readonly loading = signal(false);
+  /** The state of the last `server.state` push for this server since the last load began. */
+  private pushedState: ServerState | null = null;
   protected readonly error = signal<ApiError | null>(null);
   protected readonly sending = signal(false);
   protected readonly deleting = signal(false);
@@ -209,7 +211,11 @@ export class ServerDetail {
       untracked(() => void this.load());
       const leave = this.realtime.join(`server:${id}`);
       const offState = this.realtime.on<{ serverId: string; state: ServerState }>('server.state', (m) => {
-        if (m.serverId === id) this.server.update((s) => (s ? { ...s, state: m.state } : s));
+        if (m.serverId !== id) return;
+        // A push that arrives before the server has loaded is kept and applied to it (issue 14: the
+        // badge stayed "starting" when the server started while its page loaded).
+        this.pushedState = m.state;
+        this.server.update((s) => (s ? { ...s, state: m.state } : s));
       });
       const offUsage = this.realtime.on<ServerUsage>('server.usage', (u) => {
         if (u.serverId === id) this.addUsage(u);
@@ -225,8 +231,12 @@ export class ServerDetail {
   protected async load(): Promise<void> {
     this.loading.set(true);
     this.error.set(null);
+    this.pushedState = null;
     try {
-      const server = await this.api.get(this.id());
+      const loaded = await this.api.get(this.id());
+      // Pushes are sent once an event is recorded; the read model a GET answers from may not show it
+      // yet. The latest push received while loading wins, and any later one replaces it.
+      const server = this.pushedState ? { ...loaded, state: this.pushedState } : loaded;
       this.server.set(server);
       this.settingsBase.set(server);
       if (server.usage) this.addUsage(server.usage);

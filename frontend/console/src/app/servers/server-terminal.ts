@@ -40,7 +40,8 @@ export class ServerTerminal {
     afterNextRender(() => this.open());
     effect((onCleanup) => {
       const id = this.serverId();
-      const leave = this.realtime.join(`server:${id}`);
+      // replay: the server page may have joined the room already; the scrollback must come again for this terminal.
+      const leave = this.realtime.join(`server:${id}`, { replay: true });
       const offScrollback = this.realtime.on<Scrollback>('console.scrollback', (m) => {
         if (m.serverId !== id) return;
         this.clear();
