@@ -30,7 +30,7 @@ const MAX_LIVE = 200;
       </mat-form-field>
       <mat-form-field>
         <mat-label>Type</mat-label>
-        <input matInput #type [value]="filter().type" placeholder="server.started" data-testid="events-type" />
+        <input matInput #type [value]="filter().type" placeholder="server.running or server" data-testid="events-type" />
       </mat-form-field>
       <mat-form-field>
         <mat-label>Aggregate</mat-label>
@@ -80,12 +80,16 @@ export class EventStream {
   protected readonly list = this.api.list(() => this.filter());
   protected readonly following = signal(false);
   protected readonly liveItems = signal<FeedItem[]>([]);
-  /** Live events sit above page one; on later pages only the page is shown. */
+  /**
+   * One order everywhere: the log's, oldest first. Live events continue the last page at its end
+   * (pages move forward in the log); on an earlier page they are not shown. They used to sit above
+   * an oldest-first page, newest first (issue 14).
+   */
   protected readonly rows = computed(() => {
     const page = this.list.items();
-    if (this.list.pageNumber() !== 1) return page;
-    const known = new Set(page.map((i) => i.sequence));
-    return [...this.liveItems().filter((i) => !known.has(i.sequence)), ...page];
+    if (this.list.hasNext()) return page;
+    const last = page.length ? page[page.length - 1].sequence : 0;
+    return [...page, ...this.liveItems().filter((i) => i.sequence > last)];
   });
   private stopFollowing: (() => void) | null = null;
 
@@ -111,7 +115,7 @@ export class EventStream {
     if (!on) return;
     const leave = this.realtime.join('events');
     const off = this.realtime.on<FeedItem>('event', (item) => {
-      if (this.matches(item)) this.liveItems.update((l) => [item, ...l].slice(0, MAX_LIVE));
+      if (this.matches(item)) this.liveItems.update((l) => [...l, item].sort((a, b) => a.sequence - b.sequence).slice(-MAX_LIVE));
     });
     this.stopFollowing = () => {
       leave();
