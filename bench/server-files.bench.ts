@@ -11,6 +11,7 @@ import { STACK_ADMIN } from '../services/gateway/test/stack-harness';
 import { as, startFilesWorld, type FilesWorld } from '../services/gateway/test/server-files-fixture';
 import { sftpBatch } from '../services/gateway/test/sftp-client';
 import { conditions, median, record, secondsSince } from './lib/harness';
+import { serverBackupCase } from './server-backups.case';
 
 /**
  * Issue 11's server-file figures, each beside a raw path measured in the same rounds: SFTP upload and
@@ -39,7 +40,7 @@ export interface ServerFilesBenchContext {
  * More cases measured on the same world after the transfers, each recording its own figures (issue
  * 11's backup of a 500 MiB server directory, first and second run, belongs here).
  */
-export const SERVER_FILES_CASES: { name: string; run: (ctx: ServerFilesBenchContext) => Promise<void> }[] = [];
+export const SERVER_FILES_CASES: { name: string; run: (ctx: ServerFilesBenchContext) => Promise<void> }[] = [serverBackupCase];
 
 /** Median MiB/s of each path over ROUNDS rounds, the paths taken in turn within every round (a figure and its raw reference see the same machine). */
 async function interleaved(bytes: number, paths: ((round: number) => Promise<number | void>)[]): Promise<number[]> {
@@ -128,7 +129,8 @@ function ssh2Session(port: number): Promise<{ sftp: SFTPWrapper; end(): void }> 
 }
 
 export async function run(): Promise<void> {
-  const world = await startFilesWorld();
+  // The files service too: the backup case stores into its chunk store.
+  const world = await startFilesWorld({ files: true });
   const scratch = mkdtempSync(join(tmpdir(), 'bench-server-files-'));
   const bareRoot = join(scratch, 'bare');
   mkdirSync(bareRoot);
