@@ -569,6 +569,35 @@ function scenarios(ctx) {
       },
     },
     {
+      // Issue 14: the console could not even list templates.
+      name: '15c-templates',
+      needs: ['01-login'],
+      timeoutMs: 40_000,
+      async run() {
+        await visit('/templates', () => tid('template-row').first().waitFor({ timeout: 10_000 }), '15c-templates');
+        await tid('template-create').click();
+        await tid('template-json').waitFor();
+        const name = `e2e-template-${Date.now().toString(36)}`;
+        const body = JSON.parse(await tid('template-json').inputValue());
+        body.name = name;
+        await tid('template-json').fill(JSON.stringify(body, null, 2));
+        await tid('template-save').click();
+        await until('the saved template page', async () => /\/templates\/[0-9a-f-]{36}$/.test(page.url()), 10_000);
+        // A change that breaks a rule names the field.
+        const saved = JSON.parse(await tid('template-json').inputValue());
+        await tid('template-json').fill(JSON.stringify({ ...saved, limits: { ...saved.limits, memory_mb: 0 } }, null, 2));
+        await tid('template-save').click();
+        await until('the field error', async () => (await tid('template-save-error').innerText().catch(() => '')).includes('limits'), 10_000);
+        await shot('15c-template-editor');
+        await visit('/templates', () => tid('template-row').first().waitFor({ timeout: 10_000 }), '15c-templates-list');
+        const row = page.locator(`[data-testid="template-row"][data-template-name="${name}"]`);
+        await row.waitFor({ timeout: 10_000 });
+        await row.locator('[data-testid="template-delete"]').click();
+        await tid('confirm-ok').click();
+        await until('the template to leave the list', async () => (await row.count()) === 0, 10_000);
+      },
+    },
+    {
       name: '16-job-run',
       needs: ['09-agent-online'],
       timeoutMs: 45_000,

@@ -15,6 +15,7 @@ export const routes: Routes = [
       // Owners always see their own servers, so the list needs no permission; actions inside do.
       { path: 'servers', loadChildren: () => import('./servers/servers.routes').then((m) => m.SERVERS_ROUTES) },
       { path: 'files', canActivate: [requires('files.read')], loadChildren: () => import('./files/files.routes').then((m) => m.FILES_ROUTES) },
+      { path: 'templates', canActivate: [requires('templates.read')], loadChildren: () => import('./templates/templates.routes').then((m) => m.TEMPLATES_ROUTES) },
       { path: 'jobs', canActivate: [requires('jobs.run')], loadChildren: () => import('./jobs/jobs.routes').then((m) => m.JOBS_ROUTES) },
       { path: 'plugins', canActivate: [requires('plugins.manage')], loadChildren: () => import('./plugins/plugins.routes').then((m) => m.PLUGINS_ROUTES) },
       { path: 'admin', loadChildren: () => import('./admin/admin.routes').then((m) => m.ADMIN_ROUTES) },

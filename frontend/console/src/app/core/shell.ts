@@ -29,6 +29,7 @@ const NAV: NavItem[] = [
   { path: '/nodes', label: 'Nodes', icon: 'nodes', testId: 'nav-nodes', permission: 'nodes.read', group: 'fleet' },
   { path: '/servers', label: 'Servers', icon: 'servers', testId: 'nav-servers', group: 'fleet' },
   { path: '/files', label: 'Files', icon: 'upload', testId: 'nav-files', permission: 'files.read', group: 'fleet' },
+  { path: '/templates', label: 'Templates', icon: 'servers', testId: 'nav-templates', permission: 'templates.read', group: 'fleet' },
   { path: '/jobs', label: 'Jobs', icon: 'jobs', testId: 'nav-jobs', permission: 'jobs.run', group: 'fleet' },
   { path: '/plugins', label: 'Plugins', icon: 'events', testId: 'nav-plugins', permission: 'plugins.manage', group: 'admin' },
   { path: '/admin/users', label: 'Users', icon: 'users', testId: 'nav-users', permission: 'users.read', group: 'admin' },
