@@ -1,4 +1,7 @@
 import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal, untracked } from '@angular/core';
+import { NonNullableFormBuilder, ReactiveFormsModule, Validators } from '@angular/forms';
+import { MatFormFieldModule } from '@angular/material/form-field';
+import { MatInputModule } from '@angular/material/input';
 import { DatePipe } from '@angular/common';
 import { MatButtonModule } from '@angular/material/button';
 import { MatButtonToggleModule } from '@angular/material/button-toggle';
@@ -11,13 +14,15 @@ import { ApiError, toApiError } from '../core/api-error';
 import { Auth } from '../core/auth';
 import { Realtime } from '../core/realtime';
 import { confirmAction } from '../shared/confirm';
+import { CopyButton } from '../shared/copy-button';
+import { applyServerErrors, errorText } from '../shared/form-errors';
 import { BytesPipe, MegabytesPipe } from '../shared/format';
 import { Icon } from '../shared/icon';
 import { Notice } from '../shared/notice';
 import { StateChip } from '../shared/state-chip';
 import { ChartSeries, UsageChart } from '../shared/usage-chart';
 import { UsageSeries, percentOf } from '../shared/usage-series';
-import { FleetNode, HistoryRange, NodeUsage, NodesApi } from './nodes-api';
+import { Enrollment, FleetNode, HistoryRange, NodeUsage, NodesApi } from './nodes-api';
 
 const SERIES: ChartSeries[] = [
   { label: 'CPU', color: '#1e88e5' },
@@ -26,10 +31,10 @@ const SERIES: ChartSeries[] = [
 
 const sample = (u: NodeUsage) => ({ at: u.at, values: [u.cpu_percent ?? null, percentOf(u.memory_usage, u.memory_limit)] });
 
-/** One node: spec, allocation, live and historical usage, drain and delete. */
+/** One node: spec, allocation, its servers, live and historical usage; edit, drain and undrain, re-enroll, delete. */
 @Component({
   selector: 'adm-node-detail',
-  imports: [MatCardModule, MatButtonModule, MatButtonToggleModule, MatProgressBarModule, RouterLink, DatePipe, BytesPipe, MegabytesPipe, Icon, Notice, StateChip, UsageChart],
+  imports: [ReactiveFormsModule, MatCardModule, MatButtonModule, MatButtonToggleModule, MatFormFieldModule, MatInputModule, MatProgressBarModule, RouterLink, DatePipe, BytesPipe, MegabytesPipe, CopyButton, Icon, Notice, StateChip, UsageChart],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <header class="page-head">
@@ -39,7 +44,13 @@ const sample = (u: NodeUsage) => ({ at: u.at, values: [u.cpu_percent ?? null, pe
         <adm-state-chip data-testid="node-state" [state]="n.state" />
         @if (n.draining) { <adm-state-chip state="draining" data-testid="node-draining" /> }
         @if (canManage()) {
-          <button mat-stroked-button (click)="drain()" [disabled]="n.draining || busy()" data-testid="node-drain"><adm-icon name="drain" /> Drain</button>
+          <button mat-stroked-button (click)="startEdit(n)" [disabled]="busy()" data-testid="node-edit">Edit</button>
+          <button mat-stroked-button (click)="enroll()" [disabled]="busy()" data-testid="node-enroll">New enrollment token</button>
+          @if (n.draining) {
+            <button mat-stroked-button (click)="undrain()" [disabled]="busy()" data-testid="node-undrain">Undrain</button>
+          } @else {
+            <button mat-stroked-button (click)="drain()" [disabled]="busy()" data-testid="node-drain"><adm-icon name="drain" /> Drain</button>
+          }
           <button mat-stroked-button class="danger" (click)="remove()" [disabled]="busy()" data-testid="node-delete"><adm-icon name="delete" /> Delete</button>
         }
       }
@@ -50,6 +61,36 @@ const sample = (u: NodeUsage) => ({ at: u.at, values: [u.cpu_percent ?? null, pe
     @if (error(); as e) {
       <adm-notice [error]="e" (retry)="reload()" />
     } @else if (node(); as n) {
+      @if (enrollment(); as e) {
+        <mat-card appearance="outlined" class="section" data-testid="node-enrollment">
+          <mat-card-header><mat-card-title>Enroll the agent again</mat-card-title></mat-card-header>
+          <mat-card-content>
+            <div class="toolbar-row"><code class="spacer mono" data-testid="node-enrollment-command">{{ enrollCommand() }}</code><adm-copy-button [text]="enrollCommand()" /></div>
+            <p class="hint">One use; expires {{ e.expiresAt | date: 'medium' }}. For an agent that lost its data directory.</p>
+          </mat-card-content>
+        </mat-card>
+      }
+      @if (editing()) {
+        <mat-card appearance="outlined" class="section" data-testid="node-edit-form">
+          <mat-card-header><mat-card-title>Edit node</mat-card-title></mat-card-header>
+          <mat-card-content>
+            <form [formGroup]="form" (ngSubmit)="saveEdit()">
+              @if (editError(); as msg) { <p class="form-error" role="alert" data-testid="node-edit-error">{{ msg }}</p> }
+              <div class="toolbar-row">
+                <mat-form-field><mat-label>Name</mat-label><input matInput formControlName="name" data-testid="node-edit-name" /><mat-error>{{ errorText(form.controls.name) }}</mat-error></mat-form-field>
+                <mat-form-field><mat-label>Memory (MB)</mat-label><input matInput type="number" formControlName="memory_mb" data-testid="node-edit-memory" /><mat-error>{{ errorText(form.controls.memory_mb) }}</mat-error></mat-form-field>
+                <mat-form-field><mat-label>CPU (%)</mat-label><input matInput type="number" formControlName="cpu_percent" data-testid="node-edit-cpu" /><mat-error>{{ errorText(form.controls.cpu_percent) }}</mat-error></mat-form-field>
+                <mat-form-field><mat-label>Storage</mat-label><input matInput formControlName="storage_size" data-testid="node-edit-storage" /><mat-error>{{ errorText(form.controls.storage_size) }}</mat-error></mat-form-field>
+                <mat-form-field><mat-label>Tags (comma-separated)</mat-label><input matInput formControlName="tags" data-testid="node-edit-tags" /></mat-form-field>
+              </div>
+              <div class="form-actions">
+                <button mat-button type="button" (click)="editing.set(false)">Cancel</button>
+                <button mat-flat-button type="submit" [disabled]="busy()" data-testid="node-edit-save">Save</button>
+              </div>
+            </form>
+          </mat-card-content>
+        </mat-card>
+      }
       <div class="grid section">
         <mat-card appearance="outlined">
           <mat-card-header><mat-card-title>Machine</mat-card-title></mat-card-header>
@@ -84,6 +125,16 @@ const sample = (u: NodeUsage) => ({ at: u.at, values: [u.cpu_percent ?? null, pe
           </mat-card-content>
         </mat-card>
       </div>
+      <mat-card appearance="outlined" class="section" data-testid="node-servers">
+        <mat-card-header><mat-card-title>Servers on this node</mat-card-title></mat-card-header>
+        <mat-card-content>
+          @for (s of servers(); track s.id) {
+            <p class="server-line"><a [routerLink]="['/servers', s.id]" data-testid="node-server-link">{{ s.name }}</a> <adm-state-chip [state]="s.state" /></p>
+          } @empty {
+            <p class="muted" data-testid="node-servers-empty">No servers run here.</p>
+          }
+        </mat-card-content>
+      </mat-card>
       <mat-card appearance="outlined" class="section">
         <mat-card-header><mat-card-title>Live usage</mat-card-title></mat-card-header>
         <mat-card-content>
@@ -203,6 +254,7 @@ export class NodeDetail {
       this.loading.set(false);
     }
     void this.loadHistory();
+    void this.loadServers();
   }
 
   protected showRange(range: HistoryRange): void {
@@ -222,6 +274,69 @@ export class NodeDetail {
     } finally {
       this.historyLoading.set(false);
     }
+  }
+
+  protected readonly servers = signal<{ id: string; name: string; state: string; owner_id: string }[]>([]);
+  protected readonly enrollment = signal<Enrollment | null>(null);
+  protected readonly enrollCommand = computed(() => {
+    const e = this.enrollment();
+    return e ? (e.command ?? `npm run agent -- --token ${e.token}`) : '';
+  });
+  protected readonly editing = signal(false);
+  protected readonly editError = signal<string | null>(null);
+  protected readonly errorText = errorText;
+  private readonly fb = inject(NonNullableFormBuilder);
+  protected readonly form = this.fb.group({
+    name: ['', [Validators.required, Validators.maxLength(64), Validators.pattern(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/)]],
+    memory_mb: [1024, [Validators.required, Validators.min(1)]],
+    cpu_percent: [100, [Validators.required, Validators.min(1)]],
+    storage_size: ['', Validators.required],
+    tags: [''],
+  });
+
+  protected async loadServers(): Promise<void> {
+    this.servers.set(await this.api.servers(this.id()).catch(() => []));
+  }
+
+  protected startEdit(n: FleetNode): void {
+    this.form.setValue({ name: n.name, memory_mb: n.memory_mb, cpu_percent: n.cpu_percent, storage_size: String(n.storage_size), tags: n.tags.join(', ') });
+    this.editError.set(null);
+    this.editing.set(true);
+  }
+
+  protected async saveEdit(): Promise<void> {
+    if (this.form.invalid) {
+      this.form.markAllAsTouched();
+      return;
+    }
+    const v = this.form.getRawValue();
+    const tags = v.tags.split(',').map((t) => t.trim()).filter(Boolean);
+    this.busy.set(true);
+    try {
+      const node = await this.api.update(this.id(), { name: v.name, memory_mb: Number(v.memory_mb), cpu_percent: Number(v.cpu_percent), storage_size: v.storage_size, tags });
+      this.node.update((n) => (n ? { ...n, ...node } : node));
+      this.editing.set(false);
+      this.snack.open('Node saved', undefined, { duration: 3000 });
+    } catch (e) {
+      const err = toApiError(e);
+      const unmatched = err.code === 'VALIDATION_FAILED' ? applyServerErrors(this.form, err) : [];
+      this.editError.set(unmatched.join(' ') || err.message);
+    } finally {
+      this.busy.set(false);
+    }
+  }
+
+  protected async undrain(): Promise<void> {
+    await this.act(() => this.api.update(this.id(), { draining: false }), 'Servers may be placed on the node again', () => this.node.update((n) => (n ? { ...n, draining: false } : n)));
+  }
+
+  protected async enroll(): Promise<void> {
+    const ok = await confirmAction(this.dialog, {
+      title: 'Issue a new enrollment token?',
+      message: 'For an agent that lost its data directory: it enrolls again with the new token. An agent that still has its credentials keeps them.',
+      action: 'Issue token',
+    });
+    if (ok) await this.act(async () => this.enrollment.set(await this.api.enroll(this.id())), 'Enrollment token issued', () => undefined);
   }
 
   protected async drain(): Promise<void> {

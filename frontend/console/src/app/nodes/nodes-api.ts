@@ -97,6 +97,22 @@ export class NodesApi {
     return firstValueFrom(this.http.post(`/api/v1/nodes/${encodeURIComponent(id)}/drain`, {}));
   }
 
+  /** Name, capacity, tags; `draining: false` lifts a drain. */
+  update(id: string, patch: Partial<NodeDraft> & { draining?: boolean }): Promise<FleetNode> {
+    return firstValueFrom(this.http.patch<FleetNode>(`/api/v1/nodes/${encodeURIComponent(id)}`, patch));
+  }
+
+  /** A new one-time enrollment token (an agent that lost its data directory). */
+  enroll(id: string): Promise<Enrollment> {
+    return firstValueFrom(this.http.post<Enrollment>(`/api/v1/nodes/${encodeURIComponent(id)}/enrollment`, {}));
+  }
+
+  /** The servers placed on the node (the first 100). */
+  async servers(id: string): Promise<{ id: string; name: string; state: string; owner_id: string }[]> {
+    const page = await firstValueFrom(this.http.get<Page<{ id: string; name: string; state: string; owner_id: string }>>('/api/v1/servers', { params: { node_id: id, limit: 100 } }));
+    return asPage(page).items;
+  }
+
   remove(id: string): Promise<unknown> {
     return firstValueFrom(this.http.delete(`/api/v1/nodes/${encodeURIComponent(id)}`));
   }
