@@ -25,6 +25,7 @@ import { UsageSeries, percentOf } from '../shared/usage-series';
 import { ServerAction } from '@encedeus/contracts/access';
 import { PowerButtons } from './power-buttons';
 import { ServerAccess } from './server-access';
+import { ServerBackups } from './server-backups';
 import { ServerFiles } from './server-files';
 import { ServerSettings } from './server-settings';
 import { ServerTerminal } from './server-terminal';
@@ -43,7 +44,7 @@ const HISTORY_SIZE = 50;
   selector: 'adm-server-detail',
   imports: [
     ReactiveFormsModule, MatCardModule, MatButtonModule, MatFormFieldModule, MatInputModule, MatProgressBarModule, MatExpansionModule, MatTooltipModule, MatTabsModule,
-    RouterLink, CopyButton, ServerFiles, BytesPipe, MegabytesPipe, PercentValuePipe, Icon, Notice, StateChip, UsageChart, PowerButtons, ServerSettings, ServerTerminal,
+    RouterLink, CopyButton, ServerFiles, ServerBackups, BytesPipe, MegabytesPipe, PercentValuePipe, Icon, Notice, StateChip, UsageChart, PowerButtons, ServerSettings, ServerTerminal,
   ],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
@@ -141,6 +142,14 @@ const HISTORY_SIZE = 50;
             </ng-template>
           </mat-tab>
         }
+        @if (canBackups()) {
+          <mat-tab>
+            <ng-template mat-tab-label><span data-testid="server-tab-backups">Backups</span></ng-template>
+            <ng-template matTabContent>
+              <div class="tab-body"><adm-server-backups [server]="s" /></div>
+            </ng-template>
+          </mat-tab>
+        }
       </mat-tab-group>
     }
   `,
@@ -162,7 +171,7 @@ export class ServerDetail {
   private readonly snack = inject(MatSnackBar);
   private readonly router = inject(Router);
   readonly id = input.required<string>();
-  /** `?tab=files` opens the file manager (bound from the query string). */
+  /** `?tab=files` opens the file manager, `?tab=backups` the backups (bound from the query string). */
   readonly tab = input<string>();
 
   protected readonly server = signal<Server | null>(null);
@@ -197,7 +206,10 @@ export class ServerDetail {
   protected readonly sendDisabled = computed(() => this.sending() || !this.canType());
   protected readonly canManage = computed(() => this.may('change'));
   protected readonly canFiles = computed(() => this.may('files.read'));
-  protected readonly tabIndex = computed(() => (this.tab() === 'files' && this.canFiles() ? 1 : 0));
+  protected readonly canBackups = computed(() => this.may('backups.read'));
+  /** The tabs shown, in order (each is a `?tab=` value; Overview is the default). */
+  private readonly tabs = computed(() => ['overview', ...(this.canFiles() ? ['files'] : []), ...(this.canBackups() ? ['backups'] : [])]);
+  protected readonly tabIndex = computed(() => Math.max(0, this.tabs().indexOf(this.tab() ?? 'overview')));
   /** `sftp://user@host:port`, what SFTP clients take as one address. */
   protected readonly sftpAddress = computed(() => {
     const sftp = this.server()?.sftp;
@@ -283,7 +295,8 @@ export class ServerDetail {
 
   /** Keeps the open tab in the address, so a reload or a shared link lands on it. */
   protected showTab(index: number): void {
-    void this.router.navigate([], { queryParams: { tab: index === 1 ? 'files' : null }, queryParamsHandling: 'merge', replaceUrl: true });
+    const tab = this.tabs()[index];
+    void this.router.navigate([], { queryParams: { tab: tab && tab !== 'overview' ? tab : null }, queryParamsHandling: 'merge', replaceUrl: true });
   }
 
   protected settingsSaved(server: Server): void {
