@@ -181,6 +181,8 @@ export class Agent {
         nodeId: () => this.nodeId,
         nc: () => this.nc,
         serverDir: (id) => (this.servers.ids().includes(id) ? this.servers.serverDir(id) : undefined),
+        // A restore writes around the disk quota's counters: count the server again.
+        restored: (id) => this.quotas.forget(id),
         log: this.log,
       }),
     });
