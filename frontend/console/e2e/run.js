@@ -33,7 +33,7 @@ const USER = { name: 'e2e-user', email: 'e2e-user@example.com', password: 'E2e-U
 const NODE_NAME = 'e2e-node';
 const SERVER_NAME = 'e2e-echo';
 const TEMPLATE_NAME = 'Node.js echo server';
-const BOOT_TIMEOUT_MS = 180_000;
+const BOOT_TIMEOUT_MS = 300_000;
 /** The console must show a line within this long of the agent producing it (issue #5). */
 const LINE_LATENCY_MS = 1000;
 
