@@ -206,6 +206,22 @@ export {
   type ExternalAgentView,
 } from './metrics/external-agents';
 export {
+  ALERT_COMPARATORS,
+  AlertRaised,
+  AlertResolved,
+  AlertRuleCreated,
+  AlertRuleDeleted,
+  AlertRuleUpdated,
+  AlertVerbs,
+  breaches,
+  createAlertRuleSchema,
+  updateAlertRuleSchema,
+  type AlertComparator,
+  type AlertRuleView,
+  type CreateAlertRule,
+  type UpdateAlertRule,
+} from './metrics/alerts';
+export {
   createTemplateSchema,
   limitsSchema,
   restartPolicySchema,

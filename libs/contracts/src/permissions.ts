@@ -33,6 +33,7 @@ export const PERMISSIONS = {
   'integrations.manage': 'Issue NATS credentials for integrators',
   'metrics.read': 'Read usage metrics',
   'metrics.ingest': "Send external agents' pings, data and byes (seed 002)",
+  'alerts.manage': 'Create, change and delete alert rules',
   'plugins.manage': 'Install, configure and remove plugins',
   'system.health': 'See detailed system health',
 } as const;

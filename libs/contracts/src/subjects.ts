@@ -13,7 +13,7 @@ export function subjectToken(value: string): string {
 export const SERVICES = ['gateway', 'auth', 'users', 'nodes', 'metrics', 'files', 'plugins'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
-export const AGGREGATES = ['user', 'role', 'apikey', 'session', 'node', 'server', 'template', 'job', 'file', 'backup', 'plugin', 'integration', 'external_agent'] as const;
+export const AGGREGATES = ['user', 'role', 'apikey', 'session', 'node', 'server', 'template', 'job', 'file', 'backup', 'plugin', 'integration', 'external_agent', 'alert'] as const;
 export type AggregateName = (typeof AGGREGATES)[number];
 
 export const STREAMS = {

@@ -1,8 +1,11 @@
 import { Inject, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
 import { DataSource } from 'typeorm';
-import { CommandHandler, EventStore, healthControllerFor, MessagingModule, NATS_CONNECTION } from '@encedeus/messaging';
-import { METRICS_OPTIONS, type MetricsModuleOptions } from './metrics.options';
+import { CommandHandler, EventStore, healthControllerFor, MessagingModule, NATS_CONNECTION, Projector } from '@encedeus/messaging';
+import { ALERT_PROJECTOR, METRICS_OPTIONS, type MetricsModuleOptions } from './metrics.options';
+import { AlertEvaluator } from './alerts/alert-evaluator';
+import { AlertRulesHandlers } from './alerts/alert-rules.handlers';
+import { AlertRulesProjection } from './alerts/alert-rules.projection';
 import { MetricsStore } from './storage/metrics-store';
 import { TelemetryIngest } from './ingest/telemetry-ingest';
 import { MetricsQueries } from './queries/metrics.queries';
@@ -19,9 +22,11 @@ class MetricsLifecycle implements OnApplicationBootstrap, OnApplicationShutdown 
     @Inject(TelemetryIngest) private readonly ingest: TelemetryIngest,
     @Inject(ActivityMonitor) private readonly monitor: ActivityMonitor,
     @Inject(AgentDataWriter) private readonly writer: AgentDataWriter,
+    @Inject(ALERT_PROJECTOR) private readonly alerts: Projector,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    await this.alerts.start();
     await this.ingest.start();
     await this.monitor.start();
   }
@@ -30,18 +35,19 @@ class MetricsLifecycle implements OnApplicationBootstrap, OnApplicationShutdown 
     await this.monitor.stop();
     await this.writer.flush();
     await this.ingest.stop();
+    await this.alerts.stop();
     if (this.db.isInitialized) await this.db.destroy();
   }
 }
 
-/** The metrics service: usage history of nodes and servers from `tel.>`, external agents (seed 002) (issue 12, docs/metrics.md). */
+/** The metrics service: usage history of nodes and servers from `tel.>`, external agents (seed 002), alert rules (issue 12, docs/metrics.md). */
 @Module({})
 export class MetricsModule {
   static forRoot(options: MetricsModuleOptions): DynamicModule {
     return {
       module: MetricsModule,
       imports: [MessagingModule.forRoot({ service: 'metrics', nats: options.nats })],
-      controllers: [MetricsQueries, AgentsHandlers, healthControllerFor('metrics')],
+      controllers: [MetricsQueries, AgentsHandlers, AlertRulesHandlers, healthControllerFor('metrics')],
       providers: [
         { provide: METRICS_OPTIONS, useValue: options },
         {
@@ -57,7 +63,13 @@ export class MetricsModule {
           },
           inject: [DataSource],
         },
-        { provide: TelemetryIngest, useFactory: (nc: NatsConnection, store: MetricsStore) => new TelemetryIngest(nc, store, options.ingest), inject: [NATS_CONNECTION, MetricsStore] },
+        {
+          provide: TelemetryIngest,
+          useFactory: (nc: NatsConnection, store: MetricsStore, alerts: AlertEvaluator) => new TelemetryIngest(nc, store, { ...options.ingest, afterWrite: (samples) => alerts.evaluate(samples) }),
+          inject: [NATS_CONNECTION, MetricsStore, AlertEvaluator],
+        },
+        { provide: AlertEvaluator, useFactory: (db: DataSource, kernel: CommandHandler) => new AlertEvaluator(db, kernel), inject: [DataSource, CommandHandler] },
+        { provide: ALERT_PROJECTOR, useFactory: (nc: NatsConnection, db: DataSource) => new Projector(nc, db, new AlertRulesProjection()), inject: [NATS_CONNECTION, DataSource] },
         { provide: CommandHandler, useFactory: (store: EventStore) => new CommandHandler(store), inject: [EventStore] },
         {
           provide: ActivityMonitor,

@@ -12,3 +12,5 @@ export interface MetricsModuleOptions {
 }
 
 export const METRICS_OPTIONS = Symbol('METRICS_OPTIONS');
+/** The Projector of alert rules (`metrics_alert_rules`). */
+export const ALERT_PROJECTOR = Symbol('ALERT_PROJECTOR');

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { JSONCodec } from 'nats';
 import { freePort } from '@encedeus/testing';
 import { startStack, type Stack } from '../../gateway/test/stack-harness';
 
@@ -198,4 +199,42 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
     expect(Number(series.value[1])).toBeGreaterThan(0);
     expect((await query('up{job="fleet"}'))[0].value[1]).toBe('1');
   }, 60_000);
+
+  it('raises an alert rule on a CPU-burning server and resolves it when the burning stops (alert.raised / alert.resolved)', async () => {
+    const http = stack.http;
+    const events: { subject: string; type: string; data: { rule_id: string; value: number | null } }[] = [];
+    const nc = await stack.env.connect('admin');
+    const codec = JSONCodec<{ type: string; data: { rule_id: string; value: number | null } }>();
+    const sub = nc.subscribe('evt.alert.>', { callback: (_e, m) => events.push({ ...codec.decode(m.data), subject: m.subject }) });
+    clean.push(() => sub.unsubscribe());
+    // The shell burns a core for 20 s (builtins only, in the server's own process), then sleeps.
+    const burn = 'echo "Server ready"; end=$(($(date +%s)+20)); while [ $(date +%s) -lt $end ]; do i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; done; exec sleep 3600';
+    const template = await http().post('/api/v1/templates').set('Authorization', as(admin)).send({ name: 'burner', driver: 'process', startup: burn, ready_pattern: 'Server ready', stop: { signal: 'SIGKILL', timeout_s: 5 }, limits: { memory_mb: 64, cpu_percent: 100, disk_mb: 100 } });
+    const created = await http().post('/api/v1/servers').set('Authorization', as(admin)).send({ name: 'burner', template_id: template.body.id, node_id: nodeId, limits: { memory_mb: 64, cpu_percent: 100, disk_mb: 100 } });
+    const burner = created.body.id as string;
+    const state = async () => (await http().get(`/api/v1/servers/${burner}`).set('Authorization', as(admin))).body.state as string;
+    await stack.waitFor('burner installed', async () => (await state()) === 'offline', 60_000);
+    const noManage = await http().post('/api/v1/alerts/rules').set('Authorization', as(bob.token)).send({ name: 'x', target: `server:${burner}`, field: 'cpu_percent', comparator: '>', threshold: 10, for_s: 2 });
+    const bad = await http().post('/api/v1/alerts/rules').set('Authorization', as(admin)).send({ name: 'x', target: `server:${burner}`, field: 'temperature', comparator: '=>', threshold: 'hot' });
+    const rule = await http().post('/api/v1/alerts/rules').set('Authorization', as(admin)).send({ name: 'burner hot', target: `server:${burner}`, field: 'cpu_percent', comparator: '>', threshold: 10, for_s: 2 });
+    expect([noManage.status, bad.status, rule.status]).toEqual([403, 422, 201]);
+    expect(bad.body.details.fields.map((f: { path: string }) => f.path).sort()).toEqual(['comparator', 'field', 'threshold']);
+    expect(rule.body).toMatchObject({ target: `server:${burner}`, firing: false, for_s: 2 });
+    const ruleId = rule.body.id as string;
+
+    await http().post(`/api/v1/servers/${burner}/power`).set('Authorization', as(admin)).send({ action: 'start' });
+    await stack.waitFor('the alert raised', async () => events.some((e) => e.type === 'alert.raised' && e.data.rule_id === ruleId), 30_000);
+    const firing = await http().get('/api/v1/alerts/rules?firing=true').set('Authorization', as(admin));
+    await stack.waitFor('the alert resolved', async () => events.some((e) => e.type === 'alert.resolved' && e.data.rule_id === ruleId), 45_000);
+    const after = await http().get(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
+    const removed = await http().delete(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
+    const gone = await http().get(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
+
+    expect(events.find((e) => e.type === 'alert.raised')!.data.value).toBeGreaterThan(10);
+    expect(firing.body.items.map((r: { id: string }) => r.id)).toContain(ruleId);
+    await stack.waitFor('the rule deleted', async () => events.some((e) => e.type === 'alert.rule_deleted'), 5000);
+    expect(events.filter((e) => e.subject === `evt.alert.${ruleId}`).map((e) => e.type)).toEqual(['alert.rule_created', 'alert.raised', 'alert.resolved', 'alert.rule_deleted']);
+    expect(after.body).toMatchObject({ firing: false, raised_at: expect.any(String) });
+    expect([removed.status, gone.status]).toEqual([204, 404]);
+  }, 120_000);
 });

@@ -19,6 +19,7 @@ export const DURABLE_OWNERS: ReadonlyArray<{ stream: string; name: string; owner
   { stream: STREAMS.agentReports, name: 'nodes_agent_reports', owner: 'nodes' },
   { stream: STREAMS.events, name: 'files_read_model', owner: 'files' },
   { stream: STREAMS.telemetry, name: 'metrics_telemetry', owner: 'metrics' },
+  { stream: STREAMS.events, name: 'metrics_alert_rules', owner: 'metrics' },
   { stream: STREAMS.events, name: 'plugins_read_model', owner: 'plugins' },
 ];
 
@@ -166,7 +167,7 @@ export const SERVICE_PERMISSIONS = {
   users: service('users', ['evt.user.>', 'evt.role.>', 'cmd.auth.>', 'cmd.users.>', ...INBOX, ...REQUESTER_INBOXES], ['cmd.users.>', ...INBOX]),
   nodes: service('nodes', ['evt.node.>', 'evt.server.>', 'evt.template.>', 'evt.job.>', 'agent.*.cmd.>', 'console.*.in', ...INBOX, ...REQUESTER_INBOXES, '_INBOX_bootstrap.>'], ['cmd.nodes.>', 'agent.*.report.>', 'agent.*.heartbeat', 'tel.>', 'console.*.out', ...INBOX]),
   // Reads telemetry through its durable `metrics_telemetry`; owns no aggregate of the fleet (nodes keeps liveness).
-  metrics: service('metrics', ['evt.external_agent.>', ...AGENT_MONITOR_BUCKET, ...INBOX, ...REQUESTER_INBOXES], ['cmd.metrics.>', 'tel.>', ...INBOX]),
+  metrics: service('metrics', ['evt.external_agent.>', 'evt.alert.>', ...AGENT_MONITOR_BUCKET, ...INBOX, ...REQUESTER_INBOXES], ['cmd.metrics.>', 'tel.>', ...INBOX]),
   files: service('files', ['evt.file.>', 'evt.backup.>', 'agent.*.cmd.>', ...AGENT_REPLIES, ...INBOX, ...REQUESTER_INBOXES], ['cmd.files.>', ...INBOX]),
   plugins: service('plugins', ['evt.plugin.>', ...PLUGIN_API_COMMANDS, ...PLUGIN_KV, ...INBOX, ...REQUESTER_INBOXES], ['cmd.plugins.>', 'evt.>', ...INBOX]),
   /** An agent that has not enrolled yet: it may only ask to enroll. */

@@ -15,6 +15,8 @@ export interface TelemetryIngestOptions {
   retentionEveryMs?: number;
   /** The `telemetry-ingest` lease. @default { ttlMs: 5000 } */
   lease?: { ttlMs?: number; renewMs?: number };
+  /** Called with every batch's samples once they are stored (alert rules); a throw is logged, never retried. */
+  afterWrite?: (samples: Sample[]) => Promise<void>;
 }
 
 const codec = JSONCodec<unknown>();
@@ -180,6 +182,7 @@ export class TelemetryIngest {
     await this.store.write(samples, { name: TELEMETRY_CONSUMER, expected: this.written, to: last.seq });
     this.written = last.seq;
     last.ack();
+    if (this.options.afterWrite && samples.length > 0) await this.options.afterWrite(samples).catch((error) => this.logger.warn(`after the batch: ${(error as Error).message}`));
   }
 
   /** Partitions for today and tomorrow exist before samples need them; expired ones are dropped. */
