@@ -705,6 +705,44 @@ function scenarios(ctx) {
       },
     },
     {
+      // Issue 14: a user manages their own SSH keys and password from "My account".
+      name: '19b-my-account',
+      needs: ['18-non-admin'],
+      timeoutMs: 60_000,
+      async run() {
+        // Step 18 left the `user` signed in.
+        await visit('/account', () => tid('account-profile').waitFor({ timeout: 10_000 }), '19b-account');
+        const { publicKey } = require('node:crypto').generateKeyPairSync('ed25519');
+        const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
+        // The OpenSSH wire form: each field is a 32-bit length and its bytes.
+        const field = (b) => {
+          const length = Buffer.alloc(4);
+          length.writeUInt32BE(b.length);
+          return Buffer.concat([length, b]);
+        };
+        const blob = Buffer.concat([field(Buffer.from('ssh-ed25519')), field(raw)]);
+        await tid('account-ssh-name').fill('laptop');
+        await tid('account-ssh-key-input').fill(`ssh-ed25519 ${blob.toString('base64')} e2e@laptop`);
+        await tid('account-ssh-add').click();
+        await until('the SSH key in the list', async () => (await tid('account-ssh-key').count()) === 1, 10_000);
+        // A wrong current password changes nothing and says so.
+        const next = 'E2e-User-Passw0rd-2!';
+        await tid('account-current-password').fill('not my password');
+        await tid('account-new-password').fill(next);
+        await tid('account-new-password-again').fill(next);
+        await tid('account-password-save').click();
+        await tid('account-password-error').waitFor({ timeout: 10_000 });
+        await tid('account-current-password').fill(USER.password);
+        await tid('account-password-save').click();
+        await until('the password form to clear', async () => (await tid('account-current-password').inputValue()) === '', 10_000);
+        await shot('19b-account');
+        await tid('user-menu').click();
+        await tid('logout').click();
+        await page.waitForURL(/\/login/, { timeout: 10_000 });
+        await login(USER.email, next);
+      },
+    },
+    {
       name: '20-server-files',
       needs: ['11-server-create'],
       timeoutMs: 90_000,

@@ -18,6 +18,7 @@ export const routes: Routes = [
       { path: 'templates', canActivate: [requires('templates.read')], loadChildren: () => import('./templates/templates.routes').then((m) => m.TEMPLATES_ROUTES) },
       { path: 'jobs', canActivate: [requires('jobs.run')], loadChildren: () => import('./jobs/jobs.routes').then((m) => m.JOBS_ROUTES) },
       { path: 'plugins', canActivate: [requires('plugins.manage')], loadChildren: () => import('./plugins/plugins.routes').then((m) => m.PLUGINS_ROUTES) },
+      { path: 'account', loadComponent: () => import('./account/account').then((m) => m.Account), title: 'My account · Encedeus' },
       { path: 'admin', loadChildren: () => import('./admin/admin.routes').then((m) => m.ADMIN_ROUTES) },
       { path: 'forbidden', loadComponent: () => import('./core/forbidden').then((m) => m.Forbidden), title: 'Forbidden · Encedeus' },
       { path: '**', loadComponent: () => import('./core/not-found').then((m) => m.NotFound), title: 'Not found · Encedeus' },

@@ -61,6 +61,7 @@ const NAV: NavItem[] = [
           <div>{{ email() }}</div>
           <small>{{ roleNames() }}</small>
         </div>
+        <a mat-menu-item routerLink="/account" data-testid="account-link">My account</a>
         <button mat-menu-item (click)="logout()" data-testid="logout"><adm-icon name="logout" /> Sign out</button>
       </mat-menu>
     </mat-toolbar>
