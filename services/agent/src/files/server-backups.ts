@@ -55,8 +55,18 @@ function parse<T>(schema: z.ZodType<T>, data: unknown): T {
   throw new ValidationError(`Invalid command: ${fields.map((f) => f.path || '(body)').join(', ')}`, fields);
 }
 
+/** What a backup or restore asks of the files service (FilesCalls; a fake in unit tests). */
+export interface BackupCalls {
+  /** A JSON verb (`backup_missing`, `backup_progress`, …) with the backup and token added. */
+  call<T>(verb: string, data: object): Promise<T>;
+  /** Sends a chunk's bytes (`backup_put_chunk`). */
+  put(hash: string, data: Uint8Array): Promise<unknown>;
+  /** The backup's chunks as readChunks reads them (`backup_get_chunk`, each checked against its hash). */
+  asStore(): ChunkStore;
+}
+
 /** The calls a backup or restore makes to the files service, all answered on this agent's reply subjects. */
-class FilesCalls {
+class FilesCalls implements BackupCalls {
   private readonly commands: CommandClient;
 
   constructor(
@@ -110,34 +120,70 @@ class FilesCalls {
  */
 class ChunkUploader {
   private readonly asked = new Set<string>();
-  private batch: { hash: string; data: Uint8Array }[] = [];
+  /** Chunks queued with their bytes, or without (`data` undefined: a file the last backup cut, not read again). */
+  private batch = new Map<string, Uint8Array | undefined>();
   private batchBytes = 0;
+  /** Chunks queued without bytes that the store turned out to lack: the files holding them must be read after all. */
+  readonly lacking = new Set<string>();
   sentBytes = 0;
 
-  constructor(private readonly calls: FilesCalls) {}
+  constructor(private readonly calls: BackupCalls) {}
 
+  /** Queues a chunk with its bytes (sent when missing). */
   async add(hash: string, data: Uint8Array): Promise<void> {
-    if (this.asked.has(hash) || this.batch.some((c) => c.hash === hash)) return;
-    this.batch.push({ hash, data });
+    if (this.asked.has(hash) && !this.lacking.has(hash)) return;
+    if (this.batch.get(hash) !== undefined) return;
+    this.batch.set(hash, data);
     this.batchBytes += data.length;
-    if (this.batch.length >= Math.min(BATCH_CHUNKS, BACKUP_MISSING_BATCH) || this.batchBytes >= BATCH_BYTES) await this.flush();
+    await this.maybeFlush();
+  }
+
+  /** Queues a chunk known from the last backup, without its bytes; a missing one lands in `lacking`. */
+  async addKnown(hash: string): Promise<void> {
+    if (this.asked.has(hash) || this.batch.has(hash)) return;
+    this.batch.set(hash, undefined);
+    await this.maybeFlush();
+  }
+
+  private async maybeFlush(): Promise<void> {
+    if (this.batch.size >= Math.min(BATCH_CHUNKS * 8, BACKUP_MISSING_BATCH) || this.batchBytes >= BATCH_BYTES || this.withBytes() >= BATCH_CHUNKS) await this.flush();
+  }
+
+  private withBytes(): number {
+    let n = 0;
+    for (const data of this.batch.values()) if (data) n++;
+    return n;
   }
 
   async flush(): Promise<void> {
     const batch = this.batch;
-    this.batch = [];
+    this.batch = new Map();
     this.batchBytes = 0;
-    if (batch.length === 0) return;
-    const { missing } = await this.calls.call<{ missing: string[] }>('backup_missing', { hashes: batch.map((c) => c.hash) });
-    for (const c of batch) this.asked.add(c.hash);
-    const wanted = new Set(missing);
-    const toSend = batch.filter((c) => wanted.has(c.hash));
+    if (batch.size === 0) return;
+    const { missing } = await this.calls.call<{ missing: string[] }>('backup_missing', { hashes: [...batch.keys()] });
+    for (const hash of batch.keys()) this.asked.add(hash);
+    const toSend: { hash: string; data: Uint8Array }[] = [];
+    for (const hash of missing) {
+      const data = batch.get(hash);
+      if (data) {
+        toSend.push({ hash, data });
+        this.lacking.delete(hash);
+      } else if (batch.has(hash)) this.lacking.add(hash);
+    }
     for (let i = 0; i < toSend.length; i += PUTS_IN_FLIGHT) {
       await Promise.all(toSend.slice(i, i + PUTS_IN_FLIGHT).map((c) => this.calls.put(c.hash, c.data)));
       for (const c of toSend.slice(i, i + PUTS_IN_FLIGHT)) this.sentBytes += c.data.length;
     }
   }
 }
+
+/**
+ * What the last backup of a server saw of each file: while size, mtime, ctime and inode are the
+ * same, the file is not read again and its chunk list is reused (as restic and rsync judge it).
+ * ctime changes on every write, even one that sets the mtime back. Kept in memory: after an agent
+ * restart the first backup reads everything.
+ */
+export type BackupCache = Map<string, { size: number; mtimeMs: number; ctimeMs: number; ino: number; chunks: ChunkRef[] }>;
 
 /** The bytes of an open file from its start to its end as read now. */
 async function* fileBytes(handle: FileHandle): AsyncGenerator<Buffer> {
@@ -162,7 +208,30 @@ interface Progress {
  * reopened from that inode; symlinks, FIFOs, sockets and devices are left out, as are hard links to
  * another user's files (ServerJail.isForeign). Files are cut with FastCDC as they are read.
  */
-async function walk(jail: ServerJail, dirFd: number, prefix: string, depth: number, entries: BackupManifestEntry[], uploader: ChunkUploader, progress: Progress): Promise<void> {
+interface WalkState {
+  entries: BackupManifestEntry[];
+  uploader: ChunkUploader;
+  progress: Progress;
+  /** The last backup's view of the files (read), and this one's (written). */
+  previous: BackupCache;
+  next: BackupCache;
+}
+
+/** Cuts an open file and queues its chunks with their bytes. */
+async function cutFile(handle: FileHandle, state: WalkState): Promise<{ size: number; chunks: ChunkRef[] }> {
+  const chunks: ChunkRef[] = [];
+  let size = 0;
+  for await (const chunk of chunkStream(fileBytes(handle))) {
+    chunks.push({ hash: chunk.hash, size: chunk.size });
+    size += chunk.size;
+    state.progress.bytes += chunk.size;
+    await state.uploader.add(chunk.hash, chunk.data);
+  }
+  return { size, chunks };
+}
+
+async function walk(jail: ServerJail, dirFd: number, prefix: string, depth: number, state: WalkState): Promise<void> {
+  const { entries, progress } = state;
   for (const name of await sortedNames(dirFd, prefix || '/')) {
     const path = prefix ? `${prefix}/${name}` : name;
     let named: FileHandle;
@@ -180,19 +249,22 @@ async function walk(jail: ServerJail, dirFd: number, prefix: string, depth: numb
         if (depth >= MAX_DEPTH) throw tooDeep(path.slice(0, 64));
         entries.push({ path, type: 'dir', mode, mtime: stat.mtimeMs, size: 0 });
         handle = await open(at(named.fd), O_RDONLY | O_DIRECTORY);
-        await walk(jail, handle.fd, path, depth + 1, entries, uploader, progress);
+        await walk(jail, handle.fd, path, depth + 1, state);
       } else if (stat.isFile() && !jail.isForeign(stat)) {
-        handle = await open(at(named.fd), O_RDONLY | O_NONBLOCK);
-        const chunks: ChunkRef[] = [];
-        let size = 0;
-        for await (const chunk of chunkStream(fileBytes(handle))) {
-          chunks.push({ hash: chunk.hash, size: chunk.size });
-          size += chunk.size;
-          progress.bytes += chunk.size;
-          await uploader.add(chunk.hash, chunk.data);
+        const seen = state.previous.get(path);
+        let file: { size: number; chunks: ChunkRef[] };
+        if (seen && seen.size === stat.size && seen.mtimeMs === stat.mtimeMs && seen.ctimeMs === stat.ctimeMs && seen.ino === stat.ino) {
+          // Unchanged since the last backup: its chunks are asked about without reading it (read after all if one is gone).
+          for (const c of seen.chunks) await state.uploader.addKnown(c.hash);
+          file = { size: seen.size, chunks: seen.chunks };
+          progress.bytes += seen.size;
+        } else {
+          handle = await open(at(named.fd), O_RDONLY | O_NONBLOCK);
+          file = await cutFile(handle, state);
         }
         progress.files++;
-        entries.push({ path, type: 'file', mode, mtime: stat.mtimeMs, size, chunks });
+        state.next.set(path, { size: file.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, ino: stat.ino, chunks: file.chunks });
+        entries.push({ path, type: 'file', mode, mtime: stat.mtimeMs, size: file.size, chunks: file.chunks });
       }
     } finally {
       await named.close().catch(() => undefined);
@@ -209,18 +281,43 @@ function reporter(report: () => Promise<unknown>, log: (line: string) => void): 
 }
 
 /** Takes a backup of `dir`: walks it, sends the chunks the files service lacks, stores the manifest and reports completion. */
-export async function takeBackup(dir: string, calls: FilesCalls, log: (line: string) => void, release: () => void = () => undefined): Promise<{ size: number; files: number; sent: number }> {
+export async function takeBackup(
+  dir: string,
+  calls: BackupCalls,
+  log: (line: string) => void,
+  release: () => void = () => undefined,
+  cache?: { get(): BackupCache | undefined; set(next: BackupCache): void },
+): Promise<{ size: number; files: number; sent: number; reread: number }> {
   const jail = await ServerJail.of(dir);
-  const uploader = new ChunkUploader(calls);
-  const progress: Progress = { bytes: 0, files: 0 };
-  const entries: BackupManifestEntry[] = [];
+  const state: WalkState = { entries: [], uploader: new ChunkUploader(calls), progress: { bytes: 0, files: 0 }, previous: cache?.get() ?? new Map(), next: new Map() };
+  const { entries, uploader, progress } = state;
   const stop = reporter(() => calls.call('backup_progress', progress), log);
   try {
     const root = await jail.openDir([]);
     try {
-      await walk(jail, root.handle.fd, '', 0, entries, uploader, progress);
+      await walk(jail, root.handle.fd, '', 0, state);
     } finally {
       await root.handle.close();
+    }
+    await uploader.flush();
+    // Files skipped as unchanged whose chunks the store no longer has (collected): read them now.
+    let reread = 0;
+    if (uploader.lacking.size > 0) {
+      for (const entry of entries) {
+        if (entry.type !== 'file' || !(entry.chunks ?? []).some((c) => uploader.lacking.has(c.hash))) continue;
+        const { handle, stat } = await jail.openFile(entry.path.split('/'));
+        try {
+          progress.bytes -= entry.size;
+          const file = await cutFile(handle, state);
+          Object.assign(entry, { size: file.size, chunks: file.chunks, mtime: stat.mtimeMs });
+          state.next.set(entry.path, { size: file.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, ino: stat.ino, chunks: file.chunks });
+          reread++;
+        } finally {
+          await handle.close();
+        }
+      }
+      await uploader.flush();
+      if (uploader.lacking.size > 0) throw new ConflictError('Chunks of unchanged files went missing while the backup was taken', { reason: 'chunks_gone' });
     }
     const manifest: BackupManifest = { version: 1, entries };
     const manifestChunks = chunkBuffer(Buffer.from(JSON.stringify(manifest), 'utf8'));
@@ -229,7 +326,8 @@ export async function takeBackup(dir: string, calls: FilesCalls, log: (line: str
     // The directory is read: the next backup of this server may begin as soon as this one is recorded.
     release();
     await calls.call('backup_complete', { manifest: manifestChunks.map((c) => ({ hash: c.hash, size: c.size })), size: progress.bytes, files_count: progress.files });
-    return { size: progress.bytes, files: progress.files, sent: uploader.sentBytes };
+    cache?.set(state.next);
+    return { size: progress.bytes, files: progress.files, sent: uploader.sentBytes, reread };
   } finally {
     stop();
   }
@@ -277,7 +375,7 @@ async function removeExtras(jail: ServerJail, dirFd: number, prefix: string, kee
  * files written with the backup's bytes, modes and mtimes. The server should be stopped (the gateway
  * refuses a restore of a running server): its process could otherwise write meanwhile.
  */
-export async function restoreBackup(dir: string, calls: FilesCalls, manifestRefs: ChunkRef[], path: string | null, log: (line: string) => void): Promise<Progress> {
+export async function restoreBackup(dir: string, calls: BackupCalls, manifestRefs: ChunkRef[], path: string | null, log: (line: string) => void): Promise<Progress> {
   const jail = await ServerJail.of(dir);
   const store = calls.asStore();
   const parts: Buffer[] = [];
@@ -359,6 +457,8 @@ export async function restoreBackup(dir: string, calls: FilesCalls, manifestRefs
  */
 export function backupCommandHandlers(options: BackupHandlerOptions): Record<string, CommandHandler> {
   const busy = new Set<string>();
+  /** Per server directory: what its last completed backup saw (BackupCache). */
+  const caches = new Map<string, BackupCache>();
 
   const start = (serverId: string, backupId: string, token: string, what: string, work: (dir: string, calls: FilesCalls, release: () => void) => Promise<unknown>) => {
     const dir = options.serverDir(serverId);
@@ -387,11 +487,14 @@ export function backupCommandHandlers(options: BackupHandlerOptions): Record<str
   return {
     'backup.create': async (data: unknown) => {
       const c = parse(agentBackupCreateSchema, data);
-      return start(c.server_id, c.backup_id, c.token, 'backup', (dir, calls, release) => takeBackup(dir, calls, options.log, release));
+      return start(c.server_id, c.backup_id, c.token, 'backup', (dir, calls, release) =>
+        takeBackup(dir, calls, options.log, release, { get: () => caches.get(dir), set: (next) => caches.set(dir, next) }),
+      );
     },
     'backup.restore': async (data: unknown) => {
       const c = parse(agentBackupRestoreSchema, data);
       return start(c.server_id, c.backup_id, c.token, 'restore', async (dir, calls, release) => {
+        caches.delete(dir);
         const done = await restoreBackup(dir, calls, c.manifest, c.path, options.log).finally(() => options.restored?.(c.server_id));
         release();
         await calls.call('backup_restored', { files: done.files, bytes: done.bytes });
