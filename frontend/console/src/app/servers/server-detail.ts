@@ -27,6 +27,7 @@ import { PowerButtons } from './power-buttons';
 import { ServerAccess } from './server-access';
 import { ServerBackups } from './server-backups';
 import { ServerFiles } from './server-files';
+import { ServerHistory } from './server-history';
 import { ServerSettings } from './server-settings';
 import { ServerTerminal } from './server-terminal';
 import { Server, ServerState, ServerUsage, ServersApi } from './servers-api';
@@ -44,7 +45,7 @@ const HISTORY_SIZE = 50;
   selector: 'adm-server-detail',
   imports: [
     ReactiveFormsModule, MatCardModule, MatButtonModule, MatFormFieldModule, MatInputModule, MatProgressBarModule, MatExpansionModule, MatTooltipModule, MatTabsModule,
-    RouterLink, CopyButton, ServerFiles, ServerBackups, BytesPipe, MegabytesPipe, PercentValuePipe, Icon, Notice, StateChip, UsageChart, PowerButtons, ServerSettings, ServerTerminal,
+    RouterLink, CopyButton, ServerFiles, ServerBackups, BytesPipe, MegabytesPipe, PercentValuePipe, Icon, Notice, StateChip, UsageChart, PowerButtons, ServerHistory, ServerSettings, ServerTerminal,
   ],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
@@ -117,6 +118,7 @@ const HISTORY_SIZE = 50;
                 </mat-card-content>
               </mat-card>
             </div>
+            <adm-server-history [serverId]="s.id" [memoryLimitMb]="s.limits.memory_mb" />
             @if (canManage()) {
               <mat-accordion class="section">
                 <mat-expansion-panel data-testid="server-settings-panel">

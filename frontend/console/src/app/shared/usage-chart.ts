@@ -10,7 +10,16 @@ export interface ChartSeries {
   color: string;
 }
 
-/** A small uPlot line chart of percentages over time; `data` is `[seconds[], ...values[]]`. */
+/** A moment to mark on a chart (a domain event): a vertical line with a short label. */
+export interface ChartMarker {
+  /** Epoch seconds. */
+  t: number;
+  label: string;
+  /** CSS colour of the line. */
+  color: string;
+}
+
+/** A small uPlot line chart of percentages over time; `data` is `[seconds[], ...values[]]`; `markers` draw vertical lines. */
 @Component({
   selector: 'adm-usage-chart',
   changeDetection: ChangeDetectionStrategy.OnPush,
@@ -25,12 +34,14 @@ export class UsageChart {
   readonly height = input(140);
   /** Unit of the y axis. @default '%' */
   readonly unit = input('%');
+  readonly markers = input<ChartMarker[]>([]);
   private plot: uPlot | null = null;
 
   constructor() {
     afterNextRender(() => this.create());
     effect(() => {
       const data = this.data();
+      this.markers();
       this.plot?.setData(data);
     });
     const resize = new ResizeObserver(() => this.plot?.setSize({ width: this.width(), height: this.height() }));
@@ -54,6 +65,7 @@ export class UsageChart {
         height: this.height(),
         legend: { show: true, live: true },
         cursor: { drag: { x: false, y: false } },
+        plugins: [{ hooks: { draw: [(u: uPlot) => drawMarkers(u, this.markers())] } }],
         // With one sample (or none) uPlot would stretch x over years; show at least the last minute.
         scales: { x: { time: true, range: minuteAtLeast }, y: { range: unit === '%' ? [0, 100] : undefined } },
         axes: [
@@ -76,6 +88,27 @@ export class UsageChart {
       this.host.nativeElement,
     );
   }
+}
+
+/** Draws each marker inside the x range as a dashed vertical line with its label at the top. */
+function drawMarkers(u: uPlot, markers: ChartMarker[]): void {
+  const ctx = u.ctx;
+  const [min, max] = [u.scales['x'].min ?? 0, u.scales['x'].max ?? 0];
+  ctx.save();
+  ctx.font = `${10 * devicePixelRatio}px sans-serif`;
+  for (const m of markers) {
+    if (m.t < min || m.t > max) continue;
+    const x = Math.round(u.valToPos(m.t, 'x', true));
+    ctx.strokeStyle = m.color;
+    ctx.fillStyle = m.color;
+    ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+    ctx.beginPath();
+    ctx.moveTo(x, u.bbox.top);
+    ctx.lineTo(x, u.bbox.top + u.bbox.height);
+    ctx.stroke();
+    ctx.fillText(m.label, x + 3 * devicePixelRatio, u.bbox.top + 10 * devicePixelRatio);
+  }
+  ctx.restore();
 }
 
 /**
