@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { constants, createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -71,7 +71,7 @@ function curl(args: string[]): Promise<{ status: number; bytes: number }> {
  * quota or audit. The reference our agent's SFTP server is measured against.
  */
 async function bareSftpServer(root: string): Promise<{ port: number; close(): Promise<void> }> {
-  const hostKey = generateKeyPairSync('ed25519', { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey;
+  const hostKey = utils.generateKeyPairSync('ed25519').private;
   const { STATUS_CODE, OPEN_MODE } = utils.sftp;
   const serve = (sftp: SFTPWrapper) => {
     const handles = new Map<number, FileHandle>();
