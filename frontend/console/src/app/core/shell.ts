@@ -1,4 +1,4 @@
-import { ChangeDetectionStrategy, Component, computed, inject, signal } from '@angular/core';
+import { ChangeDetectionStrategy, Component, computed, effect, inject, signal } from '@angular/core';
 import { toSignal } from '@angular/core/rxjs-interop';
 import { BreakpointObserver } from '@angular/cdk/layout';
 import { MatButtonModule } from '@angular/material/button';
@@ -11,6 +11,7 @@ import { MatTooltipModule } from '@angular/material/tooltip';
 import { NavigationCancel, NavigationEnd, NavigationError, NavigationStart, Router, RouterLink, RouterLinkActive, RouterOutlet } from '@angular/router';
 import { filter, map } from 'rxjs';
 import { Icon, IconName } from '../shared/icon';
+import { AlertToasts } from './alert-toasts';
 import { Auth } from './auth';
 import { ConnectionIndicator } from './connection-indicator';
 
@@ -126,6 +127,14 @@ export class Shell {
   protected readonly userName = computed(() => this.auth.me()?.user.name ?? '');
   protected readonly email = computed(() => this.auth.me()?.user.email ?? '');
   protected readonly roleNames = computed(() => (this.auth.me()?.roles ?? []).map((r) => r.name).join(', '));
+
+  constructor() {
+    // Raised and resolved alerts are toasted on every page for whoever reads the event feed.
+    const toasts = inject(AlertToasts);
+    effect(() => {
+      if (this.auth.can('events.read')) toasts.start();
+    });
+  }
 
   protected toggleNav(): void {
     this.navToggled.update((v) => !v);

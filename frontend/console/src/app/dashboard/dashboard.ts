@@ -8,7 +8,9 @@ import { Auth } from '../core/auth';
 import { Realtime } from '../core/realtime';
 import { FleetNode, NodeUsage, NodesApi } from '../nodes/nodes-api';
 import { ServerState, ServersApi } from '../servers/servers-api';
+import type { AlertRuleView } from '@encedeus/contracts/alerts';
 import { EventsApi, FeedItem, describeActor } from '../shared/events-api';
+import { MetricsApi } from '../shared/metrics-api';
 import { PercentValuePipe } from '../shared/format';
 import { Notice } from '../shared/notice';
 import { StateChip } from '../shared/state-chip';
@@ -81,6 +83,27 @@ interface NodeCard {
         }
       </section>
     }
+    @if (canMetrics()) {
+      <section class="section" data-testid="firing-alerts">
+        <h2>Alerts</h2>
+        @if (alertsError(); as e) {
+          <adm-notice [error]="e" (retry)="loadAlerts()" />
+        } @else {
+          <ol class="events">
+            @for (a of alerts(); track a.id) {
+              <li data-testid="alert-row">
+                <span class="time">{{ a.raised_at | date: 'mediumTime' }}</span>
+                <strong>{{ a.name }}</strong>
+                <code class="type">{{ a.field }} {{ a.comparator }} {{ a.threshold }}</code>
+                <span class="subject">{{ a.target }}</span>
+              </li>
+            } @empty {
+              <li class="hint empty">No alert is raised.</li>
+            }
+          </ol>
+        }
+      </section>
+    }
     @if (canEvents()) {
       <section class="section">
         <h2>Recent events</h2>
@@ -126,7 +149,11 @@ export class Dashboard {
   private readonly serversApi = inject(ServersApi);
   private readonly eventsApi = inject(EventsApi);
   private readonly realtime = inject(Realtime);
+  private readonly metricsApi = inject(MetricsApi);
 
+  protected readonly canMetrics = computed(() => this.auth.can('metrics.read'));
+  protected readonly alerts = signal<AlertRuleView[]>([]);
+  protected readonly alertsError = signal<ApiError | null>(null);
   protected readonly canNodes = computed(() => this.auth.can('nodes.read'));
   protected readonly canEvents = computed(() => this.auth.can('events.read'));
   protected readonly loading = signal(false);
@@ -164,7 +191,7 @@ export class Dashboard {
 
   protected async load(): Promise<void> {
     this.loading.set(true);
-    await Promise.all([this.loadServers(), this.canNodes() ? this.loadNodes() : null, this.canEvents() ? this.loadEvents() : null]);
+    await Promise.all([this.loadServers(), this.canNodes() ? this.loadNodes() : null, this.canEvents() ? this.loadEvents() : null, this.canMetrics() ? this.loadAlerts() : null]);
     this.loading.set(false);
   }
 
@@ -223,7 +250,18 @@ export class Dashboard {
     this.cards.update((cs) => cs.map((c) => (c === card ? { ...c, latest: u, memoryPercent } : c)));
   }
 
+  /** The raised alerts (metrics service), again after every alert event of the feed. */
+  protected async loadAlerts(): Promise<void> {
+    this.alertsError.set(null);
+    try {
+      this.alerts.set(await this.metricsApi.firingAlerts());
+    } catch (e) {
+      this.alertsError.set(toApiError(e));
+    }
+  }
+
   private addEvent(item: FeedItem): void {
+    if (item.event?.type.startsWith('alert.') && this.canMetrics()) void this.loadAlerts();
     this.events.update((list) =>
       list.some((e) => e.sequence === item.sequence)
         ? list

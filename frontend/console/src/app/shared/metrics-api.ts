@@ -1,6 +1,7 @@
 import { HttpClient } from '@angular/common/http';
 import { Injectable, inject } from '@angular/core';
 import { firstValueFrom } from 'rxjs';
+import type { AlertRuleView } from '@encedeus/contracts/alerts';
 import type { MetricsSeries } from '@encedeus/contracts/metrics';
 import type { ChartMarker } from './usage-chart';
 import type { FeedItem } from './events-api';
@@ -27,6 +28,11 @@ export class MetricsApi {
   history(target: string, range: MetricsRange): Promise<MetricsSeries> {
     const to = Date.now();
     return firstValueFrom(this.http.get<MetricsSeries>('/api/v1/metrics', { params: { target, from: to - HISTORY_RANGES[range], to } }));
+  }
+
+  /** Alert rules that are raised now (`GET /alerts/rules?firing=true`, needs metrics.read). */
+  async firingAlerts(): Promise<AlertRuleView[]> {
+    return asPage(await firstValueFrom(this.http.get<Page<AlertRuleView>>('/api/v1/alerts/rules', { params: { firing: 'true' } }))).items;
   }
 
   /** The server's started/crashed/restarted/stopped events as chart markers; none without `events.read`. */
