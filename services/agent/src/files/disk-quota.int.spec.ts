@@ -109,6 +109,28 @@ describe('writes against a server disk limit (a real directory)', () => {
     expect(existsSync(join(root, 'third.bin'))).toBe(false);
   });
 
+  it('refuses a directory when no block is left, and counts a deleted tree free again', async () => {
+    limitMb = 1;
+    // 1 MiB less 2 KiB, written by the server's own process: its blocks fill the whole MiB (counted by the first walk).
+    writeFileSync(join(root, 'fill.bin'), Buffer.alloc(MIB - 2048, 1));
+    const files = await open();
+    const quota = await quotas.of('s1');
+
+    const refused = await codeOf(files.mkdir('/more'));
+    await files.delete(['/fill.bin']);
+    const freed = quota.usedBytes;
+    await files.mkdir('/tree/a');
+    await files.write('/tree/a/f.bin', Buffer.alloc(64 * 1024, 1).toString('base64'));
+    const withTree = quota.usedBytes;
+    await files.delete(['/tree']);
+
+    expect(refused).toBe('DISK_QUOTA_EXCEEDED');
+    expect(existsSync(join(root, 'more'))).toBe(false);
+    expect(freed).toBe(0);
+    expect(withTree).toBeGreaterThanOrEqual(64 * 1024);
+    expect(quota.usedBytes).toBe(0);
+  });
+
   it('lets a sparse file in (it holds almost nothing) but never a dense copy of it, and leaves no partial copy', async () => {
     // The server's own process can make a sparse file of any size: only its blocks are on disk.
     writeFileSync(join(root, 'sparse.img'), '');

@@ -6,6 +6,9 @@ import { PathRefusedError, resolveLinkTarget } from './jail-path';
 
 const { O_RDONLY, O_WRONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_CREAT, O_EXCL, O_TRUNC } = constants;
 
+/** What a new directory is checked against the disk limit for before it is made (one block of ext4 and most others). */
+const DIRECTORY_BYTES = 4096;
+
 /** Most symlinks followed while resolving one path (Linux's own limit). */
 const MAX_LINK_HOPS = 40;
 
@@ -166,7 +169,12 @@ export class ServerJail {
             // What the agent creates stays shallower than delete and compress walk (MAX_DEPTH).
             if (where.length + 1 >= MAX_DEPTH) throw tooDeep('/' + parts.slice(0, 64).join('/'));
             // Counted like a link hop: a directory deleted again each time we create it must not loop forever.
-            await mkdir(at(cur.fd, name), 0o755).catch((e) => (errno(e) === 'EEXIST' ? undefined : Promise.reject(this.translate(e, [...where, name]))));
+            this.quota.check(DIRECTORY_BYTES);
+            const made = await mkdir(at(cur.fd, name), 0o755).then(
+              () => true,
+              (e) => (errno(e) === 'EEXIST' ? false : Promise.reject(this.translate(e, [...where, name]))),
+            );
+            if (made) await this.countCreated(at(cur.fd, name));
             await this.own(at(cur.fd, name));
             i--;
             continue;
@@ -275,7 +283,10 @@ export class ServerJail {
     try {
       if (e.stat) throw new DomainError('ALREADY_EXISTS', `/${parts.join('/')} already exists`);
       if (e.dir.parts.length + 1 >= MAX_DEPTH) throw tooDeep('/' + parts.slice(0, 64).join('/'));
+      // A directory takes blocks too: millions of empty ones must not pass the disk limit.
+      this.quota.check(DIRECTORY_BYTES);
       await mkdir(at(e.dir.handle.fd, e.name), 0o755);
+      await this.countCreated(at(e.dir.handle.fd, e.name));
       await this.own(at(e.dir.handle.fd, e.name));
     } finally {
       await e.dir.handle.close();
@@ -388,6 +399,12 @@ export class ServerJail {
     }
   }
 
+  /** Counts what a directory the agent just made occupies (gone already: nothing). */
+  private async countCreated(path: string): Promise<void> {
+    const stat = await lstat(path).catch(() => null);
+    if (stat) this.quota.add(allocatedBytes(stat));
+  }
+
   /**
    * Makes a directory or symlink the agent created belong to the server's user. Named with O_PATH and
    * checked first: a hard link to someone else's file swapped in under that name is left alone.
@@ -462,11 +479,15 @@ export class ServerJail {
           if (childName.equals(DOT) || childName.equals(DOT_DOT)) continue;
           await this.removeIn(dir.fd, childName, depth + 1);
         }
+        const blocks = allocatedBytes(await dir.stat());
         const removed = await rmdir(path).then(
           () => true,
           (e) => (errno(e) === 'ENOENT' ? true : errno(e) === 'ENOTEMPTY' && pass < 3 ? false : Promise.reject(e)),
         );
-        if (removed) return;
+        if (removed) {
+          this.quota.add(-blocks);
+          return;
+        }
       }
     } finally {
       await dir.close();

@@ -3,7 +3,7 @@ import { open, opendir, rmdir, unlink, utimes, type FileHandle } from 'node:fs/p
 import type { Dir } from 'node:fs';
 import { utils, type Attributes, type SFTPWrapper } from 'ssh2';
 import { DomainError, NotFoundError, type SftpAction } from '@encedeus/contracts';
-import { QuotaWriter } from '../files/disk-quota';
+import { allocatedBytes, QuotaWriter } from '../files/disk-quota';
 import { at, O_PATH, openRegular, ServerJail, type OpenDir } from '../files/server-jail';
 import { sftpPathParts, sftpPathText } from './sftp-path';
 
@@ -413,6 +413,8 @@ export class SftpSession {
       if (directory !== e.stat.isDirectory()) throw new DomainError('BAD_REQUEST', `${sftpPathText(parts)} is ${directory ? 'not a directory' : 'a directory'}`);
       // unlink(2) and rmdir(2) never follow the last component.
       await (directory ? rmdir : unlink)(at(e.dir.handle.fd, e.name)).catch((error) => Promise.reject(this.jail.translate(error, parts)));
+      // The blocks of its last name are free again under the server's disk limit.
+      if (e.stat.nlink === 1 || directory) this.jail.quota.add(-allocatedBytes(e.stat));
     } finally {
       await e.dir.handle.close();
     }
