@@ -3,6 +3,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, re
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { connect, credsAuthenticator, headers as natsHeaders, type NatsConnection } from 'nats';
+import { io as connectSocket } from 'socket.io-client';
 import { extract } from 'tar-stream';
 import { chunkBuffer, type ChunkStore } from '@encedeus/chunks';
 import { BACKUP_HEADERS, Subjects } from '@encedeus/contracts';
@@ -131,9 +132,17 @@ describe('server backups (REST, files service, a real agent)', () => {
   let first: Record<string, any>;
   let original: Record<string, string>;
 
-  it('takes a backup, then a second one of the unchanged server that stores (almost) nothing new', async () => {
+  it('takes a backup (its progress and outcome pushed to the server room), then a second one of the unchanged server that stores (almost) nothing new', async () => {
     original = tree(server.dir);
+    const socket = connectSocket(stack.gateway.url, { path: '/socket.io', transports: ['websocket'], auth: { token: admin }, reconnection: false, forceNew: true });
+    const pushes: { backupId: string; event: string }[] = [];
+    socket.on('server.backup', (m: { backupId: string; event: string }) => pushes.push(m));
+    await new Promise<void>((resolve, reject) => (socket.once('connect', () => resolve()), socket.once('connect_error', reject)));
+    expect(await socket.emitWithAck('subscribe', { room: `server:${server.id}` })).toMatchObject({ ok: true });
     first = await takeBackup('first');
+    await stack.waitFor('backup.completed pushed', async () => pushes.some((p) => p.backupId === first.id && p.event === 'backup.completed'), 10_000);
+    expect(pushes.filter((p) => p.backupId === first.id).map((p) => p.event)).toEqual(expect.arrayContaining(['backup.requested', 'backup.started', 'backup.completed']));
+    socket.close();
     expect(first.reason).toBeUndefined();
     expect(first).toMatchObject({ status: 'completed', name: 'first', files_count: 6 });
     expect(first.size).toBe(6 * 1024 * 1024 + 100_000 + 'motd=backed up\n'.length + 'only me\n'.length + 'a: 1\n'.length);
@@ -224,6 +233,8 @@ describe('server backups (REST, files service, a real agent)', () => {
     expect(started.status).toBe(200);
     await stack.waitFor('running', async () => (await http().get(`/api/v1/servers/${server.id}`).set('Authorization', as(admin))).body.state === 'running', 30_000);
     const listed = (await http().get(base()).set('Authorization', as(admin))).body.items as { id: string }[];
+    const traversal = await http().post(`${base()}/${listed[0].id}/restore`).set('Authorization', as(admin)).send({ path: '../../etc' });
+    expect([traversal.status, traversal.body.code]).toEqual([422, 'VALIDATION_FAILED']);
     const refused = await http().post(`${base()}/${listed[0].id}/restore`).set('Authorization', as(admin)).send({});
     expect([refused.status, refused.body.details?.reason]).toEqual([409, 'server_running']);
     for (const b of listed) await http().delete(`${base()}/${b.id}`).set('Authorization', as(admin));

@@ -42,8 +42,13 @@ export interface BackupView {
 
 /** `POST /servers/:id/backups`. */
 export const createBackupBodySchema = z.object({ name: text().min(1).max(100).optional() });
+/** A path of a backup, from the server's root: `..` never (the agent's jail would refuse it too). */
+const backupPath = text()
+  .min(1)
+  .max(4096)
+  .refine((p) => !p.split('/').some((segment) => segment === '..'), { message: 'must not contain ".."' });
 /** `POST /servers/:id/backups/:bid/restore`: the whole server, or one path of it (a file or a directory, from the server's root). */
-export const restoreBackupBodySchema = z.object({ path: text().min(1).max(4096).optional() });
+export const restoreBackupBodySchema = z.object({ path: backupPath.optional() });
 
 /** Default of the per-server backup limit (FILES_BACKUP_LIMIT). */
 export const DEFAULT_BACKUP_LIMIT = 10;
@@ -71,7 +76,7 @@ export const listBackupsCommandSchema = z.object({
 /** Gateway → files: `get_backup`, `delete_backup`, `backup_manifest` (the download). */
 export const backupRefCommandSchema = z.object({ server_id: z.uuid(), backup_id: z.uuid() });
 /** Gateway → files `cmd.files.restore_backup`. */
-export const restoreBackupCommandSchema = backupRefCommandSchema.extend({ node_id: text().regex(/^[A-Za-z0-9_-]{1,100}$/), path: text().min(1).max(4096).optional() });
+export const restoreBackupCommandSchema = backupRefCommandSchema.extend({ node_id: text().regex(/^[A-Za-z0-9_-]{1,100}$/), path: backupPath.optional() });
 
 /** One entry of a backup's manifest: a directory or a regular file (symlinks and special files are not backed up). */
 export const backupManifestEntrySchema = z.object({
