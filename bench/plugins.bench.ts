@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AckPolicy, DeliverPolicy, JSONCodec, type NatsConnection } from 'nats';
 import { DataSource } from 'typeorm';
-import { STREAMS, type CloudEvent } from '@encedeus/contracts';
+import { pluginDurableName, STREAMS, type CloudEvent } from '@encedeus/contracts';
 import { CommandClient, ensureStreams } from '@encedeus/messaging';
 import { PluginRunner } from '../services/plugins/src/delivery/plugin-runner';
 import { PluginsProjection } from '../services/plugins/src/projections/plugins.projection';
@@ -47,13 +47,17 @@ async function lastSequence(nc: NatsConnection): Promise<number> {
   return (await (await nc.jetstreamManager()).streams.info(STREAMS.events)).state.last_seq;
 }
 
-async function waitDelivered(db: DataSource, ids: string[], perPlugin: number, timeoutMs: number): Promise<void> {
+/** Waits until every plugin's durable has nothing pending or in flight past `last` (each event handled and acked). */
+async function waitDelivered(nc: NatsConnection, ids: string[], last: number, timeoutMs: number): Promise<void> {
+  const jsm = await nc.jetstreamManager();
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [row] = (await db.query(`select coalesce(sum(delivered), 0)::bigint as n from plugins.runner_status where plugin_id = any($1::uuid[])`, [ids])) as { n: string }[];
-    if (Number(row.n) >= perPlugin * ids.length) return;
-    if (Date.now() > deadline) throw new Error(`bench/plugins: delivered ${row.n} of ${perPlugin * ids.length} in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
+  for (const id of ids) {
+    for (;;) {
+      const info = await jsm.consumers.info(STREAMS.events, pluginDurableName(id)).catch(() => null);
+      if (info && info.num_pending === 0 && info.num_ack_pending === 0 && info.ack_floor.stream_seq >= last) break;
+      if (Date.now() > deadline) throw new Error(`bench/plugins: plugin ${id} not caught up with ${last} in ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 }
 
@@ -115,7 +119,7 @@ export async function run(): Promise<void> {
   const one = runner(nc, db, commands, TRIVIAL, [], from);
   t = process.hrtime.bigint();
   await one.start();
-  await waitDelivered(db, [one.plugin.id], EVENTS, 120_000);
+  await waitDelivered(nc, [one.plugin.id], from + EVENTS, 120_000);
   const oneRate = EVENTS / secondsSince(t);
   await one.stop();
   record({ bench: BENCH, name: 'events/s through one trivial plugin', value: oneRate, unit: 'events/s', raw: { name: 'raw durable, 1 in flight, ack only', value: rawRate, unit: 'events/s' } });
@@ -126,7 +130,7 @@ export async function run(): Promise<void> {
   const many = Array.from({ length: MANY }, () => runner(nc, db, commands, TRIVIAL, [], fromMany));
   t = process.hrtime.bigint();
   await Promise.all(many.map((r) => r.start()));
-  await waitDelivered(db, many.map((r) => r.plugin.id), MANY_EVENTS, 180_000);
+  await waitDelivered(nc, many.map((r) => r.plugin.id), fromMany + MANY_EVENTS, 180_000);
   const manyRate = (MANY * MANY_EVENTS) / secondsSince(t);
   await Promise.all(many.map((r) => r.stop()));
   record({ bench: BENCH, name: `events/s through ${MANY} plugins at once (deliveries, sandboxes started inside)`, value: manyRate, unit: 'events/s', raw: { name: 'raw durable, 1 in flight, ack only', value: rawRate, unit: 'events/s' } });

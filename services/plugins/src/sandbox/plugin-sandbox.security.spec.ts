@@ -1,5 +1,5 @@
 import { httpAllowed } from '../delivery/capabilities';
-import { PluginSandbox, SandboxError } from './plugin-sandbox';
+import { PluginSandbox, SandboxError, SandboxPool } from './plugin-sandbox';
 
 /*
  * What untrusted plugin code can reach from inside the sandbox (issue 13, DESIGN.md §10): nothing of
@@ -15,6 +15,7 @@ const sandbox = (code: string, permissions: string[] = [], limits = {}) =>
     permissions,
     limits: { cpuMs: 100, wallMs: 5000, memoryBytes: 8 * 1024 * 1024, ...limits },
     capabilities: async (capability, args) => {
+      if (args[0] === 'hang') return new Promise(() => undefined);
       calls.push([capability, args]);
       return { ok: true };
     },
@@ -63,17 +64,48 @@ describe('plugin sandbox', () => {
     expect(performance.now() - t).toBeLessThan(5000);
     await expect(loop.run('onEvent', { loop: false })).resolves.toBeGreaterThanOrEqual(0);
 
-    const hog = open(`export default { onEvent() { const a = []; for (;;) a.push('x'.repeat(1 << 20) + a.length); } };`, [], { cpuMs: 5000 });
-    await expect(hog.run('onEvent', {})).rejects.toThrow(/memory|out of memory|stopped/i);
+    // QuickJS polls its interrupt handler by operation count and counts memory loosely: an
+    // allocation spree is ended by the memory limit or, past the wall clock, by ending its thread.
+    const hog = open(`export default { onEvent() { const a = []; for (;;) a.push(new Array(10000).fill(a.length)); } };`, [], { cpuMs: 20_000, wallMs: 3000 });
+    await expect(hog.run('onEvent', {})).rejects.toThrow(/memory limit exceeded|longer than 3000 ms/);
+    await expect(loop.run('onEvent', { loop: false })).resolves.toBeGreaterThanOrEqual(0);
 
     const deep = open(`function f(n) { return f(n + 1) + 1; } export default { onEvent() { f(0); } };`);
     await expect(deep.run('onEvent', {})).rejects.toThrow(/stack overflow/);
   }, 60_000);
 
-  it('does not follow a plugin that never settles: the wall clock ends it', async () => {
-    const stuck = open(`export default { onEvent() { return new Promise(() => {}); } };`, [], { wallMs: 500 });
+  it('fails a hook whose promise can never settle at once, and one stuck on the host at its wall clock', async () => {
+    const never = open(`export default { onEvent() { return new Promise(() => {}); } };`);
+    await expect(never.run('onEvent', {})).rejects.toThrow(/can never settle/);
 
+    const stuck = open(`export default { async onEvent(e, ctx) { await ctx.kv.get('hang'); } };`, ['kv'], { wallMs: 500 });
     await expect(stuck.run('onEvent', {})).rejects.toThrow(/longer than 500 ms/);
+  }, 30_000);
+});
+
+describe('sandbox pool', () => {
+  it('ends a thread held past the CPU budget by one native operation, blames that plugin, and spares the others', async () => {
+    const pool = new SandboxPool(1);
+    const spec = (code: string, permissions: string[] = []) => ({
+      code,
+      config: {},
+      permissions,
+      limits: { cpuMs: 100, wallMs: 8000, memoryBytes: 8 * 1024 * 1024 },
+      capabilities: async () => new Promise((r) => setTimeout(() => r({}), 50)),
+      log: () => undefined,
+    });
+    const hog = new PluginSandbox(spec(`export default { onEvent() { const all = []; for (;;) all.push('x'.repeat(65536) + all.length); } };`), pool);
+    const bystander = new PluginSandbox(spec(`export default { async onEvent(e, ctx) { await ctx.http.get('http://a/'); } };`, ['http:a']), pool);
+    await Promise.all([hog.start(), bystander.start()]);
+    const t = performance.now();
+
+    const [hogResult, bystanderResult] = await Promise.allSettled([hog.run('onEvent', {}), bystander.run('onEvent', {})]);
+
+    expect(performance.now() - t).toBeLessThan(6000);
+    expect((hogResult as PromiseRejectedResult).reason.message).toMatch(/CPU budget|thread was ended/);
+    if (bystanderResult.status === 'rejected') expect((bystanderResult.reason as SandboxError).collateral).toBe(true);
+    await expect(bystander.run('onEvent', {})).resolves.toBeGreaterThanOrEqual(0);
+    await Promise.all([hog.stop(), bystander.stop()]);
   }, 30_000);
 });
 

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FromSandbox, ToSandbox } from './sandbox-worker';
 
@@ -10,7 +12,7 @@ export interface SandboxLimits {
   cpuMs?: number;
   /** Wall-clock time one event may take, host calls included; past it the worker is terminated. @default 10 s */
   wallMs?: number;
-  /** Time the worker may take to start and load the plugin's module. @default 30 s */
+  /** Time the plugin's module may take to load. @default 30 s */
   loadMs?: number;
 }
 
@@ -26,16 +28,30 @@ export interface SandboxSpec {
   log(level: 'info' | 'warn' | 'error', message: string): void;
 }
 
-/** A plugin hook that did not complete: the plugin threw, ran out of budget or memory, or its sandbox broke. */
-export class SandboxError extends Error {}
+/**
+ * A plugin hook that did not complete: the plugin threw, ran out of budget or memory, or its
+ * sandbox broke. `collateral` is set when another plugin's runaway made the pool terminate the
+ * worker this one shared: not this plugin's fault, so not counted against it.
+ */
+export class SandboxError extends Error {
+  constructor(
+    message: string,
+    readonly collateral = false,
+  ) {
+    super(message);
+    this.name = 'SandboxError';
+  }
+}
 
 const WORKER_FILE = require.resolve('./sandbox-worker');
+/** How far past its CPU budget a VM may hold its thread before the watchdog ends the thread. */
+const WATCHDOG_GRACE_MS = 1000;
 let transpiled: string | undefined;
 
 /**
  * Compiled, the worker is its own .js file. Under ts-node or Jest it is TypeScript: it is transpiled
  * once here (typescript is loaded there anyway) and started as an eval worker, because registering
- * ts-node in every worker costs a second of CPU per plugin.
+ * ts-node in a worker costs a second of CPU.
  */
 function newWorker(options: ConstructorParameters<typeof Worker>[1]): Worker {
   if (!WORKER_FILE.endsWith('.ts')) return new Worker(WORKER_FILE, options);
@@ -46,109 +62,255 @@ function newWorker(options: ConstructorParameters<typeof Worker>[1]): Worker {
   return new Worker(transpiled, { ...options, eval: true });
 }
 
+/** What a pool worker tells the sandbox that lives on it. */
+interface Tenant {
+  onMessage(message: FromSandbox): void;
+  /** The worker ended (terminated by the pool for `culprit`, or crashed). */
+  onGone(why: string, culprit: string | undefined): void;
+}
+
+/** One worker thread of the pool and the plugins whose runtimes it holds. */
+class PoolWorker {
+  readonly tenants = new Map<string, Tenant>();
+  private culprit?: string;
+  gone = false;
+  /** Bytes of runtimes dropped without freeing (after failed hooks); past the pool's limit the thread is retired. */
+  dropped = 0;
+  retired = false;
+  /** Being ended (a runaway tenant): nothing more is sent to it. */
+  terminating = false;
+  readonly worker: Worker;
+
+  /** The tenant whose VM runs now, since when, and what was left of its CPU budget (the watchdog). */
+  private running?: { key: string; since: number; budgetMs: number };
+  private watchdog?: NodeJS.Timeout;
+
+  constructor(
+    private readonly onExit: (w: PoolWorker) => void,
+    private readonly onRetire: (w: PoolWorker) => void = onExit,
+  ) {
+    this.worker = newWorker({
+      workerData: { encedeusPluginSandbox: true },
+      // The runtimes' heaps are WebAssembly memory (each limited by memoryBytes); V8's stays small.
+      resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 16, stackSizeMb: 16 },
+      env: {},
+    });
+    this.worker.unref();
+    this.worker.on('message', (message: FromSandbox) => {
+      if (message.type === 'slice') return this.sliced(message.key, message.budgetMs);
+      this.tenants.get(message.key)?.onMessage(message);
+    });
+    const end = (why: string) => {
+      if (this.gone) return;
+      this.gone = true;
+      clearInterval(this.watchdog);
+      this.onExit(this);
+      for (const tenant of this.tenants.values()) tenant.onGone(why, this.culprit);
+      this.tenants.clear();
+    };
+    this.worker.on('error', (error) => end(error.message));
+    this.worker.on('exit', (code) => end(`exit ${code}`));
+  }
+
+  /**
+   * QuickJS polls its interrupt handler by operation count, so one long native operation (a huge
+   * string, an allocation spree) outruns the budget and holds the whole thread. A VM still inside
+   * one slice WATCHDOG_GRACE_MS past its budget has its thread ended, and is named as the culprit:
+   * the plugins sharing the thread are not blamed for the wait.
+   */
+  private sliced(key: string, budgetMs: number): void {
+    if (budgetMs < 0) {
+      this.running = undefined;
+      return;
+    }
+    this.running = { key, since: performance.now(), budgetMs };
+    this.watchdog ??= setInterval(() => {
+      const r = this.running;
+      if (r && performance.now() - r.since > r.budgetMs + WATCHDOG_GRACE_MS) this.terminate(r.key);
+    }, 100);
+    this.watchdog.unref();
+  }
+
+  /** The tenant whose VM holds the thread now, if any. */
+  get busyWith(): string | undefined {
+    return this.running?.key;
+  }
+
+  post(message: ToSandbox): void {
+    if (!this.gone) this.worker.postMessage(message);
+  }
+
+  /** Removes a tenant; a retired thread with no tenant left ends. */
+  leave(key: string, free: boolean, bytes: number): void {
+    this.tenants.delete(key);
+    this.post({ type: 'dispose', key, free });
+    if (!free) this.dropped += bytes;
+    if (this.retired && this.tenants.size === 0) void this.worker.terminate();
+  }
+
+  /** Ends the thread because of one tenant's runaway hook; the others start again elsewhere. */
+  terminate(culprit: string): void {
+    this.culprit ??= culprit;
+    this.terminating = true;
+    this.retired = true;
+    this.onRetire(this);
+    void this.worker.terminate();
+  }
+}
+
 /**
- * One plugin's QuickJS runtime in a worker thread of its own (DESIGN.md §9): a memory limit, a CPU
- * budget per event (the VM's interrupt handler), a small V8 heap and stack for the thread, and a
- * wall-clock backstop that terminates the worker — an allocation loop can run past the interrupt
- * handler's polling, and nothing the plugin does can block the service's own thread. Hooks run one
- * at a time. After a failure that may have left the VM broken the next run starts a fresh one.
+ * The worker threads plugin runtimes live in (DESIGN.md §9): each plugin has its own QuickJS
+ * runtime (memory limit, CPU budget, interrupt handler), and runtimes share a few threads instead
+ * of a thread each — a runtime costs well under a MiB, a thread tens. A runaway that outruns its
+ * interrupt handler is ended by terminating its thread; the other plugins on it load again on a
+ * fresh thread and their interrupted events are retried without counting against them.
+ */
+export class SandboxPool {
+  private static sharedPool?: SandboxPool;
+  private readonly workers: PoolWorker[] = [];
+
+  constructor(
+    private readonly size = Math.max(1, Math.min(4, availableParallelism() - 1)),
+    /** Memory of dropped runtimes a thread may hold before it takes no new tenant and ends with its last. */
+    private readonly maxDroppedBytes = 256 * 1024 * 1024,
+  ) {}
+
+  /** The process's pool. */
+  static shared(): SandboxPool {
+    return (SandboxPool.sharedPool ??= new SandboxPool(Number(process.env.PLUGINS_SANDBOX_THREADS) || undefined));
+  }
+
+  /** A worker for one more runtime: a new thread while under `size`, else the one holding fewest. */
+  acquire(): PoolWorker {
+    for (const w of [...this.workers]) {
+      if (w.dropped <= this.maxDroppedBytes) continue;
+      w.retired = true;
+      this.workers.splice(this.workers.indexOf(w), 1);
+      if (w.tenants.size === 0) void w.worker.terminate();
+    }
+    if (this.workers.length < this.size) {
+      const w = new PoolWorker((gone) => {
+        const i = this.workers.indexOf(gone);
+        if (i >= 0) this.workers.splice(i, 1);
+      });
+      this.workers.push(w);
+      return w;
+    }
+    return this.workers.reduce((a, b) => (b.tenants.size < a.tenants.size ? b : a));
+  }
+
+  /** Threads alive now. */
+  get threads(): number {
+    return this.workers.length;
+  }
+}
+
+/**
+ * One plugin's sandbox: its QuickJS runtime on a thread of the SandboxPool. Hooks run one at a
+ * time. A failed hook leaves a fresh runtime for the next (the VM may be mid-allocation or
+ * interrupted); a hook past its wall clock terminates the thread.
  */
 export class PluginSandbox {
-  private worker?: Worker;
-  private starting?: Promise<Worker>;
+  private readonly key = randomUUID();
+  private host?: PoolWorker;
+  private starting?: Promise<PoolWorker>;
   private nextRun = 1;
   private readonly runs = new Map<number, { resolve(cpuMs: number): void; reject(error: Error): void }>();
   private readonly limits: Required<SandboxLimits>;
 
-  constructor(private readonly spec: SandboxSpec) {
+  constructor(
+    private readonly spec: SandboxSpec,
+    private readonly pool: SandboxPool = SandboxPool.shared(),
+  ) {
     this.limits = { memoryBytes: 16 * 1024 * 1024, cpuMs: 200, wallMs: 10_000, loadMs: 30_000, ...spec.limits };
   }
 
-  /** Starts the worker and loads the plugin; throws SandboxError when the code does not load. */
+  /** Loads the plugin into a runtime; throws SandboxError when the code does not load. */
   async start(): Promise<void> {
     await this.ready();
   }
 
-  private ready(): Promise<Worker> {
-    if (this.worker) return Promise.resolve(this.worker);
-    this.starting ??= this.spawn().finally(() => (this.starting = undefined));
+  private ready(): Promise<PoolWorker> {
+    if (this.host && !this.host.gone && !this.host.terminating) return Promise.resolve(this.host);
+    // Its thread is being ended: the runtime is lost with it.
+    if (this.host?.terminating) this.host = undefined;
+    // A load cut short by another plugin's runaway (its thread was ended) is tried once more elsewhere.
+    this.starting ??= this.load()
+      .catch((error: unknown) => (error instanceof SandboxError && error.collateral ? this.load() : Promise.reject(error)))
+      .finally(() => (this.starting = undefined));
     return this.starting;
   }
 
-  private spawn(): Promise<Worker> {
-    const worker = newWorker({
-      workerData: { encedeusPluginSandbox: true },
-      // The VM's own heap is WebAssembly memory (limited by memoryBytes); V8's stays small.
-      resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8, stackSizeMb: 16 },
-      env: {},
-    });
-    worker.unref();
+  private load(): Promise<PoolWorker> {
+    const host = this.pool.acquire();
     const permissions = this.spec.permissions;
-    const init: ToSandbox = {
-      type: 'init',
-      code: this.spec.code,
-      config: this.spec.config,
-      capabilities: { kv: permissions.includes('kv'), http: permissions.some((p) => p.startsWith('http:')), api: permissions.some((p) => p.startsWith('api:')) },
-      memoryBytes: this.limits.memoryBytes,
-      cpuMs: this.limits.cpuMs,
-    };
-    return new Promise<Worker>((resolve, reject) => {
+    return new Promise<PoolWorker>((resolve, reject) => {
       let loaded = false;
       const timer = setTimeout(() => {
-        void worker.terminate();
+        host.leave(this.key, false, this.limits.memoryBytes);
         reject(new SandboxError(`the plugin did not load within ${this.limits.loadMs} ms`));
       }, this.limits.loadMs);
-      worker.on('message', (message: FromSandbox) => {
-        switch (message.type) {
-          case 'ready':
-            loaded = true;
-            clearTimeout(timer);
-            this.worker = worker;
-            resolve(worker);
-            return;
-          case 'init_failed':
-            clearTimeout(timer);
-            void worker.terminate();
-            reject(new SandboxError(`the plugin did not load: ${message.error}`));
-            return;
-          case 'log':
-            this.spec.log(message.level, message.message);
-            return;
-          case 'call':
-            void this.answer(worker, message);
-            return;
-          case 'done': {
-            const run = this.runs.get(message.id);
-            this.runs.delete(message.id);
-            if (message.ok) run?.resolve(message.cpuMs);
-            else run?.reject(new SandboxError(message.error ?? 'failed'));
-            return;
+      host.tenants.set(this.key, {
+        onMessage: (message) => {
+          switch (message.type) {
+            case 'ready':
+              loaded = true;
+              clearTimeout(timer);
+              this.host = host;
+              resolve(host);
+              return;
+            case 'init_failed':
+              clearTimeout(timer);
+              host.leave(this.key, false, this.limits.memoryBytes);
+              reject(new SandboxError(`the plugin did not load: ${message.error}`));
+              return;
+            case 'log':
+              this.spec.log(message.level, message.message);
+              return;
+            case 'call':
+              void this.answer(host, message);
+              return;
+            case 'done': {
+              const run = this.runs.get(message.id);
+              this.runs.delete(message.id);
+              if (message.ok) run?.resolve(message.cpuMs);
+              else run?.reject(new SandboxError(message.error ?? 'failed'));
+              return;
+            }
           }
-        }
+        },
+        onGone: (why, culprit) => {
+          clearTimeout(timer);
+          if (this.host === host) this.host = undefined;
+          const collateral = culprit !== undefined && culprit !== this.key;
+          if (!loaded) reject(new SandboxError(`the sandbox stopped while loading: ${why}`, collateral));
+          const own = culprit === this.key ? `ran past its CPU budget of ${this.limits.cpuMs} ms inside one operation (an allocation or a huge string) and its thread was ended` : `the sandbox stopped: ${why}`;
+          for (const run of this.runs.values()) run.reject(new SandboxError(collateral ? 'another plugin on this sandbox thread was stopped; retried' : own, collateral));
+          this.runs.clear();
+        },
       });
-      const gone = (why: string) => {
-        clearTimeout(timer);
-        if (this.worker === worker) this.worker = undefined;
-        if (!loaded) reject(new SandboxError(`the sandbox stopped while loading: ${why}`));
-        for (const run of this.runs.values()) run.reject(new SandboxError(`the sandbox stopped: ${why}`));
-        this.runs.clear();
-      };
-      worker.on('error', (error) => gone(error.message));
-      worker.on('exit', (code) => gone(`exit ${code}`));
-      worker.postMessage(init);
+      host.post({
+        type: 'init',
+        key: this.key,
+        code: this.spec.code,
+        config: this.spec.config,
+        capabilities: { kv: permissions.includes('kv'), http: permissions.some((p) => p.startsWith('http:')), api: permissions.some((p) => p.startsWith('api:')) },
+        memoryBytes: this.limits.memoryBytes,
+        cpuMs: this.limits.cpuMs,
+      });
     });
   }
 
-  private async answer(worker: Worker, message: Extract<FromSandbox, { type: 'call' }>): Promise<void> {
+  private async answer(host: PoolWorker, message: Extract<FromSandbox, { type: 'call' }>): Promise<void> {
     let reply: ToSandbox;
     try {
       const args = JSON.parse(message.args) as unknown[];
       const value = await this.spec.capabilities(message.capability, Array.isArray(args) ? args : []);
-      reply = { type: 'reply', callId: message.callId, ok: true, value: value === undefined ? undefined : JSON.stringify(value) };
+      reply = { type: 'reply', key: this.key, callId: message.callId, ok: true, value: value === undefined ? undefined : JSON.stringify(value) };
     } catch (error) {
-      reply = { type: 'reply', callId: message.callId, ok: false, error: (error as Error).message.slice(0, 1000) };
+      reply = { type: 'reply', key: this.key, callId: message.callId, ok: false, error: (error as Error).message.slice(0, 1000) };
     }
-    if (this.worker === worker) worker.postMessage(reply);
+    if (this.host === host) host.post(reply);
   }
 
   /**
@@ -157,38 +319,51 @@ export class PluginSandbox {
    * define succeeds at once.
    */
   async run(hook: 'onEvent' | 'onInstall' | 'onEnable' | 'onDisable', event?: unknown): Promise<number> {
-    const worker = await this.ready();
+    const host = await this.ready();
     const id = this.nextRun++;
-    // The budget of a hook starts when it is sent, not while the sandbox loads.
     let timer: NodeJS.Timeout | undefined;
     try {
+      // The budget of a hook starts when it is sent, not while the sandbox loads.
       return await new Promise<number>((resolve, reject) => {
         this.runs.set(id, { resolve, reject });
-        timer = setTimeout(() => {
+        const expire = () => {
+          // Waiting behind another plugin's VM is not this plugin's fault: the watchdog ends that one.
+          const blocker = host.busyWith;
+          if (blocker && blocker !== this.key && !host.gone) {
+            timer = setTimeout(expire, 500);
+            return;
+          }
           this.runs.delete(id);
           reject(new SandboxError(`the hook ran longer than ${this.limits.wallMs} ms and was stopped`));
-          void this.restart();
-        }, this.limits.wallMs);
-        worker.postMessage({ type: 'run', id, hook, event } satisfies ToSandbox);
+          host.terminate(this.key);
+        };
+        timer = setTimeout(expire, this.limits.wallMs);
+        host.post({ type: 'run', key: this.key, id, hook, event });
       });
     } catch (error) {
-      // The VM may be left mid-allocation or interrupted: the next run gets a fresh one.
-      void this.restart();
+      // The VM may be left mid-allocation or interrupted: the next run gets a fresh runtime.
+      if (!(error instanceof SandboxError && error.collateral)) this.unload(false);
       throw error;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  /** Ends the worker; the next run starts a fresh one. */
-  async restart(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    await worker?.terminate();
+  /** Leaves the thread: `free` for a healthy runtime, dropped (counted against the thread) after a failure. */
+  private unload(free: boolean): void {
+    const host = this.host;
+    this.host = undefined;
+    host?.leave(this.key, free, this.limits.memoryBytes);
   }
 
-  /** Stops the sandbox for good (a stopped sandbox may still be started again by run). */
+  /** Frees the plugin's runtime (a later run loads it again). */
   async stop(): Promise<void> {
-    await this.restart();
+    await this.starting?.catch(() => undefined);
+    this.unload(this.runs.size === 0);
+  }
+
+  /** Same as stop; kept for callers that restart after a change. */
+  async restart(): Promise<void> {
+    await this.stop();
   }
 }

@@ -2,24 +2,29 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { getQuickJS, type QuickJSContext, type QuickJSDeferredPromise, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten';
 
 /*
- * One plugin's QuickJS runtime, alone in this worker thread (sandbox/plugin-sandbox.ts starts it).
- * The plugin's code sees only what the bootstrap below gives it: standard JavaScript, no module
- * loader (so no import), no require, no fs, no network, and a `ctx` whose capabilities call the
- * host through one function, `__host(capability, argsJson)`, answered as a promise. Everything
- * crossing the boundary is a JSON string.
+ * QuickJS runtimes of plugins in one worker thread of the sandbox pool (sandbox/plugin-sandbox.ts).
+ * Each plugin has a runtime of its own (its own heap, memory limit, interrupt handler and CPU
+ * budget); they share the thread and the WebAssembly module. The plugin's code sees only what the
+ * bootstrap below gives it: standard JavaScript, no module loader (so no import), no require, no
+ * fs, no network, and a `ctx` whose capabilities call the host through one function,
+ * `__host(capability, argsJson)`, answered as a promise. Everything crossing the boundary is a
+ * JSON string.
  */
 
 export type ToSandbox =
-  | { type: 'init'; code: string; config: unknown; capabilities: { kv: boolean; http: boolean; api: boolean }; memoryBytes: number; cpuMs: number }
-  | { type: 'run'; id: number; hook: 'onEvent' | 'onInstall' | 'onEnable' | 'onDisable'; event?: unknown }
-  | { type: 'reply'; callId: number; ok: boolean; value?: string; error?: string };
+  | { type: 'init'; key: string; code: string; config: unknown; capabilities: { kv: boolean; http: boolean; api: boolean }; memoryBytes: number; cpuMs: number }
+  | { type: 'run'; key: string; id: number; hook: 'onEvent' | 'onInstall' | 'onEnable' | 'onDisable'; event?: unknown }
+  | { type: 'reply'; key: string; callId: number; ok: boolean; value?: string; error?: string }
+  | { type: 'dispose'; key: string; free: boolean };
 
 export type FromSandbox =
-  | { type: 'ready' }
-  | { type: 'init_failed'; error: string }
-  | { type: 'call'; callId: number; capability: string; args: string }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
-  | { type: 'done'; id: number; ok: boolean; error?: string; cpuMs: number };
+  | { type: 'ready'; key: string }
+  | { type: 'init_failed'; key: string; error: string }
+  | { type: 'call'; key: string; callId: number; capability: string; args: string }
+  | { type: 'log'; key: string; level: 'info' | 'warn' | 'error'; message: string }
+  | { type: 'done'; key: string; id: number; ok: boolean; error?: string; cpuMs: number }
+  /** The VM of `key` starts (budgetMs ≥ 0: what is left of its CPU budget) or ends (-1) a slice: the pool's watchdog. */
+  | { type: 'slice'; key: string; budgetMs: number };
 
 /** Defines `ctx` and `__run` inside the VM. Capabilities absent from the manifest are absent from ctx. */
 const BOOTSTRAP = `
@@ -43,222 +48,275 @@ const BOOTSTRAP = `
   globalThis.__run = function (plugin, hook, eventJson) {
     const fn = plugin && plugin[hook];
     if (typeof fn !== 'function') return Promise.resolve();
-    return Promise.resolve().then(() => fn.call(plugin, eventJson === undefined ? undefined : JSON.parse(eventJson), frozen));
+    // Called at once: a synchronous loop or allocation fails inside this call, not in a job.
+    return Promise.resolve(fn.call(plugin, eventJson === undefined ? undefined : JSON.parse(eventJson), frozen));
   };
 })();
 `;
 
-const port = parentPort!;
+/** Loading gets a budget of its own: V8 compiles QuickJS's WebAssembly lazily, so a fresh worker's first evaluations are slow; the plugin's top level still cannot run for ever. */
 const LOAD_CPU_MS = 2000;
-let runtime: QuickJSRuntime | undefined;
-let vm: QuickJSContext | undefined;
-let plugin: QuickJSHandle | undefined;
-let runFn: QuickJSHandle | undefined;
-let cpuMs = 200;
-/** CPU spent inside the VM by the current event, and when the current slice started. */
-let spent = 0;
-let sliceStart = 0;
-let interrupted = false;
-let nextCall = 1;
-const calls = new Map<number, QuickJSDeferredPromise>();
 
-/** Runs `work` inside the VM as one slice of the event's CPU budget. */
-function slice<T>(work: () => T): T {
-  sliceStart = performance.now();
-  try {
-    return work();
-  } finally {
-    spent += performance.now() - sliceStart;
-    sliceStart = 0;
+/** One plugin's runtime and the state of the hook it runs. */
+class PluginRuntime {
+  runtime!: QuickJSRuntime;
+  vm!: QuickJSContext;
+  plugin?: QuickJSHandle;
+  runFn?: QuickJSHandle;
+  cpuMs: number;
+  /** CPU spent inside the VM by the current hook, and when the current slice started. */
+  spent = 0;
+  sliceStart = 0;
+  interrupted = false;
+  nextCall = 1;
+  readonly calls = new Map<number, QuickJSDeferredPromise>();
+  pumpAfterReply?: () => void;
+  failRun?: (text: string) => void;
+
+  constructor(
+    readonly key: string,
+    private readonly post: (message: FromSandbox) => void,
+    readonly budgetMs: number,
+  ) {
+    this.cpuMs = Math.max(budgetMs, LOAD_CPU_MS);
   }
-}
 
-function errorText(handle: QuickJSHandle): string {
-  const dumped = vm!.dump(handle) as unknown;
-  if (dumped && typeof dumped === 'object') {
-    const e = dumped as { name?: string; message?: string };
-    return `${e.name ?? 'Error'}: ${e.message ?? JSON.stringify(dumped)}`.slice(0, 2000);
-  }
-  return String(dumped).slice(0, 2000);
-}
-
-/** Why the VM stopped, in words: the budget, the memory limit, or what the plugin threw. */
-function reason(message: string): string {
-  if (interrupted) return `CPU budget of ${cpuMs} ms exceeded`;
-  if (/out of memory/i.test(message)) return `memory limit exceeded (${message})`;
-  return message;
-}
-
-async function init(message: Extract<ToSandbox, { type: 'init' }>): Promise<void> {
-  const QuickJS = await getQuickJS();
-  // Loading gets a budget of its own: V8 compiles QuickJS's WebAssembly lazily, so the first
-  // evaluations of a fresh worker are slow; the plugin's top level still cannot run for ever.
-  cpuMs = Math.max(message.cpuMs, LOAD_CPU_MS);
-  runtime = QuickJS.newRuntime();
-  runtime.setMemoryLimit(message.memoryBytes);
-  runtime.setMaxStackSize(256 * 1024);
-  // Polled by operation count: the budget is checked while the VM runs, never between slices.
-  runtime.setInterruptHandler(() => {
-    if (sliceStart > 0 && spent + (performance.now() - sliceStart) > cpuMs) {
-      interrupted = true;
-      return true;
+  /** Runs `work` inside the VM as one slice of the hook's CPU budget. */
+  slice<T>(work: () => T): T {
+    this.sliceStart = performance.now();
+    this.post({ type: 'slice', key: this.key, budgetMs: Math.max(0, this.cpuMs - this.spent) });
+    try {
+      return work();
+    } finally {
+      this.spent += performance.now() - this.sliceStart;
+      this.sliceStart = 0;
+      this.post({ type: 'slice', key: this.key, budgetMs: -1 });
     }
-    return false;
-  });
-  vm = runtime.newContext();
-  const host = vm.newFunction('__host', (capHandle, argsHandle) => {
-    const capability = vm!.getString(capHandle);
-    const args = vm!.getString(argsHandle);
-    if (capability === 'log') {
-      try {
-        const { level, message: text } = JSON.parse(args) as { level: 'info' | 'warn' | 'error'; message: string };
-        port.postMessage({ type: 'log', level, message: String(text).slice(0, 4000) } satisfies FromSandbox);
-      } catch {
-        // A log line that is not JSON is dropped.
+  }
+
+  errorText(handle: QuickJSHandle): string {
+    const dumped = this.vm.dump(handle) as unknown;
+    if (dumped && typeof dumped === 'object') {
+      const e = dumped as { name?: string; message?: string };
+      return `${e.name ?? 'Error'}: ${e.message ?? JSON.stringify(dumped)}`.slice(0, 2000);
+    }
+    return String(dumped).slice(0, 2000);
+  }
+
+  /** Why the VM stopped, in words: the budget, the memory limit, or what the plugin threw. */
+  reason(message: string): string {
+    if (this.interrupted) return `CPU budget of ${this.cpuMs} ms exceeded`;
+    if (/out of memory/i.test(message)) return `memory limit exceeded (${message})`;
+    return message;
+  }
+
+  async init(message: Extract<ToSandbox, { type: 'init' }>): Promise<void> {
+    const QuickJS = await getQuickJS();
+    this.runtime = QuickJS.newRuntime();
+    this.runtime.setMemoryLimit(message.memoryBytes);
+    this.runtime.setMaxStackSize(256 * 1024);
+    // Polled by operation count: the budget is checked while the VM runs, never between slices.
+    this.runtime.setInterruptHandler(() => {
+      if (this.sliceStart > 0 && this.spent + (performance.now() - this.sliceStart) > this.cpuMs) {
+        this.interrupted = true;
+        return true;
       }
-      return vm!.undefined;
+      return false;
+    });
+    const vm = (this.vm = this.runtime.newContext());
+    const host = vm.newFunction('__host', (capHandle, argsHandle) => {
+      const capability = vm.getString(capHandle);
+      const args = vm.getString(argsHandle);
+      if (capability === 'log') {
+        try {
+          const { level, message: text } = JSON.parse(args) as { level: 'info' | 'warn' | 'error'; message: string };
+          this.post({ type: 'log', key: this.key, level, message: String(text).slice(0, 4000) });
+        } catch {
+          // A log line that is not JSON is dropped.
+        }
+        return vm.undefined;
+      }
+      const deferred = vm.newPromise();
+      const callId = this.nextCall++;
+      this.calls.set(callId, deferred);
+      this.post({ type: 'call', key: this.key, callId, capability, args });
+      return deferred.handle;
+    });
+    vm.setProp(vm.global, '__host', host);
+    host.dispose();
+    for (const [name, value] of [
+      ['__caps', JSON.stringify(message.capabilities)],
+      ['__config', JSON.stringify(message.config ?? {})],
+    ] as const) {
+      const h = vm.newString(value);
+      vm.setProp(vm.global, name, h);
+      h.dispose();
     }
-    const deferred = vm!.newPromise();
-    const callId = nextCall++;
-    calls.set(callId, deferred);
-    port.postMessage({ type: 'call', callId, capability, args } satisfies FromSandbox);
-    return deferred.handle;
-  });
-  vm.setProp(vm.global, '__host', host);
-  host.dispose();
-  for (const [name, value] of [
-    ['__caps', JSON.stringify(message.capabilities)],
-    ['__config', JSON.stringify(message.config ?? {})],
-  ] as const) {
-    const h = vm.newString(value);
-    vm.setProp(vm.global, name, h);
-    h.dispose();
-  }
-  spent = 0;
-  interrupted = false;
-  const boot = slice(() => vm!.evalCode(BOOTSTRAP, 'bootstrap.js', { type: 'global' }));
-  if (boot.error) {
-    const text = errorText(boot.error);
-    boot.error.dispose();
-    throw new Error(`bootstrap: ${text}`);
-  }
-  boot.value.dispose();
-  runFn = vm.getProp(vm.global, '__run');
+    const boot = this.slice(() => vm.evalCode(BOOTSTRAP, 'bootstrap.js', { type: 'global' }));
+    if (boot.error) {
+      const text = this.errorText(boot.error);
+      boot.error.dispose();
+      throw new Error(`bootstrap: ${text}`);
+    }
+    boot.value.dispose();
+    this.runFn = vm.getProp(vm.global, '__run');
 
-  spent = 0;
-  interrupted = false;
-  const loaded = slice(() => vm!.evalCode(message.code, 'plugin.js', { type: 'module', strict: true }));
-  if (loaded.error) {
-    const text = reason(errorText(loaded.error));
-    loaded.error.dispose();
-    throw new Error(text);
-  }
-  let exports = loaded.value;
-  const state = vm.getPromiseState(exports);
-  if (state.type === 'fulfilled' && !state.notAPromise) {
-    exports.dispose();
-    exports = state.value;
-  } else if (state.type !== 'fulfilled' || !state.notAPromise) {
-    // Top-level await: the module's exports arrive as a promise.
-    const settled = vm.resolvePromise(exports);
-    slice(() => runtime!.executePendingJobs());
-    exports.dispose();
-    const result = await settled;
-    if (result.error) {
-      const text = reason(errorText(result.error));
-      result.error.dispose();
+    this.spent = 0;
+    this.interrupted = false;
+    const loaded = this.slice(() => vm.evalCode(message.code, 'plugin.js', { type: 'module', strict: true }));
+    if (loaded.error) {
+      const text = this.reason(this.errorText(loaded.error));
+      loaded.error.dispose();
       throw new Error(text);
     }
-    exports = result.value;
-  }
-  plugin = vm.getProp(exports, 'default');
-  exports.dispose();
-  cpuMs = message.cpuMs;
-  if (vm.typeof(plugin) !== 'object' && vm.typeof(plugin) !== 'function') throw new Error('the entry module has no default export (an object with onEvent)');
-}
-
-/** Runs pending jobs until the hook's promise settles, a slice at a time (host calls answer in between). */
-async function run(message: Extract<ToSandbox, { type: 'run' }>): Promise<void> {
-  spent = 0;
-  interrupted = false;
-  const done = (ok: boolean, error?: string) => port.postMessage({ type: 'done', id: message.id, ok, error, cpuMs: Math.round(spent * 100) / 100 } satisfies FromSandbox);
-  if (!vm || !plugin || !runFn) return done(false, 'the sandbox is not initialised');
-  const args = [plugin, vm.newString(message.hook), message.event === undefined ? vm.undefined : vm.newString(JSON.stringify(message.event))];
-  const called = slice(() => vm!.callFunction(runFn!, vm!.undefined, args));
-  args.slice(1).forEach((h) => h !== vm!.undefined && h.dispose());
-  if (called.error) {
-    const text = reason(errorText(called.error));
-    called.error.dispose();
-    return done(false, text);
-  }
-  const settled = vm.resolvePromise(called.value);
-  called.value.dispose();
-  const pump = () => {
-    const jobs = slice(() => runtime!.executePendingJobs());
-    if (jobs.error) {
-      const text = reason(errorText(jobs.error));
-      jobs.error.dispose();
-      throw new Error(text);
+    let exports = loaded.value;
+    const state = vm.getPromiseState(exports);
+    if (state.type === 'fulfilled' && !state.notAPromise) {
+      exports.dispose();
+      exports = state.value;
+    } else if (state.type !== 'fulfilled') {
+      // Top-level await: the module's exports arrive as a promise.
+      const settled = vm.resolvePromise(exports);
+      this.slice(() => this.runtime.executePendingJobs());
+      exports.dispose();
+      const result = await settled;
+      if (result.error) {
+        const text = this.reason(this.errorText(result.error));
+        result.error.dispose();
+        throw new Error(text);
+      }
+      exports = result.value;
     }
-  };
-  const failed = new Promise<never>((_, reject) => (failRun = (text) => reject(new Error(text))));
-  try {
-    pumpAfterReply = pump;
-    pump();
-    const result = await Promise.race([settled, failed]);
-    if (result.error) {
-      const text = reason(errorText(result.error));
-      result.error.dispose();
+    this.plugin = vm.getProp(exports, 'default');
+    exports.dispose();
+    this.cpuMs = this.budgetMs;
+    if (vm.typeof(this.plugin) !== 'object' && vm.typeof(this.plugin) !== 'function') throw new Error('the entry module has no default export (an object with onEvent)');
+  }
+
+  /** Runs pending jobs until the hook's promise settles, a slice at a time (host calls answer in between). */
+  async run(message: Extract<ToSandbox, { type: 'run' }>): Promise<void> {
+    this.spent = 0;
+    this.interrupted = false;
+    const done = (ok: boolean, error?: string) =>
+      this.post({ type: 'done', key: this.key, id: message.id, ok, error, cpuMs: Math.round(this.spent * 100) / 100 });
+    const vm = this.vm;
+    if (!vm || !this.plugin || !this.runFn) return done(false, 'the sandbox is not initialised');
+    const args = [this.plugin, vm.newString(message.hook), message.event === undefined ? vm.undefined : vm.newString(JSON.stringify(message.event))];
+    const called = this.slice(() => vm.callFunction(this.runFn!, vm.undefined, args));
+    args.slice(1).forEach((h) => h !== vm.undefined && h.dispose());
+    if (called.error) {
+      const text = this.reason(this.errorText(called.error));
+      called.error.dispose();
       return done(false, text);
     }
-    result.value.dispose();
-    if (interrupted) return done(false, reason(''));
-    done(true);
-  } catch (error) {
-    done(false, (error as Error).message);
-  } finally {
-    pumpAfterReply = undefined;
-    failRun = undefined;
+    const promise = called.value;
+    const settled = vm.resolvePromise(promise);
+    const pump = () => {
+      const jobs = this.slice(() => this.runtime.executePendingJobs());
+      if (jobs.error) {
+        const text = this.reason(this.errorText(jobs.error));
+        jobs.error.dispose();
+        throw new Error(text);
+      }
+      // Nothing left to run and no host call to wait for, yet pending: it can never settle (a
+      // rejection that could not even be allocated, or a promise nobody resolves).
+      if (this.calls.size === 0 && !this.runtime.hasPendingJob() && vm.getPromiseState(promise).type === 'pending') {
+        throw new Error(this.interrupted ? this.reason('') : 'the hook returned a promise that can never settle (out of memory, or never resolved)');
+      }
+    };
+    const failed = new Promise<never>((_, reject) => (this.failRun = (text) => reject(new Error(text))));
+    try {
+      this.pumpAfterReply = pump;
+      pump();
+      const result = await Promise.race([settled, failed]);
+      if (result.error) {
+        const text = this.reason(this.errorText(result.error));
+        result.error.dispose();
+        return done(false, text);
+      }
+      result.value.dispose();
+      if (this.interrupted) return done(false, this.reason(''));
+      done(true);
+    } catch (error) {
+      done(false, (error as Error).message);
+    } finally {
+      this.pumpAfterReply = undefined;
+      this.failRun = undefined;
+      promise.dispose();
+    }
   }
-}
 
-let pumpAfterReply: (() => void) | undefined;
-let failRun: ((text: string) => void) | undefined;
-
-function reply(message: Extract<ToSandbox, { type: 'reply' }>): void {
-  const deferred = calls.get(message.callId);
-  if (!deferred || !vm) return;
-  calls.delete(message.callId);
-  if (message.ok) {
-    const value = message.value === undefined ? vm.undefined : vm.newString(message.value);
-    deferred.resolve(value);
-    if (value !== vm.undefined) value.dispose();
-  } else {
-    const error = vm.newError(message.error ?? 'failed');
-    deferred.reject(error);
-    error.dispose();
+  reply(message: Extract<ToSandbox, { type: 'reply' }>): void {
+    const deferred = this.calls.get(message.callId);
+    if (!deferred) return;
+    this.calls.delete(message.callId);
+    const vm = this.vm;
+    if (message.ok) {
+      const value = message.value === undefined ? vm.undefined : vm.newString(message.value);
+      deferred.resolve(value);
+      if (value !== vm.undefined) value.dispose();
+    } else {
+      const error = vm.newError(message.error ?? 'failed');
+      deferred.reject(error);
+      error.dispose();
+    }
+    deferred.dispose();
+    try {
+      this.pumpAfterReply?.();
+    } catch (error) {
+      // An uncatchable error (budget, memory) inside a job: the hook's promise will never settle.
+      this.failRun?.((error as Error).message);
+    }
   }
-  deferred.dispose();
-  try {
-    pumpAfterReply?.();
-  } catch (error) {
-    // An uncatchable error (budget, memory) inside a job: the hook's promise will never settle.
-    failRun?.((error as Error).message);
+
+  /** Frees the runtime. A VM left mid-allocation may refuse to be freed cleanly: the handles are dropped either way. */
+  dispose(): void {
+    try {
+      for (const d of this.calls.values()) d.dispose();
+      this.plugin?.dispose();
+      this.runFn?.dispose();
+      this.vm?.dispose();
+      this.runtime?.dispose();
+    } catch {
+      // A broken runtime leaks its memory into this worker until the pool recycles it.
+    }
   }
 }
 
 if (workerData?.encedeusPluginSandbox) {
-  // One message at a time: a run waits for host replies, which arrive as messages too.
+  const port = parentPort!;
+  const post = (message: FromSandbox) => port.postMessage(message);
+  const runtimes = new Map<string, PluginRuntime>();
   port.on('message', (message: ToSandbox) => {
-    if (message.type === 'init') {
-      init(message).then(
-        () => port.postMessage({ type: 'ready' } satisfies FromSandbox),
-        (error: Error) => port.postMessage({ type: 'init_failed', error: error.message } satisfies FromSandbox),
-      );
-    } else if (message.type === 'run') {
-      void run(message);
-    } else if (message.type === 'reply') {
-      reply(message);
+    switch (message.type) {
+      case 'init': {
+        const rt = new PluginRuntime(message.key, post, message.cpuMs);
+        runtimes.set(message.key, rt);
+        rt.init(message).then(
+          () => post({ type: 'ready', key: message.key }),
+          (error: Error) => {
+            if (runtimes.get(message.key) === rt) runtimes.delete(message.key);
+            post({ type: 'init_failed', key: message.key, error: error.message });
+          },
+        );
+        return;
+      }
+      case 'run': {
+        const rt = runtimes.get(message.key);
+        if (!rt) post({ type: 'done', key: message.key, id: message.id, ok: false, error: 'the sandbox is not initialised', cpuMs: 0 });
+        else void rt.run(message);
+        return;
+      }
+      case 'reply':
+        runtimes.get(message.key)?.reply(message);
+        return;
+      case 'dispose':
+        // A runtime that failed a hook may still hold handles of the hook (a promise that never
+        // settled): freeing it would trip QuickJS's leak assertion and abort the whole thread, so it
+        // is dropped instead and the pool recycles the thread once enough is dropped.
+        if (message.free) runtimes.get(message.key)?.dispose();
+        runtimes.delete(message.key);
+        return;
     }
   });
 }
