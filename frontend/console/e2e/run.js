@@ -313,7 +313,7 @@ function scenarios(ctx) {
     {
       name: '03-admin-users',
       needs: ['01-login'],
-      timeoutMs: 20_000,
+      timeoutMs: 45_000,
       async run() {
         await visit('/admin/users', () => page.locator('h1', { hasText: 'Users' }).waitFor(), '03-admin-users');
         await page.getByText(ADMIN.email).first().waitFor({ timeout: 10_000 });
@@ -585,7 +585,7 @@ function scenarios(ctx) {
         await until('the saved template page', async () => /\/templates\/[0-9a-f-]{36}$/.test(page.url()), 10_000);
         // A change that breaks a rule names the field.
         const saved = JSON.parse(await tid('template-json').inputValue());
-        await tid('template-json').fill(JSON.stringify({ ...saved, limits: { ...saved.limits, memory_mb: 0 } }, null, 2));
+        await tid('template-json').fill(JSON.stringify({ ...saved, limits: { ...saved.limits, memory_mb: -5 } }, null, 2));
         await tid('template-save').click();
         await until('the field error', async () => (await tid('template-save-error').innerText().catch(() => '')).includes('limits'), 10_000);
         await shot('15c-template-editor');

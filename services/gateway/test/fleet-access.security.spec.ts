@@ -277,6 +277,18 @@ describe('fleet access (security)', () => {
     }
   }, 90_000);
 
+  it('names users and roles in the audit log beside their ids', async () => {
+    const http = stack.http;
+    const auditee = await userWith('auditee', ['nodes.read']);
+    const me = (await http().get('/api/v1/users/me').set('Authorization', as(admin))).body as { id: string; name: string };
+    const entries = await stack.waitFor('the audit entry of the new user', async () => {
+      const res = await http().get(`/api/v1/audit?subject=${encodeURIComponent(`user/${auditee.id}`)}`).set('Authorization', as(admin));
+      return res.body.items?.length ? (res.body.items as { actor: string; actorName?: string; subjectName?: string; action: string }[]) : undefined;
+    }, 20_000);
+    const created = entries.find((e) => e.action === 'user.created');
+    expect(created).toMatchObject({ actor: `user:${me.id}`, actorName: me.name, subjectName: 'auditee' });
+  }, 60_000);
+
   it('keeps job code and stdin out of EVENTS: the event holds a hash and size, the text is stored once', async () => {
     const http = stack.http;
     // The marker is a comment: what the job prints (job.finished stdout) may be in EVENTS, its code may not.

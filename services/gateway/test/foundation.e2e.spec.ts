@@ -216,6 +216,41 @@ describe('gateway foundation', () => {
     expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(Array(5).fill('demo.pinged'));
   });
 
+  it('filters the audit log by time and exports it as CSV with formula-looking cells made inert', async () => {
+    const store = await EventStore.create(await env.connect('admin'), { service: 'test' });
+    const actor = '=HYPERLINK("x")';
+    const before = new Date(Date.now() - 1000).toISOString();
+    for (let i = 0; i < 3; i++) await store.append('demo' as never, `csv${i}`, 0, [event(pinged, { n: i })], { actor });
+    const q = (extra: string) => http().get(`/api/v1/audit?actor=${encodeURIComponent(actor)}${extra}`).set('Authorization', 'Bearer all');
+    let page = await q('');
+    for (let i = 0; i < 50 && page.body.items.length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      page = await q('');
+    }
+    const after = new Date(Date.now() + 60_000).toISOString();
+    expect((await q(`&from=${encodeURIComponent(before)}&to=${encodeURIComponent(after)}`)).body.items).toHaveLength(3);
+    expect((await q(`&from=${encodeURIComponent(after)}`)).body.items).toHaveLength(0);
+    expect((await q(`&to=${encodeURIComponent(before)}`)).body.items).toHaveLength(0);
+    const backwards = await q(`&from=${encodeURIComponent(after)}&to=${encodeURIComponent(before)}`);
+    expect(backwards.status).toBe(422);
+    expect((await q('&from=yesterday')).status).toBe(422);
+
+    const csv = await http().get(`/api/v1/audit/export?actor=${encodeURIComponent(actor)}`).set('Authorization', 'Bearer all').buffer(true).parse((res, cb) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c));
+      res.on('end', () => cb(null, text));
+    });
+    expect(csv.status).toBe(200);
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    const lines = (csv.body as string).trim().split('\r\n');
+    expect(lines[0]).toBe('sequence,time,actor,actor_name,action,subject,subject_name,correlation_id');
+    expect(lines).toHaveLength(4);
+    // The actor starts with "=": a spreadsheet would run it as a formula; the cell starts with a quote instead.
+    expect(lines[1]).toContain(`"'=HYPERLINK(""x"")"`);
+    expect((await http().get('/api/v1/audit/export')).status).toBe(401);
+    expect((await http().get('/api/v1/audit/export').set('Authorization', 'Bearer none')).status).toBe(403);
+  });
+
   it('answers an event-feed filter that matches nothing at once with an empty page', async () => {
     const store = await EventStore.create(await env.connect('admin'), { service: 'test' });
     await store.append('demo' as never, `nothing-${randomUUID()}`, 0, [event(pinged, { n: 0 })], { actor: 'user:alice' });

@@ -1,62 +1,168 @@
-import { Controller, Get, Query } from '@nestjs/common';
+import { Controller, Get, Inject, Optional, Query, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
 import { createZodDto } from 'nestjs-zod';
 import { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { text } from '@encedeus/contracts';
+import { text, ValidationError } from '@encedeus/contracts';
 import type { Page } from '@encedeus/contracts';
 import { RequirePermission } from '@encedeus/security';
+import { IdentityProjection } from '../identity/identity.projection';
 import { GATEWAY_SCHEMA } from './audit.projection';
 
-const auditQuery = z.object({
+const filters = {
   actor: text().max(200).optional().describe('e.g. user:<uuid>'),
   action: text().max(100).optional().describe('event type, e.g. user.created'),
   subject: text().max(200).optional().describe('e.g. user/<uuid>'),
   aggregate: text().max(50).optional(),
+  from: z.iso.datetime({ offset: true }).optional().describe('entries at or after this time (ISO 8601)'),
+  to: z.iso.datetime({ offset: true }).optional().describe('entries before this time (ISO 8601)'),
+};
+const auditQuery = z.object({
+  ...filters,
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: text().regex(/^\d{1,15}$/).optional().describe('nextCursor of the previous page (a stream sequence)'),
 });
 class AuditQuery extends createZodDto(auditQuery) {}
+class AuditExportQuery extends createZodDto(z.object(filters)) {}
+
+/** Rows one CSV export holds at most; narrow the range for more. */
+export const AUDIT_EXPORT_MAX_ROWS = 100_000;
 
 export interface AuditEntry {
   sequence: number;
   time: string;
   actor: string;
+  /** The actor's name where it is a user, or an API key's owner; absent otherwise. */
+  actorName?: string;
   action: string;
   subject: string;
+  /** The subject's name where it is a user or a role; absent otherwise. */
+  subjectName?: string;
   correlationId: string | null;
 }
 
-/** `GET /api/v1/audit`: newest first, filterable by actor, action, subject or aggregate. */
+interface AuditRow {
+  sequence: string;
+  time: Date;
+  actor: string;
+  action: string;
+  subject: string;
+  correlation_id: string | null;
+}
+
+/** A CSV cell: quoted, and a leading = + - @ made inert so a spreadsheet never runs it as a formula. */
+export function csvCell(value: string | number | null | undefined): string {
+  let s = value === null || value === undefined ? '' : String(value);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return `"${s.replace(/"/g, '""')}"`;
+}
+
+/** `GET /api/v1/audit`: newest first, filterable by actor, action, subject, aggregate and time; names beside ids; CSV export. */
 @ApiTags('events')
 @Controller('audit')
 export class AuditController {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    @Optional() @Inject(IdentityProjection) private readonly identity?: IdentityProjection,
+  ) {}
 
   @RequirePermission('audit.read')
   @Get()
   async list(@Query() query: AuditQuery): Promise<Page<AuditEntry>> {
+    const { where, params } = this.filter(query);
+    if (query.cursor) where.push(`sequence < $${params.push(Number(query.cursor))}`);
+    params.push(query.limit);
+    const rows: AuditRow[] = await this.dataSource.query(
+      `select sequence, time, actor, action, subject, correlation_id from ${GATEWAY_SCHEMA}.audit_log ${where.length ? `where ${where.join(' and ')}` : ''} order by sequence desc limit $${params.length}`,
+      params,
+    );
+    const items = rows.map((r) => this.entry(r));
+    return { items, nextCursor: items.length === query.limit ? String(items[items.length - 1].sequence) : null };
+  }
+
+  /** The same entries as CSV (newest first, at most AUDIT_EXPORT_MAX_ROWS), streamed page by page. */
+  @RequirePermission('audit.read')
+  @Get('export')
+  async export(@Query() query: AuditExportQuery, @Res() res: Response): Promise<void> {
+    const { where, params } = this.filter(query);
+    res.setHeader('Content-Type', 'text/csv; charset=utf-8');
+    res.setHeader('Content-Disposition', 'attachment; filename="audit.csv"');
+    res.write('sequence,time,actor,actor_name,action,subject,subject_name,correlation_id\r\n');
+    let before: number | undefined;
+    let written = 0;
+    while (written < AUDIT_EXPORT_MAX_ROWS) {
+      const page = Math.min(5_000, AUDIT_EXPORT_MAX_ROWS - written);
+      const p = [...params];
+      const w = [...where];
+      if (before !== undefined) w.push(`sequence < $${p.push(before)}`);
+      p.push(page);
+      const rows: AuditRow[] = await this.dataSource.query(
+        `select sequence, time, actor, action, subject, correlation_id from ${GATEWAY_SCHEMA}.audit_log ${w.length ? `where ${w.join(' and ')}` : ''} order by sequence desc limit $${p.length}`,
+        p,
+      );
+      if (rows.length === 0) break;
+      const lines = rows.map((r) => {
+        const e = this.entry(r);
+        return [e.sequence, e.time, e.actor, e.actorName, e.action, e.subject, e.subjectName, e.correlationId].map(csvCell).join(',');
+      });
+      if (!res.write(lines.join('\r\n') + '\r\n')) await new Promise((resolve) => res.once('drain', resolve));
+      if (res.destroyed) return;
+      written += rows.length;
+      before = Number(rows[rows.length - 1].sequence);
+      if (rows.length < page) break;
+    }
+    res.end();
+  }
+
+  private filter(query: z.infer<z.ZodObject<typeof filters>>): { where: string[]; params: unknown[] } {
     const where: string[] = [];
     const params: unknown[] = [];
-    const add = (sql: string, value: unknown) => { params.push(value); where.push(sql.replace('?', `$${params.length}`)); };
+    const add = (sql: string, value: unknown) => where.push(sql.replace('?', `$${params.push(value)}`));
     if (query.actor) add('actor = ?', query.actor);
     if (query.action) add('action = ?', query.action);
     if (query.subject) add('subject = ?', query.subject);
     if (query.aggregate) add('aggregate = ?', query.aggregate);
-    if (query.cursor) add('sequence < ?', Number(query.cursor));
-    params.push(query.limit);
-    const rows: { sequence: string; time: Date; actor: string; action: string; subject: string; correlation_id: string | null }[] = await this.dataSource.query(
-      `select sequence, time, actor, action, subject, correlation_id from ${GATEWAY_SCHEMA}.audit_log ${where.length ? `where ${where.join(' and ')}` : ''} order by sequence desc limit $${params.length}`,
-      params,
-    );
-    const items = rows.map((r) => ({
+    if (query.from) add('time >= ?', query.from);
+    if (query.to) add('time < ?', query.to);
+    if (query.from && query.to && Date.parse(query.from) > Date.parse(query.to)) {
+      throw new ValidationError('from is after to', [{ path: 'from', message: 'must not be after to' }]);
+    }
+    return { where, params };
+  }
+
+  private entry(r: AuditRow): AuditEntry {
+    const actorName = this.actorName(r.actor);
+    const subjectName = this.subjectName(r.subject);
+    return {
       sequence: Number(r.sequence),
       time: new Date(r.time).toISOString(),
       actor: r.actor,
+      ...(actorName ? { actorName } : {}),
       action: r.action,
       subject: r.subject,
+      ...(subjectName ? { subjectName } : {}),
       correlationId: r.correlation_id,
-    }));
-    return { items, nextCursor: items.length === query.limit ? String(items[items.length - 1].sequence) : null };
+    };
+  }
+
+  private actorName(actor: string): string | undefined {
+    const [kind, id] = actor.split(':');
+    if (!this.identity || !id) return undefined;
+    if (kind === 'user') return this.identity.users.get(id)?.name;
+    if (kind === 'apikey') {
+      const owner = this.identity.keys.get(id)?.ownerId;
+      const name = owner ? this.identity.users.get(owner)?.name : undefined;
+      return name ? `API key of ${name}` : undefined;
+    }
+    return undefined;
+  }
+
+  private subjectName(subject: string): string | undefined {
+    const [aggregate, id] = subject.split('/');
+    if (!this.identity || !id) return undefined;
+    if (aggregate === 'user') return this.identity.users.get(id)?.name;
+    if (aggregate === 'role') return this.identity.roles.get(id)?.name;
+    return undefined;
   }
 }

@@ -170,7 +170,9 @@ export class RealtimeServer implements OnApplicationBootstrap, BeforeApplication
     if (!parsed.success) return invalid('subscribe is { room: string }');
     const room = parseRoom(parsed.data.room);
     if (!room) return invalid(`Unknown room "${parsed.data.room}"; rooms are fleet, events, node:<id>, server:<id>`);
-    if (socket.rooms.has(room.name)) return { ok: true };
+    // Joining a server room again sends its console scrollback again: the console's terminal may be
+    // opened after the page had joined the room (issue 14: a blank console after in-app navigation).
+    if (socket.rooms.has(room.name) && room.kind !== 'server') return { ok: true };
     if (socket.rooms.size > MAX_ROOMS_PER_SOCKET) return { error: `At most ${MAX_ROOMS_PER_SOCKET} rooms per connection`, code: 'RATE_LIMITED' };
     try {
       const principal = sessionOf(socket).principal!;

@@ -156,9 +156,10 @@ export class JobRunner {
 
   constructor() {
     inject(DestroyRef).onDestroy(() => {
+      // Leaving the page does not stop a running job (only Cancel does): it runs on, and the
+      // history and its own page (/jobs/:id) show the result.
       this.destroyed = true;
       clearInterval(this.ticker);
-      this.call?.cancel();
     });
   }
 

@@ -10,6 +10,9 @@ interface Running {
   finish(outcome: CallOutcome): void;
 }
 
+/** The abort reason of calls whose socket went away (`ctx.signal.reason`), as opposed to a `cancel` message. */
+export const CALL_DISCONNECTED = 'disconnected';
+
 const CANCELLED: CallOutcome = { success: false, code: 'CANCELLED', message: 'The call was cancelled' };
 
 /**
@@ -113,9 +116,12 @@ export class CallRunner {
     this.active(socket).get(parsed.data.id)?.abort.abort();
   }
 
-  /** A disconnect counts as cancel for every running call; their results go nowhere. */
+  /**
+   * A disconnect aborts every running call of the socket (their results go nowhere), with the reason
+   * CALL_DISCONNECTED: a call may tell it from a `cancel` (jobs.run lets the job run on, issue 14).
+   */
   cancelAll(socket: Socket): void {
-    for (const running of this.running.get(socket)?.values() ?? []) running.abort.abort();
+    for (const running of this.running.get(socket)?.values() ?? []) running.abort.abort(CALL_DISCONNECTED);
   }
 
   /** Running calls of a socket (tests, metrics). */

@@ -15,6 +15,7 @@ import {
 import { CommandClient, ConsumeLoop, NATS_CONNECTION } from '@encedeus/messaging';
 import type { Principal } from '@encedeus/security';
 import type { CallContext, CallOutcome, RealtimeCall } from './call';
+import { CALL_DISCONNECTED } from './call-runner';
 
 type Finished = EventData<typeof JobFinished>;
 
@@ -29,7 +30,8 @@ const CANCEL_WAIT_MS = 10_000;
  * `jobs.run { runtime, code, stdin?, timeout_ms, memory_mb, node_id? }` (needs jobs.run).
  * Asks the nodes service to run the job without waiting (`cmd.nodes.run_job`, wait: false), then
  * follows `evt.job.<id>` until `job.finished`. Output lines stream live from the agent
- * (`agent.<node>.job.<id>.out`); the result carries the whole stdout/stderr. Cancel → `cmd.nodes.cancel_job`.
+ * (`agent.<node>.job.<id>.out`); the result carries the whole stdout/stderr. Cancel → `cmd.nodes.cancel_job`;
+ * a disconnect only ends the call (the job runs on).
  */
 @Injectable()
 export class JobsRunCall implements RealtimeCall<RunJob> {
@@ -99,7 +101,12 @@ export class JobsRunCall implements RealtimeCall<RunJob> {
     // The job belongs to the caller's user, also when the socket signed in with an API key.
     const job = await this.commands.send<JobView>('nodes', 'run_job', { ...params, wait: false, owner_id: ctx.principal.userId }, ctx.meta, { timeoutMs: PLACE_TIMEOUT_MS });
     live.follow(job.id);
-    const cancel = () => void this.commands.send('nodes', 'cancel_job', { id: job.id }, ctx.meta).catch(() => undefined);
+    // A cancel stops the job; a socket that went away (a reload, a closed tab) does not: the job runs
+    // on, and its page (GET /jobs/:id, the history) shows the result (issue 14: a job was lost on reload).
+    const cancel = () => {
+      if (ctx.signal.reason === CALL_DISCONNECTED) return;
+      void this.commands.send('nodes', 'cancel_job', { id: job.id }, ctx.meta).catch(() => undefined);
+    };
     if (ctx.signal.aborted) cancel();
     else ctx.signal.addEventListener('abort', cancel, { once: true });
 
