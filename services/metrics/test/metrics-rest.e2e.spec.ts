@@ -97,6 +97,9 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
     expect(week.body.points.length).toBeLessThanOrEqual(1000);
     expect(weekByDefault.body).toMatchObject({ step: 3600, resolution: '1h' });
     expect(weekByDefault.body.points.length).toBeGreaterThanOrEqual(1);
+    const fleet = await metrics(bob.token, { target: 'fleet', from: Date.now() - 600_000, step: 60 });
+    expect([fleet.status, fleet.body.target]).toEqual([200, 'fleet']);
+    expect(fleet.body.points.some((p: { memory_bytes: number; memory_limit_bytes: number }) => p.memory_bytes > 0 && p.memory_limit_bytes >= p.memory_bytes)).toBe(true);
     expect(node.status).toBe(200);
     expect(node.body.points.some((p: { net_rx: number | null; memory_bytes: number }) => p.net_rx !== null && p.memory_bytes > 0)).toBe(true);
   });
@@ -123,12 +126,14 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
 
     const anonymous = await stack.http().get('/api/v1/metrics').query({ target: `node:${nodeId}` });
     const noNodes = await metrics(outsider.token, { target: `node:${nodeId}` });
+    const noFleet = await metrics(outsider.token, { target: 'fleet' });
     const hidden = await metrics(bob.token, { target: `server:${serverId}` });
     const unknown = await metrics(admin, { target: 'server:6f1c2b1e-0000-4000-8000-000000000000' });
     const owner = await metrics(alice.token, { target: `server:${serverId}` });
 
     expect([anonymous.status, noNodes.status, hidden.status, unknown.status, owner.status]).toEqual([401, 403, 404, 404, 200]);
     expect(noNodes.body).toMatchObject({ code: 'FORBIDDEN', details: { missing: ['nodes.read'] } });
+    expect(noFleet.status).toBe(403);
   });
 
   it('keeps GET /nodes/:id/metrics and /metrics/history in their shapes', async () => {

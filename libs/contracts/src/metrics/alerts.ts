@@ -28,7 +28,7 @@ export function breaches(value: number, comparator: AlertComparator, threshold: 
 
 const ruleFields = {
   name: text().min(1).max(100),
-  target: metricsTargetSchema,
+  target: metricsTargetSchema.refine((t) => t !== 'fleet', { message: 'must be node:<uuid> or server:<uuid>' }),
   field: z.enum(METRICS_FIELDS),
   comparator: z.enum(ALERT_COMPARATORS),
   threshold: z.number().finite(),

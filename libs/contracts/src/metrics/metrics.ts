@@ -19,10 +19,10 @@ export type MetricsResolution = keyof typeof METRICS_RETENTION_MS;
 export const METRICS_FIELDS = ['cpu_percent', 'memory_bytes', 'disk_bytes', 'net_rx', 'net_tx'] as const;
 export type MetricsField = (typeof METRICS_FIELDS)[number];
 
-/** `node:<uuid>` or `server:<uuid>`. */
+/** `node:<uuid>`, `server:<uuid>`, or `fleet` (every node: CPU averaged, the rest summed). */
 export const metricsTargetSchema = z
   .string()
-  .regex(/^(node|server):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, { message: 'must be node:<uuid> or server:<uuid>' })
+  .regex(/^((node|server):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|fleet)$/i, { message: 'must be node:<uuid>, server:<uuid> or fleet' })
   .transform((t) => t.toLowerCase());
 
 const UNIT_S: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
@@ -101,6 +101,8 @@ export interface MetricsPoint {
   disk_bytes: number | null;
   net_rx: number | null;
   net_tx: number | null;
+  /** `fleet` only: the nodes' total memory, so memory can be shown as a share. */
+  memory_limit_bytes?: number | null;
 }
 
 /** Answer of `GET /metrics`: points oldest first, only steps that hold samples. */

@@ -19,8 +19,8 @@ class MetricsQueryDto extends createZodDto(metricsQuerySchema) {}
 export const METRICS_ROUTES = ['api/v1/metrics', 'api/v1/metrics/fleet'];
 
 /**
- * `GET /api/v1/metrics?target=node:<id>|server:<id>&from&to&step` (issue 12): usage history from
- * the metrics service. A node's needs `nodes.read`; a server's follows contracts' canSeeServer (404
+ * `GET /api/v1/metrics?target=node:<id>|server:<id>|fleet&from&to&step` (issue 12): usage history from
+ * the metrics service. A node's (and the fleet's) needs `nodes.read`; a server's follows contracts' canSeeServer (404
  * when hidden), and only what the server's own node sent is answered.
  */
 @ApiTags('metrics')
@@ -33,6 +33,10 @@ export class UsageMetricsController {
   async query(@Query() query: MetricsQueryDto, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<MetricsSeries> {
     const meta = commandMeta(req, p);
     const [kind, id] = query.target.split(':');
+    if (kind === 'fleet') {
+      if (!hasPermission(p, 'nodes.read')) throw new ForbiddenError("Reading the fleet's metrics needs nodes.read", { missing: ['nodes.read'] });
+      return this.commands.send<MetricsSeries>('metrics', MetricsVerbs.query, query, meta);
+    }
     if (kind === 'node') {
       if (!hasPermission(p, 'nodes.read')) throw new ForbiddenError("Reading a node's metrics needs nodes.read", { missing: ['nodes.read'] });
       await this.commands.send<NodeView>('nodes', 'get_node', { id }, meta);

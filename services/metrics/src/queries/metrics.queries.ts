@@ -43,14 +43,22 @@ export class MetricsQueries {
     const { node_id: nodeId, ...rest } = z.looseObject({ node_id: uuid.optional() }).parse(data ?? {});
     const q = metricsQuerySchema.parse(rest);
     const resolution = resolutionFor(q.from, q.step, Date.now());
-    const points = await this.store.read(q.target, nodeId, q.from, q.to, q.step, resolution);
+    const fleet = q.target === 'fleet';
+    const points = fleet ? await this.store.readFleet(q.from, q.to, q.step, resolution) : await this.store.read(q.target, nodeId, q.from, q.to, q.step, resolution);
     return {
       target: q.target,
       step: q.step,
       from: new Date(q.from).toISOString(),
       to: new Date(q.to).toISOString(),
       resolution,
-      points: points.map((p) => ({ t: new Date(p.t).toISOString(), ...Object.fromEntries(METRICS_FIELDS.map((f) => [f, round(f, p.values[index(f)])])) }) as MetricsSeries['points'][number]),
+      points: points.map(
+        (p) =>
+          ({
+            t: new Date(p.t).toISOString(),
+            ...Object.fromEntries(METRICS_FIELDS.map((f) => [f, round(f, p.values[index(f)])])),
+            ...(fleet ? { memory_limit_bytes: round('memory_limit_bytes', p.values[index('memory_limit_bytes')]) } : {}),
+          }) as MetricsSeries['points'][number],
+      ),
     };
   }
 

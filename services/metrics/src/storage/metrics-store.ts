@@ -179,6 +179,27 @@ export class MetricsStore {
     return rows.map((r) => ({ t: Number(r.b), n: Number(r.n), values: SAMPLE_FIELDS.map((f) => (r[f] === null ? null : Number(r[f]))) }));
   }
 
+  /**
+   * The fleet over [from, to): per step, every node's own averages (a node's samples as it sent
+   * them), then CPU averaged over the nodes and every other field summed.
+   */
+  async readFleet(from: number, to: number, stepS: number, resolution: MetricsResolution): Promise<StoredPoint[]> {
+    const time = resolution === 'raw' ? 't' : 'bucket';
+    const perNode =
+      resolution === 'raw'
+        ? SAMPLE_FIELDS.map((f) => `avg(${f}) as ${f}`).join(', ')
+        : SAMPLE_FIELDS.map((f) => `sum(${f}_sum) / sum(n) as ${f}`).join(', ');
+    const table = resolution === 'raw' ? 'samples' : `rollup_${resolution}`;
+    const rows: Record<string, unknown>[] = await this.db.query(
+      `select extract(epoch from b) * 1000 as b, count(*)::int as n, ${SAMPLE_FIELDS.map((f) => (f === 'cpu_percent' ? `avg(${f})` : `sum(${f})`) + ` as ${f}`).join(', ')}
+         from (select date_bin(make_interval(secs => $3), ${time}, timestamptz '1970-01-01 00:00:00+00') as b, series, ${perNode}
+                 from ${SCHEMA}.${table} where series like 'node:%' and series = 'node:' || node_id::text and ${time} >= $1 and ${time} < $2 group by 1, 2) per_node
+        group by 1 order by 1`,
+      [iso(from), iso(to), stepS],
+    );
+    return rows.map((r) => ({ t: Number(r.b), n: Number(r.n), values: SAMPLE_FIELDS.map((f) => (r[f] === null ? null : Number(r[f]))) }));
+  }
+
   /** The newest raw sample of each series sent by `nodeId` among `series`, at most `maxAgeMs` old. */
   async latest(nodeId: string, series: string[], maxAgeMs: number): Promise<Map<string, { t: number; values: (number | null)[] }>> {
     if (series.length === 0) return new Map();

@@ -83,6 +83,20 @@ interface NodeCard {
         }
       </section>
     }
+    @if (canNodes()) {
+      <section class="section" data-testid="fleet-overview">
+        <h2>Fleet, last 24 h</h2>
+        @if (fleetError(); as e) {
+          <adm-notice [error]="e" (retry)="loadFleet()" />
+        } @else {
+          <mat-card appearance="outlined">
+            <mat-card-content>
+              <adm-usage-chart [series]="fleetSeries" [data]="fleet.data()" data-testid="fleet-chart" />
+            </mat-card-content>
+          </mat-card>
+        }
+      </section>
+    }
     @if (canMetrics()) {
       <section class="section" data-testid="firing-alerts">
         <h2>Alerts</h2>
@@ -152,6 +166,13 @@ export class Dashboard {
   private readonly metricsApi = inject(MetricsApi);
 
   protected readonly canMetrics = computed(() => this.auth.can('metrics.read'));
+  /** Every node together (`GET /metrics?target=fleet`): CPU averaged, memory as a share of the fleet's. */
+  protected readonly fleet = new UsageSeries(2, 1000);
+  protected readonly fleetSeries: ChartSeries[] = [
+    { label: 'CPU (avg)', color: '#3f51b5' },
+    { label: 'Memory', color: '#009688' },
+  ];
+  protected readonly fleetError = signal<ApiError | null>(null);
   protected readonly alerts = signal<AlertRuleView[]>([]);
   protected readonly alertsError = signal<ApiError | null>(null);
   protected readonly canNodes = computed(() => this.auth.can('nodes.read'));
@@ -191,7 +212,7 @@ export class Dashboard {
 
   protected async load(): Promise<void> {
     this.loading.set(true);
-    await Promise.all([this.loadServers(), this.canNodes() ? this.loadNodes() : null, this.canEvents() ? this.loadEvents() : null, this.canMetrics() ? this.loadAlerts() : null]);
+    await Promise.all([this.loadServers(), this.canNodes() ? this.loadNodes() : null, this.canEvents() ? this.loadEvents() : null, this.canMetrics() ? this.loadAlerts() : null, this.canNodes() ? this.loadFleet() : null]);
     this.loading.set(false);
   }
 
@@ -248,6 +269,16 @@ export class Dashboard {
     const memoryPercent = percentOf(u.memory_usage, u.memory_limit);
     card.series.push(u.at, [u.cpu_percent ?? null, memoryPercent]);
     this.cards.update((cs) => cs.map((c) => (c === card ? { ...c, latest: u, memoryPercent } : c)));
+  }
+
+  protected async loadFleet(): Promise<void> {
+    this.fleetError.set(null);
+    try {
+      const series = await this.metricsApi.history('fleet', '24h');
+      this.fleet.reset(series.points.map((p) => ({ at: p.t, values: [p.cpu_percent, percentOf(p.memory_bytes, p.memory_limit_bytes)] })));
+    } catch (e) {
+      this.fleetError.set(toApiError(e));
+    }
   }
 
   /** The raised alerts (metrics service), again after every alert event of the feed. */
