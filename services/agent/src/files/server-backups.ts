@@ -20,7 +20,7 @@ import {
   type BackupManifest,
   type BackupManifestEntry,
 } from '@encedeus/contracts';
-import { CommandClient } from '@encedeus/messaging';
+import { CommandClient, exponentialBackoff, retry } from '@encedeus/messaging';
 import type { CommandHandler } from '../bus/agent-bus';
 import { parseClientPath } from './jail-path';
 import { at, errno, MAX_DEPTH, O_PATH, sortedNames, tooDeep, ServerJail } from './server-jail';
@@ -55,6 +55,13 @@ function parse<T>(schema: z.ZodType<T>, data: unknown): T {
   throw new ValidationError(`Invalid command: ${fields.map((f) => f.path || '(body)').join(', ')}`, fields);
 }
 
+/** Repeats an idempotent call the files service did not answer (timeout, no responders, a NATS hiccup), about 1 min in all. */
+function patiently<T>(work: () => Promise<T>): Promise<T> {
+  // A DomainError from CommandClient, or nats.js's own for the raw chunk calls (code TIMEOUT, or 503: no responders).
+  const unanswered = (error: unknown) => ['SERVICE_UNAVAILABLE', 'TIMEOUT', '503'].includes(String((error as { code?: unknown })?.code));
+  return retry(work, { attempts: 6, retryIf: unanswered, backoffMs: exponentialBackoff(1000, 15_000) });
+}
+
 /** What a backup or restore asks of the files service (FilesCalls; a fake in unit tests). */
 export interface BackupCalls {
   /** A JSON verb (`backup_missing`, `backup_progress`, …) with the backup and token added. */
@@ -83,7 +90,9 @@ class FilesCalls implements BackupCalls {
   }
 
   call<T>(verb: string, data: object): Promise<T> {
-    return this.commands.send<T>('files', verb, { backup_id: this.backupId, token: this.token, ...data }, { actor: `agent:${this.nodeId}` }, { timeoutMs: CALL_TIMEOUT_MS, replySubject: this.reply() });
+    const send = () => this.commands.send<T>('files', verb, { backup_id: this.backupId, token: this.token, ...data }, { actor: `agent:${this.nodeId}` }, { timeoutMs: CALL_TIMEOUT_MS, replySubject: this.reply() });
+    // Asking which chunks are missing waits while a chunk collection runs (it holds the collector's lock): patient, and harmless to repeat.
+    return verb === 'backup_missing' ? patiently(send) : send();
   }
 
   private async raw(verb: string, hash: string, data: Uint8Array = new Uint8Array()): Promise<Uint8Array> {
@@ -97,12 +106,12 @@ class FilesCalls implements BackupCalls {
   }
 
   put(hash: string, data: Uint8Array): Promise<Uint8Array> {
-    return this.raw(BACKUP_CHUNK_VERBS.put, hash, data);
+    return patiently(() => this.raw(BACKUP_CHUNK_VERBS.put, hash, data));
   }
 
   /** A chunk of the backup, checked against its hash. */
   async get(hash: string): Promise<Buffer> {
-    const data = Buffer.from(await this.raw(BACKUP_CHUNK_VERBS.get, hash));
+    const data = Buffer.from(await patiently(() => this.raw(BACKUP_CHUNK_VERBS.get, hash)));
     assertChunkBytes(hash, data, 'a restored backup chunk');
     return data;
   }
