@@ -232,7 +232,7 @@ export class SftpServer {
         const ssh = acceptSession();
         ssh.once('close', () => channels--);
         // Only the sftp subsystem: no shell, exec, port forwarding or agent forwarding.
-        ssh.on('sftp', (acceptSftp) => void this.openSftp(live, acceptSftp()));
+        ssh.on('sftp', (acceptSftp) => this.openSftp(live, acceptSftp()));
         for (const refused of ['shell', 'exec', 'pty', 'subsystem', 'env', 'x11', 'auth-agent']) {
           ssh.on(refused as never, ((accept: unknown, reject?: () => void) => reject?.()) as never);
         }
@@ -241,15 +241,17 @@ export class SftpServer {
     });
   }
 
-  private async openSftp(live: LiveSession, sftp: SFTPWrapper): Promise<void> {
+  /**
+   * Accepted at once (OpenSSH sends its INIT without waiting for the subsystem's reply, and data
+   * before the accept is lost); the jail, with the disk quota counted by a walk the first time, is
+   * opened meanwhile and every request waits for it (ssh2 would answer OP_UNSUPPORTED to a request
+   * that arrived before the session's handlers existed).
+   */
+  private openSftp(live: LiveSession, sftp: SFTPWrapper): void {
     live.sftps.add(sftp);
     sftp.once('close', () => live.sftps.delete(sftp));
-    let jail: ServerJail;
-    try {
-      jail = await ServerJail.of(this.options.serverDir(live.serverId), await this.options.quota?.(live.serverId));
-    } catch {
-      return void live.client.end();
-    }
+    const jail = (async () => ServerJail.of(this.options.serverDir(live.serverId), await this.options.quota?.(live.serverId)))();
+    jail.catch(() => live.client.end());
     new SftpSession(sftp, jail, () => live.allowed, (change) => this.options.changed?.({ ...change, server_id: live.serverId, user_id: live.userId }), live.handles, () => this.overloaded(live));
   }
 

@@ -94,10 +94,13 @@ export class SftpSession {
   private nextHandle = 1;
   /** Set when the channel ended: a handle opened by a request still in flight is closed at once. */
   private ended = false;
+  private jail!: ServerJail;
+  /** Resolves once the jail is open; every request waits for it (it may still be counting the disk quota). */
+  private readonly ready: Promise<void>;
 
   constructor(
     private readonly sftp: SFTPWrapper,
-    private readonly jail: ServerJail,
+    jail: ServerJail | Promise<ServerJail>,
     /** The actions allowed now (read on every request). */
     private readonly allowed: () => ReadonlySet<SftpAction>,
     private readonly changed: (change: SftpChange) => void,
@@ -106,11 +109,15 @@ export class SftpSession {
     /** True when the connection has too many answers unsent (it was dropped): the request is not served. */
     private readonly overloaded: () => boolean = () => false,
   ) {
+    this.ready = Promise.resolve(jail).then((j) => void (this.jail = j));
+    // A jail that cannot be opened ends the connection (SftpServer); each request waiting fails on its own.
+    this.ready.catch(() => undefined);
     const on = (event: string, run: (reqid: number, ...args: any[]) => Promise<void>) =>
       sftp.on(event as never, ((reqid: number, ...args: unknown[]) => {
         if (this.overloaded()) return;
         this.budget.inFlight++;
-        run(reqid, ...args)
+        this.ready
+          .then(() => run(reqid, ...args))
           .catch((error) => this.fail(reqid, error))
           .finally(() => this.budget.inFlight--);
       }) as never);
