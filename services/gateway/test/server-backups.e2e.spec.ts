@@ -10,6 +10,8 @@ import { BACKUP_HEADERS, Subjects } from '@encedeus/contracts';
 import { ChunkGc } from '../../files/src/gc/chunk-gc';
 import { CHUNK_STORE } from '../../files/src/files.tokens';
 import { BackupSessions } from '../../files/src/backups/backup-sessions';
+import { FilesModule } from '../../files/src/files.module';
+import { startServiceApp } from '@encedeus/messaging';
 import { startStack, type Stack, type StackAgent } from './stack-harness';
 
 const as = (token: string) => `Bearer ${token}`;
@@ -61,14 +63,14 @@ describe('server backups (REST, files service, a real agent)', () => {
     return { id: user.body.id, token: login.body.accessToken };
   }
 
-  async function backupDone(id: string, serverId = server.id): Promise<Record<string, any>> {
+  async function backupDone(id: string, serverId = server.id, timeoutMs = 60_000): Promise<Record<string, any>> {
     return stack.waitFor(
       `backup ${id} ended`,
       async () => {
         const res = await http().get(`${base(serverId)}/${id}`).set('Authorization', as(admin));
         return res.body.status === 'completed' || res.body.status === 'failed' ? res.body : undefined;
       },
-      60_000,
+      timeoutMs,
     );
   }
 
@@ -94,7 +96,7 @@ describe('server backups (REST, files service, a real agent)', () => {
   }
 
   beforeAll(async () => {
-    stack = await startStack({ files: { backups: { stallMs: 8000, sweepMs: 250, limit: 4, lease: { ttlMs: 2000 } } } });
+    stack = await startStack({ files: FILES_OPTIONS });
     admin = await stack.adminToken();
     const node = await http().post('/api/v1/nodes').set('Authorization', as(admin)).send({ name: 'backup-node', memory_mb: 8192, cpu_percent: 800, storage_size: '20G' });
     nodeId = node.body.id;
@@ -125,7 +127,12 @@ describe('server backups (REST, files service, a real agent)', () => {
     symlinkSync('/etc', join(server.dir, 'etc-link'));
   }, 240_000);
 
+  const FILES_OPTIONS = { backups: { stallMs: 8000, sweepMs: 250, limit: 4, lease: { ttlMs: 2000 } } };
+  /** The files service started again by a test (stack.stop closes only the one it started). */
+  let restartedFiles: Awaited<ReturnType<typeof startServiceApp>> | undefined;
+
   afterAll(async () => {
+    await restartedFiles?.close().catch(() => undefined);
     await stack?.stop();
   });
 
@@ -248,7 +255,7 @@ describe('server backups (REST, files service, a real agent)', () => {
 
     const other = await http().post('/api/v1/nodes').set('Authorization', as(admin)).send({ name: 'other-node', memory_mb: 1024, cpu_percent: 100, storage_size: '1G' });
     const otherAgent = stack.startAgent(other.body.enrollment.token);
-    await stack.waitFor('other node online', async () => (await http().get(`/api/v1/nodes/${other.body.id}`).set('Authorization', as(admin))).body.state === 'online', 30_000);
+    await stack.waitFor('other node online', async () => (await http().get(`/api/v1/nodes/${other.body.id}`).set('Authorization', as(admin))).body.state === 'online', 90_000);
 
     const agentConn = async (dataDir: string): Promise<NatsConnection> => {
       const { creds } = JSON.parse(readFileSync(join(dataDir, 'identity.json'), 'utf8')) as { creds: string };
@@ -277,7 +284,29 @@ describe('server backups (REST, files service, a real agent)', () => {
       await sessions.end(b.id, 'restore');
       await http().delete(`${base()}/${b.id}`).set('Authorization', as(admin));
     }
-  }, 120_000);
+  }, 180_000);
+
+  it('finishes a backup across a restart of the files service (sessions and progress are not in its memory)', async () => {
+    writeFileSync(join(server.dir, 'restart.bin'), randomBytes(64 * 1024 * 1024));
+    const res = await http().post(base()).set('Authorization', as(admin)).send({ name: 'across a restart' });
+    expect(res.status).toBe(202);
+    await stack.waitFor('running', async () => (await http().get(`${base()}/${res.body.id}`).set('Authorization', as(admin))).body.status !== 'pending', 20_000);
+    await stack.files!.close();
+    const creds = await stack.env.nats.creds('files');
+    restartedFiles = await startServiceApp('files', FilesModule.forRoot({ ...FILES_OPTIONS, nats: { servers: stack.env.nats.url, creds }, databaseUrl: stack.env.db.url }), {
+      servers: stack.env.nats.url,
+      creds,
+      logger: ['error'],
+    });
+    stack.files = restartedFiles;
+
+    const ended = await backupDone(res.body.id, server.id, 150_000);
+
+    expect([ended.status, ended.reason]).toEqual(['completed', undefined]);
+    expect(ended.files_count).toBeGreaterThan(6);
+    rmSync(join(server.dir, 'restart.bin'));
+    await http().delete(`${base()}/${res.body.id}`).set('Authorization', as(admin));
+  }, 240_000);
 
   it('keeps the chunks of backups through garbage collection, and collects them once the backups are deleted', async () => {
     const chunks = stack.files!.get<ChunkStore>(CHUNK_STORE);

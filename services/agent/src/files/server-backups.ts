@@ -35,6 +35,8 @@ const PUTS_IN_FLIGHT = 4;
 /** Progress is reported this often (the files service fails a backup with no progress for its stall timeout, 2 min by default). */
 const PROGRESS_MS = 2000;
 const CALL_TIMEOUT_MS = 30_000;
+/** Calls that are repeated when unanswered (patiently) wait less each time: a request lost to a restart of the files service costs this. */
+const PATIENT_TIMEOUT_MS = 10_000;
 
 /** What the backup verbs need of the agent. */
 export interface BackupHandlerOptions {
@@ -55,11 +57,11 @@ function parse<T>(schema: z.ZodType<T>, data: unknown): T {
   throw new ValidationError(`Invalid command: ${fields.map((f) => f.path || '(body)').join(', ')}`, fields);
 }
 
-/** Repeats an idempotent call the files service did not answer (timeout, no responders, a NATS hiccup), about 1 min in all. */
+/** Repeats an idempotent call the files service did not answer (timeout, no responders: a restart, a NATS hiccup), up to about 1.5 min in all. */
 function patiently<T>(work: () => Promise<T>): Promise<T> {
   // A DomainError from CommandClient, or nats.js's own for the raw chunk calls (code TIMEOUT, or 503: no responders).
   const unanswered = (error: unknown) => ['SERVICE_UNAVAILABLE', 'TIMEOUT', '503'].includes(String((error as { code?: unknown })?.code));
-  return retry(work, { attempts: 6, retryIf: unanswered, backoffMs: exponentialBackoff(1000, 15_000) });
+  return retry(work, { attempts: 10, retryIf: unanswered, backoffMs: exponentialBackoff(1000, 15_000) });
 }
 
 /** What a backup or restore asks of the files service (FilesCalls; a fake in unit tests). */
@@ -90,9 +92,11 @@ class FilesCalls implements BackupCalls {
   }
 
   call<T>(verb: string, data: object): Promise<T> {
-    const send = () => this.commands.send<T>('files', verb, { backup_id: this.backupId, token: this.token, ...data }, { actor: `agent:${this.nodeId}` }, { timeoutMs: CALL_TIMEOUT_MS, replySubject: this.reply() });
-    // Asking which chunks are missing waits while a chunk collection runs (it holds the collector's lock): patient, and harmless to repeat.
-    return verb === 'backup_missing' ? patiently(send) : send();
+    // Asking which chunks are missing may wait while a chunk collection runs (it holds the collector's lock), and is harmless to repeat.
+    const patient = verb === 'backup_missing';
+    const send = () =>
+      this.commands.send<T>('files', verb, { backup_id: this.backupId, token: this.token, ...data }, { actor: `agent:${this.nodeId}` }, { timeoutMs: patient ? PATIENT_TIMEOUT_MS : CALL_TIMEOUT_MS, replySubject: this.reply() });
+    return patient ? patiently(send) : send();
   }
 
   private async raw(verb: string, hash: string, data: Uint8Array = new Uint8Array()): Promise<Uint8Array> {
@@ -100,7 +104,7 @@ class FilesCalls implements BackupCalls {
     h.set(BACKUP_HEADERS.backup, this.backupId);
     h.set(BACKUP_HEADERS.token, this.token);
     h.set(BACKUP_HEADERS.hash, hash);
-    const m = await this.nc.request(Subjects.command('files', verb), data, { timeout: CALL_TIMEOUT_MS, headers: h, noMux: true, reply: this.reply() });
+    const m = await this.nc.request(Subjects.command('files', verb), data, { timeout: PATIENT_TIMEOUT_MS, headers: h, noMux: true, reply: this.reply() });
     if (m.headers?.get('Encedeus-Error')) throw errorFromBody(JSON.parse(new TextDecoder().decode(m.data)));
     return m.data;
   }
