@@ -583,6 +583,8 @@ function scenarios(ctx) {
         await tid('template-json').fill(JSON.stringify(body, null, 2));
         await tid('template-save').click();
         await until('the saved template page', async () => /\/templates\/[0-9a-f-]{36}$/.test(page.url()), 10_000);
+        // The page has loaded the saved template (its export button shows) before it is edited again.
+        await tid('template-editor-export').waitFor({ timeout: 10_000 });
         // A change that breaks a rule names the field.
         const saved = JSON.parse(await tid('template-json').inputValue());
         await tid('template-json').fill(JSON.stringify({ ...saved, limits: { ...saved.limits, memory_mb: -5 } }, null, 2));

@@ -6,6 +6,7 @@ import { MatInputModule } from '@angular/material/input';
 import { MatProgressBarModule } from '@angular/material/progress-bar';
 import { MatTableModule } from '@angular/material/table';
 import { toApiError } from '../core/api-error';
+import { saveBlob } from '../shared/download';
 import { ActorPipe } from '../shared/format';
 import { Notice } from '../shared/notice';
 import { Pager } from '../shared/pager';
@@ -103,13 +104,7 @@ export class AuditLog {
     this.exporting.set(true);
     this.exportError.set(null);
     try {
-      const blob = await this.api.exportCsv(this.filter());
-      const url = URL.createObjectURL(blob);
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = 'audit.csv';
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(url), 1_000);
+      saveBlob('audit.csv', await this.api.exportCsv(this.filter()));
     } catch (e) {
       this.exportError.set(toApiError(e).message);
     } finally {

@@ -9,7 +9,7 @@ import { ApiError, toApiError } from '../core/api-error';
 import { Auth } from '../core/auth';
 import { Icon } from '../shared/icon';
 import { Notice } from '../shared/notice';
-import { downloadJson } from './template-list';
+import { saveJson } from '../shared/download';
 import { TemplateRecord, TemplatesAdminApi, templateBody } from './templates-admin-api';
 
 /** What a new template starts from: a process server that echoes what it is sent. */
@@ -143,7 +143,7 @@ export class TemplateEditor {
   }
 
   protected export(r: TemplateRecord): void {
-    downloadJson(`${r.name.replace(/[^\w.-]+/g, '_') || 'template'}.json`, templateBody(r));
+    saveJson(`${r.name.replace(/[^\w.-]+/g, '_') || 'template'}.json`, templateBody(r));
   }
 
   protected async save(): Promise<void> {

@@ -7,20 +7,11 @@ import { Router, RouterLink } from '@angular/router';
 import { ApiError, toApiError } from '../core/api-error';
 import { Auth } from '../core/auth';
 import { confirmAction } from '../shared/confirm';
+import { saveJson } from '../shared/download';
 import { Icon } from '../shared/icon';
 import { Notice } from '../shared/notice';
 import { Pager } from '../shared/pager';
 import { TemplateRecord, TemplatesAdminApi, templateBody } from './templates-admin-api';
-
-/** Saves `data` as a JSON file the browser downloads. */
-export function downloadJson(name: string, data: unknown): void {
-  const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2) + '\n'], { type: 'application/json' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 1_000);
-}
 
 /** The templates servers are made from: list, export, delete; create, import and edit on the editor page. */
 @Component({
@@ -101,7 +92,7 @@ export class TemplateList {
   }
 
   protected export(t: TemplateRecord): void {
-    downloadJson(`${t.name.replace(/[^\w.-]+/g, '_') || 'template'}.json`, templateBody(t));
+    saveJson(`${t.name.replace(/[^\w.-]+/g, '_') || 'template'}.json`, templateBody(t));
   }
 
   protected async remove(t: TemplateRecord): Promise<void> {
