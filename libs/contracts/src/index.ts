@@ -194,6 +194,7 @@ export {
   agentDataQuerySchema,
   agentDataSchema,
   agentPingSchema,
+  agentSeriesQuerySchema,
   AgentSaidBye,
   AgentWentInactive,
   externalAgentIdSchema,

@@ -61,6 +61,13 @@ describe('external agents (seed 002, real stack)', () => {
     expect([data.status, packedData.status, bye.status]).toEqual([200, 200, 200]);
     const stored = await stack.http().get('/api/v1/agents/poa-1/data?type=ethereum_metrics').set('Authorization', as(readKey));
     expect(stored.body.items).toEqual([{ t: expect.any(String), type: 'ethereum_metrics', data: { block: 101, peers: 7 } }]);
+    await post('data', { id: 'poa-1', type: 'ethereum_metrics', data: { block: 103, peers: 9, name: 'not a number' } });
+    const series = await stack.http().get('/api/v1/agents/poa-1/series?type=ethereum_metrics&field=peers&step=1h').set('Authorization', as(readKey));
+    const tooMany = await stack.http().get('/api/v1/agents/poa-1/series?type=ethereum_metrics&field=peers&from=0&step=1').set('Authorization', as(readKey));
+    expect(series.status).toBe(200);
+    expect(series.body).toMatchObject({ series: 'ethereum_metrics.peers', step: 3600, resolution: '1h' });
+    expect(series.body.points).toEqual([{ t: expect.any(String), avg: 8, min: 7, max: 9 }]);
+    expect(tooMany.status).toBe(422);
     expect(await agent('poa-1')).toMatchObject({ state: 'active', types: ['ethereum_metrics'] });
     expect(await agent('poa-2')).toMatchObject({ state: 'inactive', types: ['ethereum_metrics'] });
   });

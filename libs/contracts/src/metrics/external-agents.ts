@@ -41,6 +41,15 @@ export const agentDataQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(1000),
 });
 
+/** `GET /agents/:id/series?type&field&from&to&step`: one numeric field of a data type, as `GET /metrics` answers ranges. */
+export const agentSeriesQuerySchema = z.object({
+  type: text().min(1).max(64),
+  field: text().min(1).max(200),
+  from: z.union([z.number(), text().max(40)]).optional(),
+  to: z.union([z.number(), text().max(40)]).optional(),
+  step: z.union([z.number(), text().max(20)]).optional(),
+});
+
 /** The answer of every seed 002 endpoint. */
 export const AGENT_SUCCESS = { result: 'success' } as const;
 
@@ -82,4 +91,5 @@ export const ExternalAgentVerbs = {
   bye: 'agent_bye',
   list: 'list_agents',
   queryData: 'agent_data_query',
+  series: 'agent_series',
 } as const;

@@ -7,6 +7,7 @@ import {
   agentDataQuerySchema,
   agentDataSchema,
   agentPingSchema,
+  agentSeriesQuerySchema,
   externalAgentIdSchema,
   ExternalAgentVerbs,
   ValidationError,
@@ -21,6 +22,7 @@ class AgentPingDto extends createZodDto(agentPingSchema) {}
 class AgentDataDto extends createZodDto(agentDataSchema) {}
 class AgentByeDto extends createZodDto(agentByeSchema) {}
 class AgentDataQuery extends createZodDto(agentDataQuerySchema) {}
+class AgentSeriesQuery extends createZodDto(agentSeriesQuerySchema) {}
 
 type Success = { result: 'success' };
 
@@ -61,6 +63,14 @@ export class ExternalAgentsController {
   @Get()
   list(@Req() req: Request, @CurrentPrincipal() p: Principal) {
     return this.commands.send<{ items: ExternalAgentView[] }>('metrics', ExternalAgentVerbs.list, {}, commandMeta(req, p));
+  }
+
+  /** One numeric field of an agent's data type as a series (`{series, step, resolution, points: [{t, avg, min, max}]}`). */
+  @RequirePermission('metrics.read')
+  @Get(':id/series')
+  agentSeries(@Param('id') id: string, @Query() query: AgentSeriesQuery, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    if (!externalAgentIdSchema.safeParse(id).success) throw new ValidationError('Invalid agent id', [{ path: 'id', message: 'must be 1-64 letters, digits, _ or -' }]);
+    return this.commands.send('metrics', ExternalAgentVerbs.series, { ...query, id }, commandMeta(req, p));
   }
 
   /** One agent's data documents in a range (default the last hour), oldest first. */

@@ -6,6 +6,14 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
+/** The finite numbers among a document's top-level fields, as values of series `<type>.<field>`. */
+export function numericFields(row: { agentId: string; type: string; t: number; data: unknown }): { agentId: string; series: string; t: number; value: number }[] {
+  if (typeof row.data !== 'object' || row.data === null) return [];
+  return Object.entries(row.data as Record<string, unknown>).flatMap(([field, value]) =>
+    typeof value === 'number' && Number.isFinite(value) ? [{ agentId: row.agentId, series: `${row.type}.${field}`, t: row.t, value }] : [],
+  );
+}
+
 /**
  * Gathers the data documents of concurrent `POST /agents/data` requests into one multi-row insert
  * (at most `maxRows`, or what arrived within `maxDelayMs`); each request resolves once its row is stored.
@@ -36,6 +44,7 @@ export class AgentDataWriter {
     if (batch.length === 0) return;
     try {
       await this.store.writeAgentData(batch.map((p) => p.row));
+      await this.store.writeAgentValues(batch.flatMap((p) => numericFields(p.row)));
       for (const p of batch) p.resolve();
     } catch (error) {
       for (const p of batch) p.reject(error as Error);

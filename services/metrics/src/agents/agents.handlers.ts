@@ -6,7 +6,9 @@ import {
   agentDataQuerySchema,
   agentDataSchema,
   agentPingSchema,
+  agentSeriesQuerySchema,
   externalAgentIdSchema,
+  metricsQuerySchema,
   ExternalAgentVerbs,
   parseTime,
   Subjects,
@@ -15,7 +17,7 @@ import {
   type ExternalAgentView,
 } from '@encedeus/contracts';
 import { metaFromHeaders } from '@encedeus/messaging';
-import { MetricsStore } from '../storage/metrics-store';
+import { MetricsStore, resolutionFor } from '../storage/metrics-store';
 import { ActivityMonitor } from './activity-monitor';
 import { AgentDataWriter } from './agent-data-writer';
 
@@ -56,6 +58,18 @@ export class AgentsHandlers {
   @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.list))
   list(): { items: ExternalAgentView[] } {
     return { items: this.monitor.list() };
+  }
+
+  /** One numeric field of a data type over a range: average, minimum and maximum per step (raw 48 h, 1-minute 30 d, 1-hour 1 y). */
+  @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.series))
+  async series(@Payload() data: unknown): Promise<{ agent_id: string; series: string; step: number; resolution: string; points: { t: string; avg: number; min: number; max: number }[] }> {
+    const q = agentSeriesQuerySchema.extend({ id: externalAgentIdSchema }).parse(data);
+    // The range rules of GET /metrics (422 for a bad range or step, at most 1,000 points).
+    const range = metricsQuerySchema.parse({ target: 'fleet', from: q.from, to: q.to, step: q.step });
+    const resolution = resolutionFor(range.from, range.step, Date.now());
+    const series = `${q.type}.${q.field}`;
+    const points = await this.store.readAgentSeries(q.id, series, range.from, range.to, range.step, resolution);
+    return { agent_id: q.id, series, step: range.step, resolution, points: points.map((p) => ({ ...p, t: new Date(p.t).toISOString() })) };
   }
 
   @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.queryData))

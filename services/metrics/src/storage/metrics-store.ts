@@ -20,6 +20,9 @@ const PARTITIONED: PartitionedTable[] = [
   { table: 'rollup_1m', per: 'day', retentionMs: METRICS_RETENTION_MS['1m'] },
   { table: 'rollup_1h', per: 'month', retentionMs: METRICS_RETENTION_MS['1h'] },
   { table: 'agent_data', per: 'day', retentionMs: METRICS_RETENTION_MS.raw },
+  { table: 'agent_values', per: 'day', retentionMs: METRICS_RETENTION_MS.raw },
+  { table: 'agent_values_1m', per: 'day', retentionMs: METRICS_RETENTION_MS['1m'] },
+  { table: 'agent_values_1h', per: 'month', retentionMs: METRICS_RETENTION_MS['1h'] },
 ];
 
 /** The partition of `table` holding time `t`: its name and bounds (UTC). */
@@ -86,6 +89,14 @@ export class MetricsStore {
       // External agents' data documents (seed 002), kept like raw samples.
       await em.query(`create table if not exists ${SCHEMA}.agent_data (agent_id text not null, type text not null, t timestamptz not null, data jsonb not null) partition by range (t)`);
       await em.query(`create index if not exists agent_data_agent_t on ${SCHEMA}.agent_data (agent_id, t)`);
+      // The numeric top-level fields of those documents as series (`<type>.<field>`), raw and rolled up like telemetry.
+      await em.query(`create table if not exists ${SCHEMA}.agent_values (agent_id text not null, series text not null, t timestamptz not null, value float8 not null) partition by range (t)`);
+      await em.query(`create index if not exists agent_values_series_t on ${SCHEMA}.agent_values (agent_id, series, t)`);
+      for (const table of ['agent_values_1m', 'agent_values_1h']) {
+        await em.query(
+          `create table if not exists ${SCHEMA}.${table} (agent_id text not null, series text not null, bucket timestamptz not null, n integer not null, sum float8 not null, min float8 not null, max float8 not null, primary key (agent_id, series, bucket)) partition by range (bucket)`,
+        );
+      }
       await em.query(`create table if not exists ${SCHEMA}.ingest_checkpoints (name text primary key, last_sequence bigint not null default 0, stream_created text)`);
     });
     const rows: { name: string }[] = await this.db.query(
@@ -218,6 +229,51 @@ export class MetricsStore {
       `insert into ${SCHEMA}.agent_data (agent_id, type, t, data) select a, y, to_timestamp(t / 1000.0), d::jsonb from unnest($1::text[], $2::text[], $3::float8[], $4::text[]) as u(a, y, t, d)`,
       [rows.map((r) => r.agentId), rows.map((r) => r.type), rows.map((r) => r.t), rows.map((r) => JSON.stringify(r.data))],
     );
+  }
+
+  /**
+   * Stores the numeric top-level fields of agents' documents as series `<type>.<field>`: raw values
+   * and their 1-minute and 1-hour rollups (count, sum, min, max) merged in one transaction.
+   */
+  async writeAgentValues(values: { agentId: string; series: string; t: number; value: number }[]): Promise<void> {
+    if (values.length === 0) return;
+    await this.ensurePartitions(values.map((v) => v.t));
+    await this.db.transaction(async (em) => {
+      await em.query(
+        `insert into ${SCHEMA}.agent_values (agent_id, series, t, value) select a, s, to_timestamp(t / 1000.0), v from unnest($1::text[], $2::text[], $3::float8[], $4::float8[]) as u(a, s, t, v)`,
+        [values.map((v) => v.agentId), values.map((v) => v.series), values.map((v) => v.t), values.map((v) => v.value)],
+      );
+      for (const [table, bucketMs] of [['agent_values_1m', 60_000], ['agent_values_1h', 3600_000]] as const) {
+        const rows = new Map<string, { agentId: string; series: string; bucket: number; n: number; sum: number; min: number; max: number }>();
+        for (const v of values) {
+          const bucket = Math.floor(v.t / bucketMs) * bucketMs;
+          const key = `${v.agentId}|${v.series}|${bucket}`;
+          const r = rows.get(key);
+          if (!r) rows.set(key, { agentId: v.agentId, series: v.series, bucket, n: 1, sum: v.value, min: v.value, max: v.value });
+          else Object.assign(r, { n: r.n + 1, sum: r.sum + v.value, min: Math.min(r.min, v.value), max: Math.max(r.max, v.value) });
+        }
+        const list = [...rows.values()];
+        await em.query(
+          `insert into ${SCHEMA}.${table} as r (agent_id, series, bucket, n, sum, min, max)
+           select a, s, to_timestamp(b / 1000.0), n, su, mi, ma from unnest($1::text[], $2::text[], $3::float8[], $4::int[], $5::float8[], $6::float8[], $7::float8[]) as u(a, s, b, n, su, mi, ma)
+           on conflict (agent_id, series, bucket) do update set n = r.n + excluded.n, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)`,
+          [list.map((r) => r.agentId), list.map((r) => r.series), list.map((r) => r.bucket), list.map((r) => r.n), list.map((r) => r.sum), list.map((r) => r.min), list.map((r) => r.max)],
+        );
+      }
+    });
+  }
+
+  /** One agent series over [from, to) in steps of `stepS`: average, minimum and maximum per step. */
+  async readAgentSeries(agentId: string, series: string, from: number, to: number, stepS: number, resolution: MetricsResolution): Promise<{ t: number; avg: number; min: number; max: number }[]> {
+    const time = resolution === 'raw' ? 't' : 'bucket';
+    const table = resolution === 'raw' ? 'agent_values' : `agent_values_${resolution}`;
+    const aggregates = resolution === 'raw' ? 'avg(value) as avg, min(value) as min, max(value) as max' : 'sum(sum) / sum(n) as avg, min(min) as min, max(max) as max';
+    const rows: Record<string, unknown>[] = await this.db.query(
+      `select extract(epoch from date_bin(make_interval(secs => $5), ${time}, timestamptz '1970-01-01 00:00:00+00')) * 1000 as b, ${aggregates}
+         from ${SCHEMA}.${table} where agent_id = $1 and series = $2 and ${time} >= $3 and ${time} < $4 group by 1 order by 1`,
+      [agentId, series, iso(from), iso(to), stepS],
+    );
+    return rows.map((r) => ({ t: Number(r.b), avg: Number(r.avg), min: Number(r.min), max: Number(r.max) }));
   }
 
   /** An agent's data documents in [from, to), oldest first, at most `limit`. */
