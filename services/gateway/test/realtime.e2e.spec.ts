@@ -301,7 +301,8 @@ describe('realtime gateway (socket.io)', () => {
         missing: await owner.socket.emitWithAck('subscribe', { room: `server:${randomUUID()}` }),
       };
 
-      expect(answers.fleet.code).toBe('FORBIDDEN');
+      // The fleet room is everyone's; what it pushes is filtered per member (see the tests below).
+      expect(answers.fleet).toEqual({ ok: true });
       expect(answers.events.code).toBe('FORBIDDEN');
       expect(answers.bogus.code).toBe('VALIDATION_FAILED');
       expect(answers.malformed.code).toBe('VALIDATION_FAILED');
@@ -315,7 +316,8 @@ describe('realtime gateway (socket.io)', () => {
       const loserToken = tokens.issue('loser', ['nodes.read']);
       const keeper = await client(a.url, keeperToken);
       const loser = await client(a.url, loserToken);
-      await keeper.socket.emitWithAck('subscribe', { room: 'fleet' });
+      await keeper.socket.emitWithAck('subscribe', { room: `node:${nodeId}` });
+      await loser.socket.emitWithAck('subscribe', { room: `node:${nodeId}` });
       await loser.socket.emitWithAck('subscribe', { room: 'fleet' });
 
       (tokens.principal(loserToken).permissions as Set<Permission>).delete('nodes.read');
@@ -325,8 +327,24 @@ describe('realtime gateway (socket.io)', () => {
       await sleep(200);
 
       expect(pushed).toMatchObject({ nodeId, state: 'online', event: 'node.came_online' });
-      expect(left).toEqual({ room: 'fleet', code: 'FORBIDDEN' });
+      expect(left).toEqual({ room: `node:${nodeId}`, code: 'FORBIDDEN' });
+      // It stays in the fleet room, where node pushes go only to nodes.read holders.
       expect(loser.all('node.state')).toEqual([]);
+    });
+
+    it('lets a member without nodes.read follow its own servers from the fleet room, and shows it no node', async () => {
+      const ownerToken = tokens.issue('owner-1', ['servers.power']);
+      const owner = await client(a.url, ownerToken);
+      expect(await owner.socket.emitWithAck('subscribe', { room: 'fleet' })).toEqual({ ok: true });
+
+      await store.append('server', ownServer, 'any', [event(ServerRunning, { run_id: 'r-own' })], { actor: 'system' });
+      await store.append('node', nodeId, 'any', [event(NodeCameOnline, { at: new Date().toISOString() })], { actor: 'system' });
+      const pushed = await owner.next('server.state', (d) => d.serverId === ownServer);
+      await sleep(300);
+
+      expect(pushed).toMatchObject({ serverId: ownServer, state: 'running' });
+      expect(owner.all('node.state')).toEqual([]);
+      expect(owner.all('server.state').filter((d: { serverId: string }) => d.serverId !== ownServer)).toEqual([]);
     });
 
     it('pushes server state to fleet members who see the server, and only to them', async () => {

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { JSONCodec, type NatsConnection } from 'nats';
 import { STREAMS, Subjects, type CloudEvent, type NodeSpec } from '@encedeus/contracts';
 import { ConsumeLoop } from '@encedeus/messaging';
-import { EVENTS_ROOM, FLEET_ROOM, nodeRoom, serverRoom } from '../rooms/rooms';
+import { EVENTS_ROOM, FLEET_ROOM, NODES_AUDIENCE, nodeRoom, serverRoom } from '../rooms/rooms';
 import type { ServerOwners } from '../rooms/server-owners';
 import type { SocketSessions } from '../sessions/socket-sessions';
 import { ServerEvents, type BackupPush, type EventPush, type NodeStatePush, type ServerStatePush } from '../wire';
@@ -120,7 +120,7 @@ export class DomainFeed {
     if (!state) return;
     if (state !== 'deleted') this.nodeStates.set(nodeId, state);
     const push: NodeStatePush = { nodeId, state, ...(spec ? { spec } : {}), event: event.type, at: event.time };
-    this.pusher.push(FLEET_ROOM, ServerEvents.nodeState, push);
+    this.pusher.push(FLEET_ROOM, ServerEvents.nodeState, push, NODES_AUDIENCE);
     this.pusher.push(nodeRoom(nodeId), ServerEvents.nodeState, push);
   }
 

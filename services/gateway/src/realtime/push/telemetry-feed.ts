@@ -1,5 +1,5 @@
 import type { NatsConnection, Subscription } from 'nats';
-import { FLEET_ROOM, nodeRoom, serverRoom } from '../rooms/rooms';
+import { FLEET_ROOM, NODES_AUDIENCE, nodeRoom, serverRoom } from '../rooms/rooms';
 import { ServerEvents, type NodeUsagePush, type ServerUsagePush } from '../wire';
 import type { Audience, Pusher } from './pusher';
 import type { ServerOwners } from '../rooms/server-owners';
@@ -71,7 +71,7 @@ export class TelemetryFeed {
         const value = num(s[key]);
         if (value !== undefined) push[key] = value;
       }
-      if (fleet) this.throttled(FLEET_ROOM, nodeId, ServerEvents.nodeUsage, push);
+      if (fleet) this.throttled(FLEET_ROOM, nodeId, ServerEvents.nodeUsage, push, NODES_AUDIENCE);
       if (node) this.throttled(nodeRoom(nodeId), nodeId, ServerEvents.nodeUsage, push);
     }
     if (Array.isArray(s.servers)) {

@@ -26,6 +26,9 @@ export function parseRoom(name: string): Room | undefined {
 export const nodeRoom = (nodeId: string) => `node:${nodeId}`;
 export const serverRoom = (serverId: string) => `server:${serverId}`;
 export const FLEET_ROOM = 'fleet';
+
+/** Who gets node pushes in the fleet room. */
+export const NODES_AUDIENCE = (principal: Principal): boolean => principal.permissions.has('nodes.read');
 export const EVENTS_ROOM = 'events';
 
 /**
@@ -39,6 +42,9 @@ export class RoomAccess {
   allowed(principal: Principal, room: Room): boolean {
     switch (room.kind) {
       case 'fleet':
+        // Everyone signed in: server pushes in it are filtered to the servers a member sees, node
+        // pushes to `nodes.read` (NODES_AUDIENCE). A user without nodes.read got no live updates at all (issue 14).
+        return true;
       case 'node':
         return principal.permissions.has('nodes.read');
       case 'events':
