@@ -9,6 +9,8 @@ const NODE_ECHO_TEMPLATE = '00000000-0000-4000-8000-000000000001';
 describe('fleet through REST', () => {
   let stack: Stack;
   let admin: string;
+  /** The node of the first test, online with a real agent. */
+  let onlineNodeId: string;
   const auth = () => `Bearer ${admin}`;
 
   beforeAll(async () => {
@@ -24,6 +26,7 @@ describe('fleet through REST', () => {
     expect(node.body.enrollment.token).toEqual(expect.any(String));
     stack.startAgent(node.body.enrollment.token);
     await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${node.body.id}`).set('Authorization', auth())).body.state === 'online', 60_000);
+    onlineNodeId = node.body.id;
 
     const templates = await http().get('/api/v1/templates').set('Authorization', auth());
     expect(templates.body.items.map((t: { id: string }) => t.id)).toContain(NODE_ECHO_TEMPLATE);
@@ -84,7 +87,11 @@ describe('fleet through REST', () => {
     const http = stack.http;
     const node = await http().post('/api/v1/nodes').set('Authorization', auth()).send({ name: 'etag-node', memory_mb: 2048, cpu_percent: 200, storage_size: '5G' });
     const template = await http().get(`/api/v1/templates/${NODE_ECHO_TEMPLATE}`).set('Authorization', auth());
-    const server = await http().post('/api/v1/servers').set('Authorization', auth()).send({ name: 'etag', template_id: NODE_ECHO_TEMPLATE, node_id: node.body.id, limits: { memory_mb: 128 } });
+    // A node no agent ever enrolled on is offline: no server is placed there (409, issue 14).
+    const nowhere = await http().post('/api/v1/servers').set('Authorization', auth()).send({ name: 'etag', template_id: NODE_ECHO_TEMPLATE, node_id: node.body.id, limits: { memory_mb: 128 } });
+    expect(nowhere.status).toBe(409);
+    expect(nowhere.body).toMatchObject({ code: 'CONFLICT' });
+    const server = await http().post('/api/v1/servers').set('Authorization', auth()).send({ name: 'etag', template_id: NODE_ECHO_TEMPLATE, node_id: onlineNodeId, limits: { memory_mb: 128 } });
     const fetched = await http().get(`/api/v1/servers/${server.body.id}`).set('Authorization', auth());
 
     expect(node.headers.etag).toBe(`"${node.body.version}"`);

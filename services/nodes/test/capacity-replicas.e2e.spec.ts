@@ -1,4 +1,6 @@
 import type { INestMicroservice } from '@nestjs/common';
+import { JSONCodec } from 'nats';
+import { Subjects, type Heartbeat } from '@encedeus/contracts';
 import { startServiceApp } from '@encedeus/messaging';
 import { NodesModule } from '../src/nodes.module';
 import { NODE_ECHO_TEMPLATE, startFleet, type FleetHarness } from './fleet-harness';
@@ -7,6 +9,7 @@ import { NODE_ECHO_TEMPLATE, startFleet, type FleetHarness } from './fleet-harne
 describe('node capacity with two nodes-service replicas', () => {
   let h: FleetHarness;
   let second: INestMicroservice;
+  let heartbeats: NodeJS.Timeout | undefined;
 
   beforeAll(async () => {
     h = await startFleet();
@@ -18,12 +21,20 @@ describe('node capacity with two nodes-service replicas', () => {
     );
   }, 60_000);
   afterAll(async () => {
+    clearInterval(heartbeats);
     await second?.close().catch(() => undefined);
     await h?.stop();
   });
 
   it('places exactly as many 256 MB servers on a 1024 MB node as fit when 12 creates race through both replicas', async () => {
     const node = await h.createNode('capacity-race', 1024);
+    // Servers go only to online nodes: heartbeats in the agent's name make it one (no agent installs them here).
+    const codec = JSONCodec<unknown>();
+    let seq = 0;
+    const beat = () => h.admin.publish(Subjects.agentHeartbeat(node.id), codec.encode({ at: Date.now(), seq: ++seq, interval_ms: 1000, version: 'test' } satisfies Heartbeat));
+    beat();
+    heartbeats = setInterval(beat, 1000);
+    await h.waitFor('node online', async () => (await h.send('get_node', { id: node.id })).state === 'online', 15_000);
 
     const results = await Promise.allSettled(
       Array.from({ length: 12 }, (_, i) => h.send('create_server', { name: `race-${i}`, template_id: NODE_ECHO_TEMPLATE, node_id: node.id, limits: { memory_mb: 256 } })),
