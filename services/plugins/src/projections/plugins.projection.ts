@@ -25,7 +25,10 @@ export const SCHEMA = 'plugins';
  */
 export class PluginsProjection implements Projection {
   readonly name = 'plugins_read_model';
-  readonly filterSubject = 'evt.plugin.>';
+  // Every event, other aggregates ignored (as the files projection does): the checkpoint then follows
+  // the whole stream, so waitFor(EventStore.lastSequence()) at boot and on taking the runners' lease
+  // ends as soon as the plugin events are applied, instead of at its timeout.
+  readonly filterSubject = 'evt.>';
   readonly schema = SCHEMA;
   readonly tables = [`${SCHEMA}.repositories`, `${SCHEMA}.installed`, `${SCHEMA}.ratings`];
 
@@ -66,6 +69,7 @@ export class PluginsProjection implements Projection {
   }
 
   private async one(em: EntityManager, e: CloudEvent, sequence: number): Promise<void> {
+    if (!e.type.startsWith('plugin.')) return;
     const id = e.subject.split('/')[1];
     const d = e.data as Record<string, any>;
     switch (e.type) {
