@@ -136,7 +136,8 @@ export async function run(): Promise<void> {
   mkdirSync(bareRoot);
   const bare = await bareSftpServer(bareRoot);
   try {
-    const server = await world.server('bench', undefined, Math.ceil((4 * BYTES) / MiB) + 64);
+    // Room for every round's uploads (SFTP and REST, kept until the end) and the cases after them (a backup's directory).
+    const server = await world.server('bench', undefined, Math.ceil((8 * BYTES) / MiB) + 2048);
     await world.stack.waitFor('node spec with sftp', async () => !!(await world.stack.http().get(`/api/v1/nodes/${world.nodeId}`).set('Authorization', as(world.admin))).body.spec?.sftp, 30_000);
     const sftp = (await world.stack.http().get(`/api/v1/servers/${server.id}`).set('Authorization', as(world.admin))).body.sftp as { port: number; username: string };
     const login = { password: STACK_ADMIN.password };
