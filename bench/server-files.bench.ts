@@ -134,8 +134,10 @@ export async function run(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'bench-server-files-'));
   const bareRoot = join(scratch, 'bare');
   mkdirSync(bareRoot);
-  const bare = await bareSftpServer(bareRoot);
+  let opened: Awaited<ReturnType<typeof bareSftpServer>> | undefined;
   try {
+    // Inside the try: a bench that fails here still stops the world (its agent and nats-server).
+    const bare = (opened = await bareSftpServer(bareRoot));
     // Room for every round's uploads (SFTP and REST, kept until the end) and the cases after them (a backup's directory).
     const server = await world.server('bench', undefined, Math.ceil((8 * BYTES) / MiB) + 2048);
     await world.stack.waitFor('node spec with sftp', async () => !!(await world.stack.http().get(`/api/v1/nodes/${world.nodeId}`).set('Authorization', as(world.admin))).body.spec?.sftp, 30_000);
@@ -223,7 +225,7 @@ export async function run(): Promise<void> {
       await extra.run({ world, server, scratch, bytes: BYTES, rounds: ROUNDS });
     }
   } finally {
-    await bare.close().catch(() => undefined);
+    await opened?.close().catch(() => undefined);
     await world.stack.stop().catch(() => undefined);
     rmSync(scratch, { recursive: true, force: true });
   }
