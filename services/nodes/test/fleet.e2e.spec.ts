@@ -93,9 +93,6 @@ describe('nodes service with a real agent', () => {
     });
   });
 
-  it('refuses deleting a node that still has servers', async () => {
-    const { id } = await h.send<ServerView>('create_server', { name: 'keep', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId });
-    await expect(h.send('delete_node', { id: nodeId })).rejects.toMatchObject({ code: 'CONFLICT' });
   it('filters the server list by part of the name, any case (?q=, the console\'s "Filter by name")', async () => {
     const a = await h.send<ServerView>('create_server', { name: 'Alpha-Lobby', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, limits: { memory_mb: 32, cpu_percent: 5 } });
     const b = await h.send<ServerView>('create_server', { name: 'beta_50%', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, limits: { memory_mb: 32, cpu_percent: 5 } });
@@ -108,6 +105,9 @@ describe('nodes service with a real agent', () => {
     for (const { id } of [a, b]) await h.send('delete_server', { id });
   });
 
+  it('refuses deleting a node that still has servers', async () => {
+    const { id } = await h.send<ServerView>('create_server', { name: 'keep', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId });
+    await expect(h.send('delete_node', { id: nodeId })).rejects.toMatchObject({ code: 'CONFLICT' });
     await h.send('delete_server', { id });
   });
 });

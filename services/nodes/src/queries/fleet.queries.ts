@@ -78,6 +78,7 @@ export class FleetQueries {
     if (q.owner_id) where.push(`owner_id = $${params.push(q.owner_id)}`);
     if (q.node_id) where.push(`node_id = $${params.push(q.node_id)}`);
     if (q.state) where.push(`state = $${params.push(q.state)}`);
+    if (q.q) where.push(`name ilike $${params.push(`%${q.q.replace(/[\\%_]/g, '\\$&')}%`)}`);
     const rows: ServerRow[] = await this.db.query(`select * from ${SCHEMA}.servers ${where.length ? 'where ' + where.join(' and ') : ''} order by id limit $1`, params);
     const page = rows.slice(0, q.limit);
     return { items: page.map((r) => this.views.server(r)), nextCursor: rows.length > q.limit ? page[page.length - 1].id : null };
@@ -93,23 +94,37 @@ export class FleetQueries {
     return this.readModel.getJobView(idSchema.parse(data).id);
   }
 
-  @MessagePattern(Subjects.command('nodes', 'list_jobs'))
   /**
    * Job history, newest first (issue 14: a job was lost on reload and there was no history). Items
    * leave out stdout and stderr (GET /jobs/:id has them). `owner_id` narrows to one owner (the
    * gateway sets it for callers without jobs.read); `cursor` is the last item's `createdAt|id`.
    */
+  @MessagePattern(Subjects.command('nodes', 'list_jobs'))
   async listJobs(@Payload() data: unknown): Promise<Page<JobSummary>> {
     const q = pageQuerySchema
       .extend({ owner_id: text().max(100).optional(), status: z.enum(JOB_STATUSES).optional(), node_id: z.uuid().optional() })
       .parse(data ?? {});
     const params: unknown[] = [q.limit + 1];
     const where: string[] = [];
-    if (q.cursor) where.push(`id > $${params.push(q.cursor)}`);
+    if (q.cursor) {
+      const [at, id] = q.cursor.split('|');
+      if (!id || !z.uuid().safeParse(id).success || Number.isNaN(Date.parse(at))) throw new ValidationError('Invalid cursor', [{ path: 'cursor', message: 'not a cursor of this list' }]);
+      where.push(`(created_at, id) < ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`);
+    }
     if (q.owner_id) where.push(`owner_id = $${params.push(q.owner_id)}`);
-    const rows: JobRow[] = await this.db.query(`select * from ${SCHEMA}.jobs ${where.length ? 'where ' + where.join(' and ') : ''} order by id limit $1`, params);
-    const page = rows.slice(0, q.limit);
-    return { items: page.map((r) => this.views.job(r)), nextCursor: rows.length > q.limit ? page[page.length - 1].id : null };
+    if (q.status) where.push(`status = $${params.push(q.status)}`);
+    if (q.node_id) where.push(`node_id = $${params.push(q.node_id)}`);
+    const rows: JobRow[] = await this.db.query(
+      `select id, runtime, status, '' as stdout, '' as stderr, exit_code, execution_time_ms, node_id, owner_id, created_at, finished_at, version
+         from ${SCHEMA}.jobs ${where.length ? 'where ' + where.join(' and ') : ''} order by created_at desc, id desc limit $1`,
+      params,
+    );
+    const page = rows.slice(0, q.limit).map((r) => {
+      const { stdout: _out, stderr: _err, ...summary } = this.views.job(r);
+      return summary;
+    });
+    const last = page[page.length - 1];
+    return { items: page, nextCursor: rows.length > q.limit && last ? `${last.createdAt}|${last.id}` : null };
   }
 
   /** Liveness figures (benchmarks, health pages). */
