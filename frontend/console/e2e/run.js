@@ -802,6 +802,15 @@ function scenarios(ctx) {
         await tid('server-files-editor-dirty').waitFor({ state: 'detached', timeout: 10_000 });
         await tid('server-files-editor-close').click();
 
+        // Upload a file with progress, then download it again (issue 11: upload and download in the console).
+        const uploaded = Buffer.from(`uploaded from the browser ${Date.now()}\n`.repeat(2000));
+        await tid('server-files-upload-input').setInputFiles({ name: 'uploaded.txt', mimeType: 'text/plain', buffer: uploaded });
+        await row('uploaded.txt').waitFor({ timeout: 20_000 });
+        if (await failure()) throw new Error(`uploading failed: ${await failure()}`);
+        const [download] = await Promise.all([page.waitForEvent('download', { timeout: 15_000 }), openMenu('uploaded.txt', 'download')]);
+        const saved = require('node:fs').readFileSync(await download.path());
+        if (!saved.equals(uploaded)) throw new Error(`the downloaded file has ${saved.length} bytes, not the ${uploaded.length} uploaded`);
+
         // Rename, copy, then delete both at once through the selection.
         await openMenu('notes.yml', 'rename');
         await prompt('renamed.yml');
@@ -936,6 +945,8 @@ async function main() {
         '--disable-quic',
       ],
       viewport: { width: 1440, height: 900 },
+      // Files the console saves (server files, templates, the audit CSV) land in a temporary folder.
+      acceptDownloads: true,
     });
     context.setDefaultTimeout(15_000);
     await context.addInitScript(captureConsoleLines);

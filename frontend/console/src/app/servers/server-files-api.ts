@@ -1,7 +1,7 @@
-import { HttpClient, HttpErrorResponse, HttpParams } from '@angular/common/http';
+import { HttpClient, HttpErrorResponse, HttpEventType, HttpParams, type HttpResponse } from '@angular/common/http';
 import { Injectable, inject } from '@angular/core';
 import type { ServerFileEntry } from '@encedeus/contracts/server-files';
-import { Observable, firstValueFrom } from 'rxjs';
+import { Observable, filter, firstValueFrom, lastValueFrom, map, tap } from 'rxjs';
 import { ApiError, toApiError } from '../core/api-error';
 import { Page, asPage } from '../shared/paged-list';
 
@@ -108,6 +108,34 @@ export class ServerFilesApi {
   /** Extracts a .tar.gz or .tar beside itself. */
   decompress(id: string, path: string): Promise<{ entries: number }> {
     return this.call(this.http.post<{ entries: number }>(this.url(id, 'decompress'), { path }));
+  }
+
+  /**
+   * Uploads `file` into directory `dir` (multipart, streamed by the gateway to the agent); `onProgress`
+   * gets the share sent, 0–100. 413 when the server's disk limit would be passed.
+   */
+  async upload(id: string, dir: string, file: File, onProgress: (percent: number) => void): Promise<unknown> {
+    const body = new FormData();
+    body.append('file', file, file.name);
+    const events = this.http.post(this.url(id, 'upload'), body, { params: { path: dir }, reportProgress: true, observe: 'events' });
+    try {
+      return await lastValueFrom(
+        events.pipe(
+          tap((e) => {
+            if (e.type === HttpEventType.UploadProgress) onProgress(e.total ? Math.round((e.loaded / e.total) * 100) : 0);
+          }),
+          filter((e) => e.type === HttpEventType.Response),
+          map((e) => (e as HttpResponse<unknown>).body),
+        ),
+      );
+    } catch (e) {
+      throw toApiError(withJsonBody(e));
+    }
+  }
+
+  /** A file's bytes (streamed by the gateway; the bearer token is needed, so not a plain link). */
+  download(id: string, path: string): Promise<Blob> {
+    return this.call(this.http.get(this.url(id, 'download'), { params: { path }, responseType: 'blob' }));
   }
 
   private async call<T>(request: Observable<T>): Promise<T> {

@@ -10,6 +10,7 @@ import { MatTooltipModule } from '@angular/material/tooltip';
 import type { ServerOwnership } from '@encedeus/contracts/access';
 import { ApiError, toApiError } from '../core/api-error';
 import { confirmAction } from '../shared/confirm';
+import { saveBlob } from '../shared/download';
 import { BytesPipe } from '../shared/format';
 import { Icon } from '../shared/icon';
 import { Notice } from '../shared/notice';
@@ -88,9 +89,19 @@ const ICONS = {
         @if (canWrite()) {
           <button mat-stroked-button (click)="newFile()" data-testid="server-files-new-file"><adm-icon name="add" /> New file</button>
           <button mat-stroked-button (click)="newFolder()" data-testid="server-files-mkdir"><adm-icon name="add" /> New folder</button>
+          <label class="upload-label">
+            <input type="file" multiple hidden (change)="uploadFiles($event)" data-testid="server-files-upload-input" />
+            <span mat-stroked-button class="mdc-button mdc-button--outlined mat-mdc-outlined-button" data-testid="server-files-upload"><adm-icon name="upload" /> Upload</span>
+          </label>
         }
         <button mat-icon-button (click)="reload()" aria-label="Refresh" matTooltip="Refresh" data-testid="server-files-refresh"><adm-icon name="refresh" /></button>
       </div>
+      @if (uploading(); as u) {
+        <div class="upload-progress" data-testid="server-files-upload-progress">
+          <span>Uploading {{ u.name }} ({{ u.index }} of {{ u.count }}) · {{ u.percent }} %</span>
+          <mat-progress-bar mode="determinate" [value]="u.percent" />
+        </div>
+      }
       @if (selected().size > 0) {
         <div class="toolbar-row selection" data-testid="server-files-selection">
           <span>{{ selected().size }} selected</span>
@@ -150,6 +161,7 @@ const ICONS = {
         <ng-template matMenuContent let-e="e">
           @if (e.type !== 'directory') {
             <button mat-menu-item (click)="edit(e)" data-testid="server-file-action-edit">{{ canWrite() ? 'Edit' : 'View' }}</button>
+            <button mat-menu-item (click)="download(e)" data-testid="server-file-action-download">Download</button>
           }
           @if (canWrite()) {
             <button mat-menu-item (click)="rename(e)" data-testid="server-file-action-rename">Rename</button>
@@ -172,6 +184,8 @@ const ICONS = {
     }
   `,
   styles: `
+    .upload-label { cursor: pointer; display: inline-flex; }
+    .upload-progress { margin: 8px 0; }
     .crumbs { display: flex; align-items: center; flex-wrap: wrap; gap: 2px; }
     .selection { padding: 4px 8px; border-radius: 8px; background: var(--mat-sys-secondary-container); color: var(--mat-sys-on-secondary-container); }
     .list { width: 100%; border-collapse: collapse; }
@@ -202,6 +216,8 @@ export class ServerFiles {
   protected readonly icons = ICONS;
   protected readonly isArchive = isArchive;
   protected readonly path = signal('/');
+  /** The upload in progress: which file of how many, and how much of it is sent. */
+  protected readonly uploading = signal<{ name: string; index: number; count: number; percent: number } | null>(null);
   private readonly page = signal<ServerFileEntry[]>([]);
   protected readonly entries = computed(() => sortEntries(this.page()));
   protected readonly nextCursor = signal<string | null>(null);
@@ -344,6 +360,34 @@ export class ServerFiles {
     this.opened.set(null);
     this.failure.set(null);
     await this.reload();
+  }
+
+  /** Uploads the chosen files into the open directory, one after another, with progress. */
+  protected async uploadFiles(event: Event): Promise<void> {
+    const input = event.target as HTMLInputElement;
+    const files = [...(input.files ?? [])];
+    input.value = '';
+    const dir = this.path();
+    try {
+      for (const [k, file] of files.entries()) {
+        this.uploading.set({ name: file.name, index: k + 1, count: files.length, percent: 0 });
+        await this.api.upload(this.serverId(), dir, file, (percent) => this.uploading.update((u) => (u ? { ...u, percent } : u)));
+      }
+      this.snack.open(files.length === 1 ? `Uploaded ${files[0].name}` : `Uploaded ${files.length} files`, undefined, { duration: 3000 });
+    } catch (e) {
+      this.failure.set(this.explained(e).message);
+    } finally {
+      this.uploading.set(null);
+      await this.reload();
+    }
+  }
+
+  protected async download(e: ServerFileEntry): Promise<void> {
+    try {
+      saveBlob(e.name, await this.api.download(this.serverId(), joinPath(this.path(), e.name)));
+    } catch (err) {
+      this.failure.set(this.explained(err).message);
+    }
   }
 
   protected async newFolder(): Promise<void> {
