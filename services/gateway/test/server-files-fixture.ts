@@ -72,7 +72,10 @@ export async function startFilesWorld(options: FilesWorldOptions = {}): Promise<
       await stack.waitFor('installed', async () => (await state()) === 'offline', 60_000);
       const started = await http().post(`/api/v1/servers/${id}/power`).set('Authorization', as(admin)).send({ action: 'start' });
       if (started.status !== 200) throw new Error(`start: ${started.status} ${JSON.stringify(started.body)}`);
-      await stack.waitFor('running', async () => (await state()) === 'running', 30_000);
+      let last = '';
+      await stack.waitFor('running', async () => (last = await state()) === 'running', 60_000).catch((e: Error) => {
+        throw new Error(`${e.message}\n(server ${id} last seen ${last})`);
+      });
       return { id, dir: join(agent.dataDir, 'volumes', id) };
     },
     async userWith(name, permissions) {
