@@ -83,12 +83,12 @@ describe('plugins and servers (issue 13 acceptance)', () => {
     for (const round of [1, 2]) {
       const started = await http().post(`/api/v1/servers/${serverId}/power`).set('Authorization', auth()).send({ action: 'start' });
       expect(started.status).toBe(200);
-      await stack.waitFor(`start ${round} posted`, async () => sink.posts.filter((p) => p.body?.type === 'server.running' && p.body.subject === `server/${serverId}`).length >= round, 30_000);
+      await stack.waitFor(`start ${round} posted`, async () => sink.posts.filter((p) => p.body?.type === 'server.running' && p.body.subject === `server/${serverId}`).length >= round, 60_000);
       // The stopper (with the grant) stops it again; the stop names the plugin as its actor.
       await stack.waitFor(`stopped by the plugin (${round})`, async () => {
         const audit = await http().get(`/api/v1/audit?actor=plugin:${stopper.body.id}&action=server.stop_requested`).set('Authorization', auth());
         return audit.body.items.length >= round && (await state()) === 'offline';
-      }, 30_000);
+      }, 60_000);
     }
 
     const logsOf = async (id: string) => ((await http().get(`/api/v1/plugins/${id}/logs`).set('Authorization', auth())).body.logs as { message: string }[]).map((l) => l.message).join('\n');
