@@ -6,4 +6,9 @@ describe('alertToastText', () => {
     expect(alertToastText('alert.resolved', { name: 'hot', target: 'server:s1', field: 'cpu_percent', value: null })).toBe('Resolved: hot on server:s1');
     expect(alertToastText('server.started', { name: '', target: '', field: '', value: null })).toBeNull();
   });
+
+  it('leaves alone every other event of the feed, whose data has no value (it threw on each one)', () => {
+    expect(alertToastText('server.running', { run_id: 'r1' } as never)).toBeNull();
+    expect(alertToastText('user.created', undefined as never)).toBeNull();
+  });
 });

@@ -15,7 +15,9 @@ interface AlertData {
 
 /** The one line a toast shows for an alert event, or null for other events. */
 export function alertToastText(type: string, d: AlertData): string | null {
-  const value = d.value === null ? '' : ` (${+d.value.toFixed(2)})`;
+  // Every event of the feed comes here: anything but an alert (whose data has no value) is left alone.
+  if (type !== 'alert.raised' && type !== 'alert.resolved') return null;
+  const value = typeof d?.value === 'number' ? ` (${+d.value.toFixed(2)})` : '';
   if (type === 'alert.raised') return `Alert: ${d.name} — ${d.field} ${d.comparator} ${d.threshold} on ${d.target}${value}`;
   if (type === 'alert.resolved') return `Resolved: ${d.name} on ${d.target}${value}`;
   return null;
