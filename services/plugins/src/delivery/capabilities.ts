@@ -2,6 +2,7 @@ import { StorageType, type KV, type NatsConnection } from 'nats';
 import { DomainError, PLUGIN_API } from '@encedeus/contracts';
 import { CommandClient, streamReplicas } from '@encedeus/messaging';
 import type { CapabilityHandler } from '../sandbox/plugin-sandbox';
+import { pluginHttp } from './plugin-http';
 
 /** One JetStream KV bucket for every plugin; each plugin's keys live under its own prefix. */
 export const PLUGIN_KV_BUCKET = 'plugins_kv';
@@ -45,29 +46,13 @@ export function httpAllowed(permissions: readonly string[], url: URL): boolean {
   });
 }
 
-async function readBounded(res: Response): Promise<string> {
-  const reader = res.body?.getReader();
-  if (!reader) return '';
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_HTTP_RESPONSE_BYTES) {
-      await reader.cancel();
-      throw new Error(`ctx.http: the response is larger than ${MAX_HTTP_RESPONSE_BYTES} bytes`);
-    }
-    parts.push(value);
-  }
-  return Buffer.concat(parts).toString('utf8');
-}
-
 /**
  * What a plugin's `ctx` does on the host: each capability checks the manifest's grant again (the
  * sandbox leaves an ungranted one out of ctx, but the host does not trust the sandbox).
  * - kv: per-plugin keys in PLUGIN_KV_BUCKET, JSON values up to 64 KiB;
- * - http: GET/POST to granted hosts only, no redirects followed, bounded time and size;
+ * - http: GET/POST to granted hosts only, no redirects followed, bounded time and size; a granted
+ *   host NAME is connected to only when all its addresses are public (plugin-http.ts), so a name
+ *   resolving to loopback or a private range cannot reach this machine's services;
  * - api: the verbs of PLUGIN_API whose permission is granted (`api:<permission>`), sent as the
  *   plugin (`plugin:<id>`), so the events they cause name the plugin as actor.
  */
@@ -88,14 +73,8 @@ export function pluginCapabilities(pluginId: string, permissions: readonly strin
     if (!httpAllowed(permissions, url)) throw new Error(`ctx.http: ${url.host} is not granted by the manifest (http:<host>)`);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined && Buffer.byteLength(payload) > MAX_HTTP_BODY_BYTES) throw new Error(`ctx.http: the body is larger than ${MAX_HTTP_BODY_BYTES} bytes`);
-    const res = await fetch(url, {
-      method,
-      redirect: 'manual',
-      headers: payload === undefined ? {} : { 'content-type': 'application/json' },
-      body: payload,
-      signal: AbortSignal.timeout(deps.httpTimeoutMs ?? 5000),
-    });
-    const text = await readBounded(res);
+    const res = await pluginHttp(url, method, payload, deps.httpTimeoutMs ?? 5000, MAX_HTTP_RESPONSE_BYTES);
+    const text = res.body;
     let json: unknown;
     try {
       json = JSON.parse(text);
