@@ -80,8 +80,17 @@ export const restoreBackupCommandSchema = backupRefCommandSchema.extend({ node_i
 
 /** One entry of a backup's manifest: a directory or a regular file (symlinks and special files are not backed up). */
 export const backupManifestEntrySchema = z.object({
-  /** From the server's root, `/`-separated, no leading slash (`world/level.dat`). */
-  path: text().min(1).max(4096),
+  /**
+   * From the server's root, `/`-separated, no leading slash (`world/level.dat`). Refused: an empty,
+   * `.` or `..` segment (so a leading or doubled slash too). The manifest comes from
+   * an agent, which the gateway does not trust to name paths: it writes them into the tar.gz download.
+   */
+  path: text()
+    .min(1)
+    .max(4096)
+    .refine((p) => p.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..'), {
+      message: 'must be relative, without empty, "." or ".." segments',
+    }),
   type: z.enum(['dir', 'file']),
   /** Permission bits (0o777 at most). */
   mode: z.number().int().min(0).max(0o777),
