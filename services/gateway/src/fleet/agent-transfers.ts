@@ -50,7 +50,12 @@ export class AgentTransfers {
       const offset = next;
       const length = Math.min(chunkBytes, t.size - offset);
       next += length;
-      const reply = this.request(subject, json.encode({ offset, length }));
+      // Exactly the bytes asked for: the agent is not trusted to keep to the size it announced. More
+      // would go out past Content-Length (raw bytes on a kept-alive connection: a forged next response).
+      const reply = this.request(subject, json.encode({ offset, length })).then((data) => {
+        if (data.byteLength !== length) throw new DomainError('SERVICE_UNAVAILABLE', `The server's node answered ${data.byteLength} bytes for a read of ${length}`, { reason: 'bad_read' });
+        return data;
+      });
       // Rejections of requests nobody awaits any more (the reader stopped) are not unhandled.
       reply.catch(() => undefined);
       pending.push(reply);
@@ -117,8 +122,14 @@ export class AgentTransfers {
     }
     const failed = reply.headers?.get(SERVER_FILE_TRANSFER.errorHeader);
     if (failed) {
-      const body = JSON.parse(failed) as ErrorBody;
-      throw new DomainError(body.code, body.error, body.details);
+      let body: Partial<ErrorBody> | undefined;
+      try {
+        body = JSON.parse(failed) as Partial<ErrorBody>;
+      } catch {
+        body = undefined;
+      }
+      if (!body || typeof body.code !== 'string' || typeof body.error !== 'string') throw new DomainError('SERVICE_UNAVAILABLE', "The server's node answered an unreadable error", { reason: 'bad_reply' });
+      throw new DomainError(body.code as ErrorBody['code'], body.error, body.details);
     }
     return reply.data;
   }
