@@ -231,7 +231,11 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
     await stack.waitFor('the alert raised', async () => events.some((e) => e.type === 'alert.raised' && e.data.rule_id === ruleId), 30_000);
     const firing = await http().get('/api/v1/alerts/rules?firing=true').set('Authorization', as(admin));
     await stack.waitFor('the alert resolved', async () => events.some((e) => e.type === 'alert.resolved' && e.data.rule_id === ruleId), 45_000);
-    const after = await http().get(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
+    // The event is on the bus before the rules' read model has applied it: wait for the rule to show it.
+    const after = await stack.waitFor('the rule shows resolved', async () => {
+      const res = await http().get(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
+      return res.body.firing === false ? res : undefined;
+    }, 15_000);
     const removed = await http().delete(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
     const gone = await http().get(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
 
