@@ -234,7 +234,7 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
     // The event is on the bus before the rules' read model has applied it: wait for the rule to show it.
     const after = await stack.waitFor('the rule shows resolved', async () => {
       const res = await http().get(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
-      return res.body.firing === false ? res : undefined;
+      return res.body.firing === false && res.body.raised_at ? res : undefined;
     }, 15_000);
     const removed = await http().delete(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
     const gone = await http().get(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
