@@ -1,6 +1,8 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import {
   accountAdminOf,
@@ -63,8 +65,13 @@ export interface NatsServerProcess {
   exited: Promise<void>;
 }
 
-/** Spawns nats-server with `configFile` and resolves once it accepts connections on `port`. */
-export async function spawnNatsServer(configFile: string, port: number, logFile?: string): Promise<NatsServerProcess> {
+/**
+ * Spawns nats-server with `configFile` and resolves once it accepts connections on `port`. With
+ * `serverName`, only once the server on that port says it is ours (its INFO names it): a port that
+ * `freePort()` handed out can be bound by a concurrent test first, and a client of ours would then wait
+ * 20 s for an INFO that never comes (seen in CI as `NatsError: TIMEOUT` in dial).
+ */
+export async function spawnNatsServer(configFile: string, port: number, logFile?: string, serverName?: string): Promise<NatsServerProcess> {
   const args = ['-c', configFile];
   if (logFile) args.push('-l', logFile);
   const child: ChildProcess = spawn(natsServerBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -73,7 +80,7 @@ export async function spawnNatsServer(configFile: string, port: number, logFile?
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await Promise.race([
-      waitForPort(port),
+      serverName ? waitForNatsServer(port, serverName) : waitForPort(port),
       exited.then(() => { throw new Error(`testing: nats-server exited at start: ${stderr}`); }),
     ]);
   } catch (error) {
@@ -83,8 +90,39 @@ export async function spawnNatsServer(configFile: string, port: number, logFile?
   return { child, exited };
 }
 
-/** Starts a nats-server in operator mode with JetStream on a free port. */
+/** Resolves once the nats-server on 127.0.0.1:port sends an INFO naming `serverName`. */
+async function waitForNatsServer(port: number, serverName: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const needle = `"server_name":${JSON.stringify(serverName)}`;
+  for (;;) {
+    const info = await new Promise<string>((resolve) => {
+      const socket = netConnect(port, '127.0.0.1');
+      let data = '';
+      const done = () => { socket.destroy(); resolve(data); };
+      socket.setTimeout(1000, done);
+      socket.on('data', (chunk) => { data += chunk.toString('latin1'); if (data.includes('\n')) done(); });
+      socket.once('error', done);
+      socket.once('end', done);
+    });
+    if (info.startsWith('INFO ') && info.includes(needle)) return;
+    if (Date.now() > deadline) throw new Error(`testing: no nats-server named ${serverName} on 127.0.0.1:${port} after ${timeoutMs} ms (port taken by someone else?)`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Starts a nats-server in operator mode with JetStream on a free port (a fresh one when another process took it first). */
 export async function startNats(options: StartNatsOptions = {}): Promise<NatsHandle> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsOnce(options);
+    } catch (error) {
+      const taken = /address already in use|port taken/.test(String((error as Error).message));
+      if (attempt >= 3 || options.port !== undefined || !taken) throw error;
+    }
+  }
+}
+
+async function startNatsOnce(options: StartNatsOptions): Promise<NatsHandle> {
   const temp = options.storeDir ? undefined : mkdtempSync(join(tmpdir(), 'encedeus-nats-'));
   const storeDir = options.storeDir ?? join(temp!, 'jetstream');
   const configDir = options.configDir ?? temp ?? join(storeDir, '..');
@@ -93,9 +131,18 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsHan
   const bundle = options.bundle ? await upgradeOperatorBundle(options.bundle) : await createOperatorBundle();
   const port = options.port ?? (await freePort());
   const configFile = join(configDir, 'nats-server.conf');
-  writeFileSync(configFile, natsServerConfig(bundle, { port, storeDir }), { mode: 0o600 });
+  // A persistent store (dev) keeps the default name; a throwaway test server gets a unique one.
+  const serverName = options.storeDir ? 'encedeus' : `encedeus-test-${randomBytes(6).toString('hex')}`;
+  writeFileSync(configFile, natsServerConfig(bundle, { port, storeDir, serverName }), { mode: 0o600 });
 
-  const { child, exited } = await spawnNatsServer(configFile, port, options.logFile);
+  let spawned: NatsServerProcess;
+  try {
+    spawned = await spawnNatsServer(configFile, port, options.logFile, serverName);
+  } catch (error) {
+    if (temp) rmSync(temp, { recursive: true, force: true });
+    throw error;
+  }
+  const { child, exited } = spawned;
 
   const signer = accountSigner(bundle);
   return {
