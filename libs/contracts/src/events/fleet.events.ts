@@ -3,6 +3,7 @@ import { text } from '../text';
 import { defineEvent } from './registry';
 import { nodeSpecSchema } from '../fleet/nodes';
 import { limitsSchema, templateVariableSchema } from '../fleet/templates';
+import { SUBUSER_PERMISSIONS, type SubuserPermission } from '../fleet/access';
 
 /*
  * Events of the fleet: nodes, templates, servers, jobs (owned by services/nodes).
@@ -177,6 +178,22 @@ export const ServerFilesChanged = defineEvent(
   }),
   "A user changed the server's files (the actor): a file written, a directory made, an entry renamed, copied or removed, permissions changed, an archive made or extracted. One event per operation (a REST delete, per path); the audit log shows them.",
 );
+const subuserPermissions = z.array(z.enum(SUBUSER_PERMISSIONS as [SubuserPermission, ...SubuserPermission[]]));
+export const ServerSubuserAdded = defineEvent(
+  'server.subuser_added',
+  z.object({ user_id: text(), permissions: subuserPermissions }),
+  "The server's owner (or someone it let manage sub-users) granted another user these actions on the server (docs/subusers.md).",
+);
+export const ServerSubuserChanged = defineEvent(
+  'server.subuser_changed',
+  z.object({ user_id: text(), permissions: subuserPermissions }),
+  "A sub-user's permissions on the server were replaced by these.",
+);
+export const ServerSubuserRemoved = defineEvent(
+  'server.subuser_removed',
+  z.object({ user_id: text() }),
+  'A sub-user lost all access to the server; its next request or socket action is refused.',
+);
 export const ServerRestarted = defineEvent(
   'server.restarted',
   z.object({ by: z.enum(['action', 'policy']), attempt: z.number().int().optional() }),
@@ -227,5 +244,6 @@ export const FLEET_EVENTS = [
   TemplateCreated, TemplateUpdated, TemplateDeleted,
   ServerCreated, ServerUpdated, ServerDeleted, ServerInstallStarted, ServerInstalled, ServerStartRequested, ServerStarting, ServerRunning,
   ServerStopRequested, ServerStopping, ServerStopped, ServerKilled, ServerCrashed, ServerRestarted, ServerInstallAttemptFailed,
+  ServerSubuserAdded, ServerSubuserChanged, ServerSubuserRemoved,
   JobCreated, JobStarted, JobFinished, JobCancelled,
 ] as const;

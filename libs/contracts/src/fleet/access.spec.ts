@@ -1,5 +1,16 @@
 import type { Permission } from '../permissions';
-import { canControlServer, canSeeJob, canSeeServer, missingToCancelJob, missingToControlServer, type ServerAction } from './access';
+import {
+  canControlServer,
+  canSeeJob,
+  canSeeServer,
+  canWatchServer,
+  grantableSubuserPermissions,
+  missingToCancelJob,
+  missingToControlServer,
+  SUBUSER_PERMISSIONS,
+  type ServerAction,
+} from './access';
+import { DEFAULT_USER_PERMISSIONS } from '../permissions';
 
 const principal = (userId: string, permissions: Permission[]) => ({ userId, permissions: new Set<string>(permissions) });
 const server = { owner_id: 'owner' };
@@ -88,5 +99,59 @@ describe('canSeeJob / missingToCancelJob', () => {
   it('hides someone else\'s job without jobs.read', () => {
     expect(canSeeJob(principal('eve', ['jobs.run', 'nodes.manage']), job)).toBe(false);
     expect(canSeeJob(null, job)).toBe(false);
+  });
+});
+
+describe('sub-users (issue 14, docs/subusers.md)', () => {
+  const shared = { owner_id: 'owner', subusers: [{ user_id: 'sam', permissions: ['power' as const] }, { user_id: 'una', permissions: ['users' as const, 'power' as const, 'files.read' as const] }] };
+  const sam = principal('sam', DEFAULT_USER_PERMISSIONS);
+  const una = principal('una', DEFAULT_USER_PERMISSIONS);
+
+  it('lets a sub-user see the server, and nobody else who is not listed', () => {
+    expect(canSeeServer(sam, shared)).toBe(true);
+    expect(canSeeServer(principal('eve', DEFAULT_USER_PERMISSIONS), shared)).toBe(false);
+  });
+
+  it('lets a sub-user do exactly what it was granted', () => {
+    const allowed = ([...ACTIONS, 'users', 'backups.read'] as ServerAction[]).filter((a) => canControlServer(sam, shared, a));
+
+    expect(allowed).toEqual(['power']);
+  });
+
+  it('never lets a sub-user change or delete the server, even with a forged grant of them', () => {
+    const forged = { owner_id: 'owner', subusers: [{ user_id: 'sam', permissions: ['change', 'delete'] as never[] }] };
+
+    expect(canControlServer(sam, forged, 'change')).toBe(false);
+    expect(canControlServer(sam, forged, 'delete')).toBe(false);
+    expect(missingToControlServer(sam, forged, 'delete')).toEqual(['servers.manage']);
+  });
+
+  it('still needs the base permission: a sub-user\'s key without servers.power cannot power', () => {
+    const key = principal('sam', ['files.read']);
+
+    expect(missingToControlServer(key, shared, 'power')).toEqual(['servers.power']);
+  });
+
+  it('lets the grant of one server open no other server', () => {
+    expect(canSeeServer(sam, server)).toBe(false);
+    expect(canControlServer(sam, server, 'power')).toBe(false);
+  });
+
+  it('streams the console to a sub-user only with the console grant; owners and servers.read as before', () => {
+    expect(canWatchServer(sam, shared, 'console')).toBe(false);
+    expect(canWatchServer(principal('owner', ['servers.console']), shared, 'console')).toBe(true);
+    expect(canWatchServer(principal('eve', ['servers.read', 'servers.console']), shared, 'console')).toBe(true);
+    expect(canWatchServer(principal('sam', ['servers.power']), { owner_id: 'owner', subusers: [{ user_id: 'sam', permissions: ['console'] }] }, 'console')).toBe(false);
+  });
+
+  it('lets nobody grant more than it can do on the server itself', () => {
+    expect(grantableSubuserPermissions(una, shared)).toEqual(['power', 'files.read', 'users']);
+    expect(grantableSubuserPermissions(sam, shared)).toEqual(['power']);
+    expect(grantableSubuserPermissions(principal('owner', DEFAULT_USER_PERMISSIONS), shared)).toEqual(SUBUSER_PERMISSIONS);
+    expect(grantableSubuserPermissions(principal('owner', ['servers.power']), shared)).toEqual(['power']);
+  });
+
+  it('lets servers.manage manage sub-users of any server without servers.create', () => {
+    expect(canControlServer(principal('admin', ['servers.manage']), shared, 'users')).toBe(true);
   });
 });

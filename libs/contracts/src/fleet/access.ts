@@ -6,8 +6,30 @@ import type { Permission } from '../permissions';
  * import this file alone.
  */
 
-/** What can be done to a server one sees. */
-export type ServerAction = 'change' | 'delete' | 'power' | 'console' | 'files.read' | 'files.write' | 'files.delete' | 'files.archive' | BackupAction;
+/** What can be done to a server one sees. `users`: manage its sub-users (`/servers/:id/users`). */
+export type ServerAction = 'change' | 'delete' | 'users' | SubuserPermission;
+
+/**
+ * What an owner may grant a sub-user on one server (Pterodactyl's subusers, issue 14): every server
+ * action except `change` and `delete`, which stay the owner's (and `servers.manage`'s). `users` lets
+ * the sub-user manage the server's other sub-users, within what it holds itself.
+ */
+export type SubuserPermission = 'power' | 'console' | 'files.read' | 'files.write' | 'files.delete' | 'files.archive' | BackupAction | 'users';
+
+/** Every SubuserPermission, in the order the console lists them. */
+export const SUBUSER_PERMISSIONS: readonly SubuserPermission[] = [
+  'power',
+  'console',
+  'files.read',
+  'files.write',
+  'files.delete',
+  'files.archive',
+  'backups.read',
+  'backups.create',
+  'backups.restore',
+  'backups.delete',
+  'users',
+];
 
 /** What can be done to a server's backups (issue 11): each needs the permission of the same name. */
 export type BackupAction = 'backups.read' | 'backups.create' | 'backups.restore' | 'backups.delete';
@@ -20,6 +42,7 @@ export type BackupAction = 'backups.read' | 'backups.create' | 'backups.restore'
 export const SERVER_ACTION_PERMISSION: Readonly<Record<ServerAction, Permission>> = {
   change: 'servers.create',
   delete: 'servers.create',
+  users: 'servers.create',
   power: 'servers.power',
   console: 'servers.console',
   'files.read': 'files.read',
@@ -32,8 +55,8 @@ export const SERVER_ACTION_PERMISSION: Readonly<Record<ServerAction, Permission>
   'backups.delete': 'backups.delete',
 };
 
-/** What `servers.manage` allows by itself ("change and delete any server"); its other actions still need their permission. */
-const MANAGE_ALONE_ALLOWS: ReadonlySet<ServerAction> = new Set<ServerAction>(['change', 'delete']);
+/** What `servers.manage` allows by itself ("change and delete any server", and share it); its other actions still need their permission. */
+const MANAGE_ALONE_ALLOWS: ReadonlySet<ServerAction> = new Set<ServerAction>(['change', 'delete', 'users']);
 
 /** Who asks: a user or API key with its effective permissions (a Set of permission strings). */
 export interface ServerAccessPrincipal {
@@ -41,9 +64,21 @@ export interface ServerAccessPrincipal {
   readonly permissions: { has(permission: string): boolean };
 }
 
-/** What the rule needs of a server. */
+/** One sub-user of a server: a user and the server actions the owner granted it. */
+export interface ServerSubuser {
+  readonly user_id: string;
+  readonly permissions: readonly SubuserPermission[];
+}
+
+/** What the rule needs of a server: its owner and its sub-users (absent: none). */
 export interface ServerOwnership {
   readonly owner_id: string;
+  readonly subusers?: readonly ServerSubuser[];
+}
+
+/** The grant of `userId` on the server, when it is a sub-user there. */
+export function subuserGrant(server: ServerOwnership, userId: string): ServerSubuser | undefined {
+  return server.subusers?.find((s) => s.user_id === userId);
 }
 
 /** Whether `principal` sees every server (`servers.read` or `servers.manage`), not only its own. */
@@ -51,25 +86,54 @@ export function seesEveryServer(principal: ServerAccessPrincipal | null | undefi
   return !!principal && (principal.permissions.has('servers.read') || principal.permissions.has('servers.manage'));
 }
 
-/** Owners see their own servers; `servers.read` and `servers.manage` see every server. */
+/** Owners and sub-users see the server; `servers.read` and `servers.manage` see every server. */
 export function canSeeServer(principal: ServerAccessPrincipal | null | undefined, server: ServerOwnership): boolean {
   if (!principal) return false;
-  return server.owner_id === principal.userId || seesEveryServer(principal);
+  return server.owner_id === principal.userId || subuserGrant(server, principal.userId) !== undefined || seesEveryServer(principal);
 }
 
 /**
  * What `principal` lacks to do `action` to a server it sees: the action's permission (which
- * `servers.manage` replaces for `change` and `delete`), and `servers.manage` when it is not the
- * owner (seeing every server is not controlling it).
+ * `servers.manage` replaces for `change`, `delete` and `users`), and `servers.manage` when it is
+ * neither the owner nor a sub-user granted `action` (seeing every server is not controlling it).
  * Empty when allowed.
+ *
+ * A sub-user needs both: the grant on this server AND the base permission in its own roles (or API
+ * key). The grant widens *which servers* a permission applies to, never *which permissions* one has:
+ * a sub-user granted `power` whose API key lacks `servers.power` cannot power the server.
  */
 export function missingToControlServer(principal: ServerAccessPrincipal, server: ServerOwnership, action: ServerAction): Permission[] {
   const missing: Permission[] = [];
   const manages = principal.permissions.has('servers.manage');
   const needed = SERVER_ACTION_PERMISSION[action];
   if (!principal.permissions.has(needed) && !(manages && MANAGE_ALONE_ALLOWS.has(action))) missing.push(needed);
-  if (server.owner_id !== principal.userId && !manages) missing.push('servers.manage');
+  if (server.owner_id !== principal.userId && !manages && !grants(server, principal.userId, action)) missing.push('servers.manage');
   return missing;
+}
+
+function grants(server: ServerOwnership, userId: string, action: ServerAction): boolean {
+  return action !== 'change' && action !== 'delete' && (subuserGrant(server, userId)?.permissions.includes(action) ?? false);
+}
+
+/**
+ * Whether `principal` receives the server's `action` stream (console lines, backup progress): it
+ * sees the server and holds the action's permission; when it sees the server only as a sub-user, it
+ * also needs that grant (a sub-user with only `power` gets no console lines). Owners and
+ * `servers.read` read as before.
+ */
+export function canWatchServer(principal: ServerAccessPrincipal | null | undefined, server: ServerOwnership, action: SubuserPermission): boolean {
+  if (!principal || !canSeeServer(principal, server) || !principal.permissions.has(SERVER_ACTION_PERMISSION[action])) return false;
+  if (server.owner_id === principal.userId || seesEveryServer(principal)) return true;
+  return grants(server, principal.userId, action);
+}
+
+/**
+ * What `principal` may grant a sub-user of this server: the SubuserPermissions it may itself
+ * exercise there (contracts' canControlServer). Nobody grants more than it holds, so a sub-user with
+ * `users` cannot hand out (or take for itself) what it lacks.
+ */
+export function grantableSubuserPermissions(principal: ServerAccessPrincipal | null | undefined, server: ServerOwnership): SubuserPermission[] {
+  return SUBUSER_PERMISSIONS.filter((p) => canControlServer(principal, server, p));
 }
 
 /** Whether `principal` may do `action` to the server: it sees it, holds the action's permission, and owns it or holds `servers.manage`. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { text } from '../text';
 import { limitsSchema, type Limits } from './templates';
+import type { ServerSubuser } from './access';
 
 export const SERVER_STATES = ['installing', 'install_failed', 'offline', 'starting', 'running', 'stopping', 'crashed'] as const;
 export type ServerState = (typeof SERVER_STATES)[number];
@@ -95,6 +96,11 @@ export interface ServerView {
   ports: Port[];
   usage: ServerUsage | null;
   last_exit: { code: number | null; signal: string | null; reason?: string; at: string } | null;
+  /**
+   * Who else may use the server and how (docs/subusers.md). The gateway shows the whole list to
+   * whoever may manage sub-users (or sees every server), and only the caller's own grant to others.
+   */
+  subusers: ServerSubuser[];
   createdAt: string;
   version: number;
 }

@@ -1,4 +1,4 @@
-import { canSeeServer, ForbiddenError, missingToControlServer, NotFoundError, type ServerAction, type ServerOwnership } from '@encedeus/contracts';
+import { canControlServer, canSeeServer, ForbiddenError, missingToControlServer, NotFoundError, seesEveryServer, type ServerAction, type ServerOwnership } from '@encedeus/contracts';
 import type { Principal } from '@encedeus/security';
 
 /** The server's id and owner, as REST and sockets know it. */
@@ -16,9 +16,24 @@ export function assertCanControl(principal: Principal | null, server: Server, ac
   if (missing.length > 0) throw new ForbiddenError(`You may not ${VERBS[action]} this server`, { missing });
 }
 
+/**
+ * The server as `principal` may read it: the whole sub-user list for whoever may manage sub-users or
+ * sees every server, else only its own grant (a sub-user does not learn who else shares the server).
+ */
+export function serverFor<S extends ServerOwnership>(principal: Principal | null, server: S): S {
+  if (!server.subusers?.length || seesEveryServer(principal) || canControlServer(principal, server, 'users')) return server;
+  return { ...server, subusers: server.subusers.filter((s) => s.user_id === principal?.userId) };
+}
+
+/** The list filter of `GET /servers` (and a node's metrics): everything for `servers.read`, else the servers one owns or is a sub-user of. */
+export function serverListFilter(principal: Principal): { member_id?: string } {
+  return seesEveryServer(principal) ? {} : { member_id: principal.userId };
+}
+
 const VERBS: Record<ServerAction, string> = {
   change: 'change',
   delete: 'delete',
+  users: 'manage the sub-users of',
   power: 'start, stop or kill',
   console: 'send console commands to',
   'files.read': 'read the files of',

@@ -10,7 +10,6 @@ import {
   type JobSummary,
   ForbiddenError,
   missingToCancelJob,
-  seesEveryServer,
   createNodeSchema,
   NotFoundError,
   createServerSchema,
@@ -40,7 +39,7 @@ import { Authenticated, CurrentPrincipal, hasPermission, RequirePermission, type
 import { commandMeta } from '../common/request-meta';
 import { UuidParam } from '../common/uuid-param';
 import { VersionEtagInterceptor } from '../common/version-etag.interceptor';
-import { assertCanControl, assertCanSee } from './fleet-access';
+import { assertCanControl, assertCanSee, serverFor, serverListFilter } from './fleet-access';
 
 class CreateNodeDto extends createZodDto(createNodeSchema) {}
 class UpdateNodeDto extends createZodDto(updateNodeSchema) {}
@@ -98,7 +97,7 @@ export class NodesController {
     await this.commands.send<NodeView>('nodes', 'get_node', { id }, meta);
     const serverIds: string[] = [];
     for (let cursor: string | null | undefined; ; ) {
-      const page = await this.commands.send<Page<ServerView>>('nodes', 'list_servers', { node_id: id, limit: 500, ...(cursor ? { cursor } : {}), ...(seesEveryServer(p) ? {} : { owner_id: p.userId }) }, meta);
+      const page = await this.commands.send<Page<ServerView>>('nodes', 'list_servers', { node_id: id, limit: 500, ...(cursor ? { cursor } : {}), ...serverListFilter(p) }, meta);
       serverIds.push(...page.items.map((s) => s.id));
       cursor = page.nextCursor;
       if (!cursor) break;
@@ -211,11 +210,12 @@ export class ServersController {
     return this.commands.send<ServerView>('nodes', 'create_server', { ...body, owner_id: owner, edit_locked_variables: mayEditLockedVariables(p) }, commandMeta(req, p), { timeoutMs: 150_000 });
   }
 
-  /** Owners see their own servers; `servers.read` sees all. */
+  /** Owners see their own servers, sub-users the servers shared with them; `servers.read` sees all. */
   @Authenticated()
   @Get()
-  list(@Query() query: ServerListQuery, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.commands.send<Page<ServerView>>('nodes', 'list_servers', { ...query, ...(seesEveryServer(p) ? {} : { owner_id: p.userId }) }, commandMeta(req, p));
+  async list(@Query() query: ServerListQuery, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    const page = await this.commands.send<Page<ServerView>>('nodes', 'list_servers', { ...query, ...serverListFilter(p) }, commandMeta(req, p));
+    return { ...page, items: page.items.map((s) => serverFor(p, s)) };
   }
 
   /** The server, with `sftp: { host, port, username }`: where the caller logs in over SFTP (null when its node reports no SFTP port yet). */
@@ -223,7 +223,7 @@ export class ServersController {
   @Get(':id')
   async get(@Param('id', uuid) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<ServerView & { sftp: ServerSftpView | null }> {
     const server = await this.visible(id, req, p);
-    return { ...server, sftp: await this.sftpOf(server, req, p) };
+    return { ...serverFor(p, server), sftp: await this.sftpOf(server, req, p) };
   }
 
   /** The node's SFTP port (its spec) and the caller's SFTP user name on this server (`<user name>.<first 8 of the id>`). */
@@ -259,7 +259,7 @@ export class ServersController {
   @HttpCode(200)
   async power(@Param('id', uuid) id: string, @Body() body: PowerDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
     await this.mayControl(id, req, p, 'power');
-    return this.commands.send<ServerView>('nodes', 'power', { id, action: body.action }, commandMeta(req, p), { timeoutMs: 180_000 });
+    return serverFor(p, await this.commands.send<ServerView>('nodes', 'power', { id, action: body.action }, commandMeta(req, p), { timeoutMs: 180_000 }));
   }
 
   @RequirePermission('servers.console')

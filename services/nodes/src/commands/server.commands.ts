@@ -1,10 +1,25 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
 import { z } from 'zod';
-import { ConflictError, createServerSchema, POWER_ACTIONS, serverCommandSchema, Subjects, updateServerSchema, type PowerAction, type PowerReply, type ServerView } from '@encedeus/contracts';
+import {
+  addSubuserCommandSchema,
+  ConflictError,
+  createServerSchema,
+  POWER_ACTIONS,
+  removeSubuserCommandSchema,
+  serverCommandSchema,
+  subuserGrant,
+  Subjects,
+  updateServerSchema,
+  updateSubuserCommandSchema,
+  type PowerAction,
+  type PowerReply,
+  type ServerView,
+  type SubuserGrantView,
+} from '@encedeus/contracts';
 import { AdvisoryLocks, CommandHandler, EventStore, newAggregateId, Projector } from '@encedeus/messaging';
 import { AgentClient } from '@encedeus/fleet';
-import { assertLimits, assertServer, serverDecider } from '../domain/server.decider';
+import { assertLimits, assertServer, serverDecider, type ServerState } from '../domain/server.decider';
 import { assertTemplate, templateDecider } from '../domain/template.decider';
 import { placeServer } from '../domain/placement';
 import { agentServerSpec } from '../domain/agent-server-spec';
@@ -151,6 +166,39 @@ export class ServerCommands {
     return { ...this.readModel.views.serverFromState(id, done.state, done.revision.version), action };
   }
 
+  /**
+   * Sub-users (docs/subusers.md): the gateway resolved the user and vouches for the caller
+   * (`actor`); the decider re-applies contracts' rule to the server's current state. Answers the
+   * grant with the server's version (If-Match applies like every server command).
+   */
+  @MessagePattern(Subjects.command('nodes', 'add_subuser'))
+  async addSubuser(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<SubuserGrantView> {
+    const c = addSubuserCommandSchema.parse(data);
+    const handled = await visible(
+      this.projector,
+      await this.kernel.handle('server', c.id, serverDecider, { type: 'add_subuser', id: c.id, userId: c.user_id, permissions: c.permissions, actor: c.actor }, commandMeta(ctx)),
+    );
+    return grantView(c.id, c.user_id, handled.state, handled.revision.version);
+  }
+
+  @MessagePattern(Subjects.command('nodes', 'update_subuser'))
+  async updateSubuser(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<SubuserGrantView> {
+    const c = updateSubuserCommandSchema.parse(data);
+    const handled = await visible(
+      this.projector,
+      await this.kernel.handle('server', c.id, serverDecider, { type: 'update_subuser', id: c.id, userId: c.user_id, permissions: c.permissions, actor: c.actor }, commandMeta(ctx)),
+    );
+    return grantView(c.id, c.user_id, handled.state, handled.revision.version);
+  }
+
+  /** The removal is visible in the read model before the answer: the removed user's next request is refused. */
+  @MessagePattern(Subjects.command('nodes', 'remove_subuser'))
+  async removeSubuser(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<{ id: string; user_id: string; removed: true }> {
+    const c = removeSubuserCommandSchema.parse(data);
+    await visible(this.projector, await this.kernel.handle('server', c.id, serverDecider, { type: 'remove_subuser', id: c.id, userId: c.user_id, actor: c.actor }, commandMeta(ctx)));
+    return { id: c.id, user_id: c.user_id, removed: true };
+  }
+
   /** One console line to the server's stdin (REST `POST /servers/:id/command`). */
   @MessagePattern(Subjects.command('nodes', 'server_command'))
   async command(@Payload() data: unknown): Promise<{ sent: true }> {
@@ -161,4 +209,8 @@ export class ServerCommands {
     await this.agents.request(state.node_id, 'write', { server_id: id, line: command }, 5000);
     return { sent: true };
   }
+}
+
+function grantView(serverId: string, userId: string, state: ServerState, version: number): SubuserGrantView {
+  return { server_id: serverId, user_id: userId, permissions: [...(subuserGrant(state, userId)?.permissions ?? [])], version };
 }

@@ -22,7 +22,18 @@ import {
   ServerStopped,
   ServerStopping,
   ServerStopRequested,
+  ServerSubuserAdded,
+  ServerSubuserChanged,
+  ServerSubuserRemoved,
   ServerUpdated,
+  canControlServer,
+  grantableSubuserPermissions,
+  MAX_SUBUSERS_PER_SERVER,
+  missingToControlServer,
+  subuserGrant,
+  type ServerSubuser,
+  type SubuserActor,
+  type SubuserPermission,
   type CloudEvent,
   type EventData,
   type ExitFacts,
@@ -68,6 +79,8 @@ export interface ServerState {
   installDueAt: string | null;
   /** Install attempts that could not reach the agent. */
   installAttempts: number;
+  /** Other users and the server actions they were granted (docs/subusers.md), ordered by user_id. */
+  subusers: ServerSubuser[];
 }
 
 export const initialServer = (): ServerState => ({
@@ -90,6 +103,7 @@ export const initialServer = (): ServerState => ({
   restartDueAt: null,
   installDueAt: null,
   installAttempts: 0,
+  subusers: [],
 });
 
 export function evolveServer(state: ServerState, e: Pick<CloudEvent, 'type' | 'data'> & { time?: string }): ServerState {
@@ -114,7 +128,10 @@ export function evolveServer(state: ServerState, e: Pick<CloudEvent, 'type' | 'd
     case ServerUpdated.type:
       return next;
     case ServerFilesChanged.type:
-      // Files changed over SFTP or REST are history for the audit log, not a fact about the run: a pending restart stays.
+    case ServerSubuserAdded.type:
+    case ServerSubuserChanged.type:
+    case ServerSubuserRemoved.type:
+      // Files changed over SFTP or REST, and who may use the server, are not facts about the run: a pending restart stays.
       return next;
     default:
       return next.restartDueAt === null ? next : { ...next, restartDueAt: null };
@@ -139,6 +156,14 @@ function evolveLifecycle(state: ServerState, type: string, d: Record<string, any
       };
     case ServerUpdated.type:
       return { ...state, ...Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) };
+    case ServerSubuserAdded.type:
+    case ServerSubuserChanged.type:
+      return {
+        ...state,
+        subusers: [...state.subusers.filter((u) => u.user_id !== d.user_id), { user_id: d.user_id, permissions: d.permissions }].sort((a, b) => a.user_id.localeCompare(b.user_id)),
+      };
+    case ServerSubuserRemoved.type:
+      return { ...state, subusers: state.subusers.filter((u) => u.user_id !== d.user_id) };
     case ServerDeleted.type:
       return { ...state, deleted: true, desired: 'stopped' };
     case ServerInstallStarted.type:
@@ -339,7 +364,11 @@ export type ServerCommand =
   | { type: 'restart_by_policy'; now: string }
   | { type: 'install_attempt_failed'; error: string; retryAt: string | null }
   /** Files a user changed on the server's node, over SFTP (the agent's report) or REST (the handler records the user as actor). */
-  | { type: 'report_files_changed'; nodeId: string; via: EventData<typeof ServerFilesChanged>['via']; changes: readonly FileChange[] };
+  | { type: 'report_files_changed'; nodeId: string; via: EventData<typeof ServerFilesChanged>['via']; changes: readonly FileChange[] }
+  /** Sub-users (docs/subusers.md): `actor` is the caller as the gateway vouches for it; the rule is re-applied to the current state here. */
+  | { type: 'add_subuser'; id: string; userId: string; permissions: SubuserPermission[]; actor: SubuserActor }
+  | { type: 'update_subuser'; id: string; userId: string; permissions: SubuserPermission[]; actor: SubuserActor }
+  | { type: 'remove_subuser'; id: string; userId: string; actor: SubuserActor };
 
 /** One change to a server's files: one server.files_changed event. */
 export type FileChange = Pick<EventData<typeof ServerFilesChanged>, 'op' | 'path' | 'to'>;
@@ -417,6 +446,49 @@ function decideUpdate(state: ServerState, cmd: UpdateServerCommand): NewEvent[] 
   return Object.keys(changed).length === 0 ? [] : [event(ServerUpdated, changed)];
 }
 
+/** The caller as contracts' access rule sees it. */
+const principalOf = (actor: SubuserActor) => ({ userId: actor.user_id, permissions: new Set(actor.permissions) });
+
+/**
+ * Who may change the server's sub-users (contracts' rule on the current state): `users` on the
+ * server (owner, `servers.manage`, or a sub-user granted it); nobody grants, or takes away from
+ * another sub-user, a permission it cannot itself exercise there; nobody changes its own grant.
+ */
+function assertMayManageSubusers(state: ServerState, id: string, actor: SubuserActor, target: string, permissions: readonly SubuserPermission[]): void {
+  const principal = principalOf(actor);
+  if (!canControlServer(principal, state, 'users')) {
+    throw new ForbiddenError(`You may not manage the sub-users of server ${id}`, { missing: missingToControlServer(principal, state, 'users') });
+  }
+  const grantable = grantableSubuserPermissions(principal, state);
+  const beyond = permissions.filter((p) => !grantable.includes(p));
+  if (beyond.length) throw new ForbiddenError(`You may not grant what you cannot do on this server yourself: ${beyond.join(', ')}`, { permissions: beyond });
+  const held = subuserGrant(state, target)?.permissions ?? [];
+  const stronger = held.filter((p) => !grantable.includes(p));
+  if (stronger.length) throw new ForbiddenError(`This sub-user holds what you cannot do on this server yourself: ${stronger.join(', ')}`, { permissions: stronger });
+}
+
+function decideSubuser(state: ServerState, cmd: Extract<ServerCommand, { type: 'add_subuser' | 'update_subuser' | 'remove_subuser' }>): NewEvent[] {
+  assertServer(state, cmd.id);
+  const existing = subuserGrant(state, cmd.userId);
+  if (cmd.type === 'add_subuser') {
+    assertMayManageSubusers(state, cmd.id, cmd.actor, cmd.userId, cmd.permissions);
+    if (cmd.userId === state.owner_id) throw new ConflictError('The owner already holds every permission on its server; it cannot be a sub-user', { user_id: cmd.userId });
+    if (existing) throw new ConflictError(`User ${cmd.userId} is already a sub-user of this server; PATCH its permissions instead`, { user_id: cmd.userId });
+    if (state.subusers.length >= MAX_SUBUSERS_PER_SERVER) throw new ConflictError(`A server has at most ${MAX_SUBUSERS_PER_SERVER} sub-users`);
+    return [event(ServerSubuserAdded, { user_id: cmd.userId, permissions: [...cmd.permissions] })];
+  }
+  if (!existing) throw new NotFoundError('Sub-user', cmd.userId);
+  if (cmd.type === 'update_subuser') {
+    if (cmd.userId === cmd.actor.user_id) throw new ForbiddenError('You may not change your own permissions on this server');
+    assertMayManageSubusers(state, cmd.id, cmd.actor, cmd.userId, cmd.permissions);
+    const same = existing.permissions.length === cmd.permissions.length && existing.permissions.every((p) => cmd.permissions.includes(p));
+    return same ? [] : [event(ServerSubuserChanged, { user_id: cmd.userId, permissions: [...cmd.permissions] })];
+  }
+  // Anyone may leave a server it was granted; removing someone else is managing sub-users.
+  if (cmd.userId !== cmd.actor.user_id) assertMayManageSubusers(state, cmd.id, cmd.actor, cmd.userId, []);
+  return [event(ServerSubuserRemoved, { user_id: cmd.userId })];
+}
+
 /** The restart policy's restart of a crashed server, once it is due; anything that happened since cancels it. */
 function decideRestartByPolicy(state: ServerState, now: string): NewEvent[] {
   if (!state.exists || state.deleted || state.state !== 'crashed' || state.desired !== 'running') return [];
@@ -432,7 +504,7 @@ const onNode = (state: ServerState, nodeId: string, decide: () => NewEvent[]): N
  * facts a decision needs (the node's capacity, whether it is online, the time) into the command.
  */
 export const serverDecider: Decider<ServerState, ServerCommand> = {
-  name: 'server-v2',
+  name: 'server-v3', // v3: the state holds sub-users (an older snapshot lacks them)
   initialState: initialServer,
   evolve: evolveServer,
   decide(cmd: ServerCommand, state: ServerState, revision: Revision): NewEvent[] {
@@ -469,6 +541,10 @@ export const serverDecider: Decider<ServerState, ServerCommand> = {
         return onNode(state, cmd.nodeId, () =>
           cmd.changes.map(({ op, path, to }) => event(ServerFilesChanged, { via: cmd.via, op, path, ...(to !== undefined ? { to } : {}), node_id: cmd.nodeId })),
         );
+      case 'add_subuser':
+      case 'update_subuser':
+      case 'remove_subuser':
+        return decideSubuser(state, cmd);
       case 'install_attempt_failed':
         if (!state.exists || state.deleted || state.state !== 'installing') return [];
         return [event(ServerInstallAttemptFailed, { attempt: state.installAttempts + 1, error: cmd.error, retry_at: cmd.retryAt })];

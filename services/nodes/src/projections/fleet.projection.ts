@@ -35,6 +35,9 @@ export class FleetProjection implements Projection {
     await em.query(`create index if not exists servers_restart_due_idx on ${SCHEMA}.servers (restart_due_at) where restart_due_at is not null`);
     await em.query(`create index if not exists servers_install_due_idx on ${SCHEMA}.servers (install_due_at) where install_due_at is not null`);
     await em.query(`create index if not exists servers_owner_idx on ${SCHEMA}.servers (owner_id)`);
+    // Sub-users (docs/subusers.md): `[{user_id, permissions}]`; GET /servers of a sub-user finds its servers by containment.
+    await em.query(`alter table ${SCHEMA}.servers add column if not exists subusers jsonb not null default '[]'`);
+    await em.query(`create index if not exists servers_subusers_idx on ${SCHEMA}.servers using gin (subusers jsonb_path_ops)`);
     await em.query(`create table if not exists ${SCHEMA}.jobs (
       id uuid primary key, runtime text not null, status text not null, stdout text not null default '', stderr text not null default '',
       exit_code int, execution_time_ms int, node_id uuid not null, owner_id text not null,
@@ -136,12 +139,12 @@ export class FleetProjection implements Projection {
     }
     await em.query(
       `insert into ${SCHEMA}.servers (id, name, template_id, node_id, owner_id, state, desired, run_id, limits, variables, ports, template, crashes, last_exit, created_at, version,
-         restart_due_at, install_due_at, install_attempts)
-       values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
+         restart_due_at, install_due_at, install_attempts, subusers)
+       values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
        on conflict (id) do update set name = excluded.name, state = excluded.state, desired = excluded.desired, run_id = excluded.run_id,
          limits = excluded.limits, variables = excluded.variables, ports = excluded.ports, crashes = excluded.crashes,
          last_exit = excluded.last_exit, version = excluded.version, restart_due_at = excluded.restart_due_at,
-         install_due_at = excluded.install_due_at, install_attempts = excluded.install_attempts`,
+         install_due_at = excluded.install_due_at, install_attempts = excluded.install_attempts, subusers = excluded.subusers`,
       [
         id,
         state.name,
@@ -162,6 +165,7 @@ export class FleetProjection implements Projection {
         state.restartDueAt,
         state.installDueAt,
         state.installAttempts,
+        JSON.stringify(state.subusers),
       ],
     );
   }
@@ -213,5 +217,6 @@ export function rowToServerState(row: Record<string, any>): ServerState {
     restartDueAt: row.restart_due_at ? new Date(row.restart_due_at).toISOString() : null,
     installDueAt: row.install_due_at ? new Date(row.install_due_at).toISOString() : null,
     installAttempts: row.install_attempts ?? 0,
+    subusers: row.subusers ?? [],
   };
 }

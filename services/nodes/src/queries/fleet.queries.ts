@@ -66,16 +66,29 @@ export class FleetQueries {
     return this.readModel.getTemplateView(idSchema.parse(data).id);
   }
 
-  /** `owner_id` narrows to one owner's servers (the gateway sets it for callers without servers.read). */
+  /**
+   * `owner_id` narrows to one owner's servers; `member_id` to the servers a user owns or is a
+   * sub-user of (the gateway sets it for callers without servers.read: contracts' canSeeServer).
+   */
   @MessagePattern(Subjects.command('nodes', 'list_servers'))
   async listServers(@Payload() data: unknown): Promise<Page<ServerView>> {
     const q = pageSchema
-      .extend({ owner_id: text().max(100).optional(), node_id: z.uuid().optional(), state: text().max(20).optional(), q: text().max(100).optional() })
+      .extend({
+        owner_id: text().max(100).optional(),
+        member_id: text().max(100).optional(),
+        node_id: z.uuid().optional(),
+        state: text().max(20).optional(),
+        q: text().max(100).optional(),
+      })
       .parse(data ?? {});
     const params: unknown[] = [q.limit + 1];
     const where: string[] = [];
     if (q.cursor) where.push(`id > $${params.push(q.cursor)}`);
     if (q.owner_id) where.push(`owner_id = $${params.push(q.owner_id)}`);
+    if (q.member_id) {
+      const n = params.push(q.member_id);
+      where.push(`(owner_id = $${n} or subusers @> jsonb_build_array(jsonb_build_object('user_id', $${n}::text)))`);
+    }
     if (q.node_id) where.push(`node_id = $${params.push(q.node_id)}`);
     if (q.state) where.push(`state = $${params.push(q.state)}`);
     if (q.q) where.push(`name ilike $${params.push(`%${q.q.replace(/[\\%_]/g, '\\$&')}%`)}`);

@@ -56,6 +56,8 @@ export interface ServerRow {
   restart_due_at: Date | null;
   install_due_at: Date | null;
   install_attempts: number;
+  /** Sub-users and their grants (docs/subusers.md). */
+  subusers: ServerState['subusers'];
   created_at: Date;
   version: number;
 }
@@ -155,6 +157,7 @@ export class FleetViews {
       ports: row.ports,
       usage: up ? ((this.usage.server(row.node_id, row.id) as ServerUsage | undefined) ?? null) : null,
       last_exit: row.last_exit ?? null,
+      subusers: row.subusers ?? [],
       createdAt: iso(row.created_at)!,
       version: row.version,
     };
@@ -180,6 +183,7 @@ export class FleetViews {
       restart_due_at: null,
       install_due_at: null,
       install_attempts: s.installAttempts,
+      subusers: s.subusers,
       created_at: new Date(s.createdAt ?? 0),
       version,
     });

@@ -130,7 +130,7 @@ export class DomainFeed {
     if (typeof serverId !== 'string') return;
     delete data.manifest;
     const push: BackupPush = { serverId, backupId, event: event.type, data, at: event.time };
-    this.pusher.push(serverRoom(serverId), ServerEvents.serverBackup, push, (p) => p.permissions.has('backups.read') && this.owners.sees(p, serverId));
+    this.pusher.push(serverRoom(serverId), ServerEvents.serverBackup, push, (p) => this.owners.watches(p, serverId, 'backups.read'));
   }
 
   private server(serverId: string, event: CloudEvent): void {

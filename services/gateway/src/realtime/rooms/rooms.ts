@@ -33,8 +33,8 @@ export const EVENTS_ROOM = 'events';
 
 /**
  * Who may be in a room, decided without I/O so it can run on every outbound message.
- * A server room needs `servers.read` or being the server's owner (ServerOwners must know the
- * owner: joining looks it up first).
+ * A server room needs `servers.read` or being the server's owner or sub-user (ServerOwners must
+ * know the server: joining looks it up first).
  */
 export class RoomAccess {
   constructor(private readonly owners: ServerOwners) {}
@@ -64,8 +64,8 @@ export class RoomAccess {
     return this.owners.sees(principal, serverId);
   }
 
-  /** Console lines and commands: `servers.console` on a server one sees. */
+  /** Console lines and commands: `servers.console` on a server one sees; a sub-user also needs the `console` grant (contracts' canWatchServer). */
   usesConsole(principal: Principal, serverId: string): boolean {
-    return principal.permissions.has('servers.console') && this.seesServer(principal, serverId);
+    return principal.permissions.has('servers.console') && this.owners.watches(principal, serverId, 'console');
   }
 }
