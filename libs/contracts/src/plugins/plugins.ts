@@ -9,6 +9,8 @@ import { jsonValue, text } from '../text';
 
 /** Biggest entry file a plugin may ship (the code travels inside plugin.installed). */
 export const MAX_PLUGIN_CODE_BYTES = 128 * 1024;
+/** Biggest config of an installed plugin, as JSON (it travels in plugin.installed / plugin.config_changed). */
+export const MAX_PLUGIN_CONFIG_BYTES = 16 * 1024;
 /** Biggest plugin.json / template.json read from a repository. */
 export const MAX_MANIFEST_BYTES = 64 * 1024;
 
@@ -96,7 +98,10 @@ export function pluginDurableName(pluginId: string): string {
 export const PLUGIN_STATES = ['enabled', 'disabled', 'suspended'] as const;
 export type PluginState = (typeof PLUGIN_STATES)[number];
 
-const config = jsonValue({ maxDepth: 12, maxValues: 2000 });
+const config = jsonValue({ maxDepth: 12, maxValues: 2000 }).refine(
+  (value) => value === undefined || new TextEncoder().encode(JSON.stringify(value) ?? "").length <= MAX_PLUGIN_CONFIG_BYTES,
+  `at most ${MAX_PLUGIN_CONFIG_BYTES} bytes of JSON`,
+);
 
 export const installPluginSchema = z.object({
   catalog_id: z.uuid(),
