@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { loadConfig, readServiceCreds, type AccountAdmin, type AccountSigner } from '@encedeus/messaging';
 import { createGatewayApp } from './gateway.app';
 import { gatewayFeatures } from './gateway.features';
+import { healthServicesFromEnv } from './health/health.controller';
 
 async function bootstrap() {
   const config = await loadConfig();
@@ -17,6 +18,7 @@ async function bootstrap() {
     accountAdmin,
     publicNatsUrl: config.nats.publicUrl,
     consoleDir: config.gateway.consoleDir,
+    services: healthServicesFromEnv(),
   };
   const { url } = await createGatewayApp({ ...options, features: gatewayFeatures(options) }, config.gateway.port);
   console.log(`gateway listening on ${url} (API ${url}/api/v1, docs ${url}/api/docs)`);

@@ -15,6 +15,7 @@ import { IdentityBootstrap } from '../../users/src/bootstrap/identity-bootstrap'
 import { UsersModule } from '../../users/src/users.module';
 import { createGatewayApp, type GatewayApp } from '../src/gateway.app';
 import { gatewayFeatures } from '../src/gateway.features';
+import { DEFAULT_HEALTH_SERVICES } from '../src/health/health.controller';
 
 export const STACK_ADMIN = { email: 'admin@stack.test', password: 'stack admin password' };
 
@@ -116,6 +117,8 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<Stack
         PluginsModule.forRoot({
           dataDir: mkdtempSync(join(tmpdir(), 'encedeus-stack-plugins-')),
           ...stackOptions.plugins,
+          // Tests' repositories are local (file://); production never allows them (docs/plugins.md).
+          git: { allowLocalRepositories: true, ...stackOptions.plugins.git },
           nats: { servers, creds: await env.nats.creds('plugins') },
           databaseUrl: env.db.url,
         }),
@@ -123,7 +126,15 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<Stack
       )
     : undefined;
   if (plugins) services.push(plugins);
-  const options = { nats: { servers, creds: await env.nats.creds('gateway') }, databaseUrl: env.db.url, signer: env.nats.signer, accountAdmin: env.nats.accountAdmin, logLevel: 'silent' };
+  const options = {
+    nats: { servers, creds: await env.nats.creds('gateway') },
+    databaseUrl: env.db.url,
+    signer: env.nats.signer,
+    accountAdmin: env.nats.accountAdmin,
+    logLevel: 'silent',
+    // /health lists the plugins service when the stack runs it (main.ts: every deployed service).
+    ...(plugins ? { services: [...DEFAULT_HEALTH_SERVICES, 'plugins' as const] } : {}),
+  };
   const gateway = await createGatewayApp({ ...options, features: gatewayFeatures(options) }, 0, '127.0.0.1');
   const http = () => request(gateway.url);
   const agents: StackAgent[] = [];
@@ -147,7 +158,7 @@ export async function startStack(stackOptions: StackOptions = {}): Promise<Stack
     },
     startAgent(token) {
       const dataDir = mkdtempSync(join(tmpdir(), 'encedeus-stack-agent-'));
-      const agent = spawnAgent({ natsUrl: servers, dataDir, token, usageMs: Number(process.env.STACK_AGENT_USAGE_MS ?? 1000) });
+      const agent = spawnAgent({ natsUrl: servers, dataDir, token, gatewayUrl: gateway.url, usageMs: Number(process.env.STACK_AGENT_USAGE_MS ?? 1000) });
       agents.push(agent);
       return agent;
     },

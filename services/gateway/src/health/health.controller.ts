@@ -3,11 +3,28 @@ import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { NatsConnection } from 'nats';
 import { DataSource } from 'typeorm';
-import { Subjects, type ServiceName } from '@encedeus/contracts';
+import { SERVICES, Subjects, type ServiceName } from '@encedeus/contracts';
 import { CommandClient, NATS_CONNECTION, NATS_STATUS, projectionStatus, type NatsStatus, type ProjectionStatus, type ServiceHealth } from '@encedeus/messaging';
 import { Public } from '@encedeus/security';
 import { GATEWAY_OPTIONS, type GatewayOptions } from '../gateway.options';
 import { reportDeadLettersFrom } from '../observability/metrics';
+
+/** What /health asks when GatewayOptions.services is not given (tests that start only these). */
+export const DEFAULT_HEALTH_SERVICES: readonly ServiceName[] = ['auth', 'users', 'nodes'];
+
+/**
+ * The services a production gateway's /health asks (main.ts): `GATEWAY_HEALTH_SERVICES` (comma
+ * separated), else every service a deployment runs (`npm run dev`, docker-compose, infra/k8s):
+ * auth, users, nodes, files, metrics, plugins.
+ */
+export function healthServicesFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceName[] {
+  const all: ServiceName[] = SERVICES.filter((s) => s !== 'gateway');
+  const listed = env.GATEWAY_HEALTH_SERVICES?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!listed || listed.length === 0) return [...all];
+  const unknown = listed.filter((s) => !all.includes(s as ServiceName));
+  if (unknown.length > 0) throw new Error(`GATEWAY_HEALTH_SERVICES: unknown service(s) ${unknown.join(', ')} (known: ${all.join(', ')})`);
+  return [...new Set(listed)] as ServiceName[];
+}
 
 /** Budget of each check: long enough for a loaded machine, short enough for a load balancer's probe. */
 const CHECK_TIMEOUT_MS = 2000;
@@ -65,7 +82,7 @@ export class HealthController implements OnModuleInit {
   }
 
   private serviceNames(): ServiceName[] {
-    return this.options.services ?? (['auth', 'users', 'nodes'] as ServiceName[]);
+    return this.options.services ?? [...DEFAULT_HEALTH_SERVICES];
   }
 
   private async jetstream(): Promise<DependencyHealth> {

@@ -12,6 +12,7 @@ import {
   ratePluginSchema,
   Subjects,
   text,
+  ValidationError,
   type InstalledPluginView,
   type RepositoryView,
 } from '@encedeus/contracts';
@@ -20,11 +21,13 @@ import { pluginDecider, type InstallFrom } from '../domain/plugin.decider';
 import { repositoryDecider } from '../domain/repository.decider';
 import { CatalogSync } from '../catalog/catalog-sync';
 import { GitRepositories } from '../git/git-repository';
+import { RepositoryUrlError } from '../git/repository-url';
 import { SCHEMA } from '../projections/plugins.projection';
 import { PLUGINS_DB } from '../plugins.tokens';
 import { PluginsQueries } from '../queries/plugins.queries';
 import { deletePluginConsumer, ensurePluginConsumer } from '../delivery/plugin-runner';
 import { purgePluginKv } from '../delivery/capabilities';
+import { validatePluginConfigBounded } from '../domain/config-validation';
 
 const idSchema = z.object({ id: z.uuid() });
 /** What the gateway adds to an install: the installer's effective permissions (approval of a high-risk plugin). */
@@ -62,6 +65,10 @@ export class PluginsCommands {
   @MessagePattern(Subjects.command('plugins', 'add_repository'))
   async addRepository(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<RepositoryView> {
     const body = addRepositorySchema.parse(data);
+    await this.git.checkUrl(body.url).catch((error: unknown) => {
+      if (error instanceof RepositoryUrlError) throw new ValidationError(`The repository URL is refused: ${error.message}`, [{ path: 'url', message: error.message }]);
+      throw error;
+    });
     const meta = commandMeta(ctx);
     const id = newAggregateId('plugins.add_repository', meta);
     await visible(this.projector, await this.kernel.handle('plugin', id, repositoryDecider, { type: 'add', ...body }, meta));
@@ -124,6 +131,8 @@ export class PluginsCommands {
       code: row.code,
       sha256: row.sha256,
     };
+    // Bounded in time before the decider runs the same schema on the service's thread.
+    await validatePluginConfigBounded(from.config_schema, body.config ?? {});
     const held = new Set(body.installer_permissions);
     const isAdmin = ALL_PERMISSIONS.every((p) => held.has(p));
     const id = newAggregateId('plugins.install', meta);
@@ -147,6 +156,8 @@ export class PluginsCommands {
   @MessagePattern(Subjects.command('plugins', 'configure'))
   async configure(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<InstalledPluginView> {
     const { id, config } = pluginConfigSchema.extend({ id: z.uuid() }).parse(data);
+    const { state } = await this.store.load('plugin', id, pluginDecider);
+    if (state.installed && !state.uninstalled) await validatePluginConfigBounded(state.configSchema, config);
     await visible(this.projector, await this.kernel.handle('plugin', id, pluginDecider, { type: 'configure', config }, commandMeta(ctx)));
     return this.queries.installedView(id);
   }

@@ -4,6 +4,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTemplateSchema, MAX_MANIFEST_BYTES, MAX_PLUGIN_CODE_BYTES, pluginManifestSchema, type PluginManifest } from '@encedeus/contracts';
 import { configSchemaProblem } from '../domain/config-validation';
+import { checkRepositoryUrl, pinnedGit, RepositoryUrlError, type RepositoryUrlPolicy } from './repository-url';
 
 /** Limits of one sync. */
 export interface GitLimits {
@@ -13,6 +14,13 @@ export interface GitLimits {
   maxPackBytes?: number;
   /** At most this many plugins and this many templates are read. @default 200 */
   maxEntries?: number;
+  /**
+   * Also fetch `file://`, `http://` and hosts with internal addresses (tests' local repositories).
+   * Never set by main.ts, nor by any REST body or environment variable. @default false
+   */
+  allowLocalRepositories?: boolean;
+  /** Host name resolution of the URL check (tests). @default dns.lookup */
+  lookup?: RepositoryUrlPolicy['lookup'];
 }
 
 export interface RepositoryPlugin {
@@ -52,6 +60,7 @@ export class GitRepositories {
   private readonly timeoutMs: number;
   private readonly maxPackBytes: number;
   private readonly maxEntries: number;
+  private readonly policy: RepositoryUrlPolicy;
 
   constructor(
     private readonly dataDir: string,
@@ -60,9 +69,15 @@ export class GitRepositories {
     this.timeoutMs = limits.timeoutMs ?? 60_000;
     this.maxPackBytes = limits.maxPackBytes ?? 50 * 1024 * 1024;
     this.maxEntries = limits.maxEntries ?? 200;
+    this.policy = { allowLocal: limits.allowLocalRepositories === true, lookup: limits.lookup };
   }
 
-  private git(args: string[], cwd?: string, maxBuffer = 8 * 1024 * 1024): Promise<Buffer> {
+  /** Refuses (RepositoryUrlError) a URL the service must not fetch: see repository-url.ts. */
+  async checkUrl(url: string): Promise<void> {
+    await checkRepositoryUrl(url, this.policy);
+  }
+
+  private git(args: string[], cwd?: string, maxBuffer = 8 * 1024 * 1024, pinned?: { config: string[]; env: Record<string, string> }): Promise<Buffer> {
     const env = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: this.dataDir,
@@ -70,9 +85,12 @@ export class GitRepositories {
       GIT_CONFIG_NOSYSTEM: '1',
       GIT_CONFIG_GLOBAL: '/dev/null',
       GIT_ASKPASS: '/bin/false',
-      GIT_SSH_COMMAND: 'ssh -oBatchMode=yes -oStrictHostKeyChecking=accept-new',
+      GIT_SSH_COMMAND: 'ssh -F /dev/null -oBatchMode=yes -oStrictHostKeyChecking=accept-new',
+      // Local commands (init, ls-tree, cat-file…) need no transport; a fetch gets its URL's own.
+      GIT_ALLOW_PROTOCOL: 'none',
+      ...pinned?.env,
     };
-    const safety = ['-c', 'core.hooksPath=/dev/null', '-c', 'protocol.ext.allow=never', '-c', 'core.symlinks=false', '-c', 'submodule.recurse=false'];
+    const safety = ['-c', 'core.hooksPath=/dev/null', '-c', 'protocol.ext.allow=never', '-c', 'core.symlinks=false', '-c', 'submodule.recurse=false', ...(pinned?.config ?? [])];
     return new Promise((resolve, reject) => {
       execFile('git', [...safety, ...args], { cwd, env, timeout: this.timeoutMs, maxBuffer, encoding: 'buffer', killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
         if (error) reject(new GitError(`git ${args[0]}: ${(stderr.toString() || error.message).trim().slice(0, 500)}`));
@@ -87,6 +105,10 @@ export class GitRepositories {
 
   /** Fetches `branch` of `url` into the repository's bare copy and reads its plugins and templates. */
   async sync(id: string, url: string, branch: string): Promise<RepositoryContents> {
+    // Checked again at every fetch (a repository added before, a name that now resolves elsewhere); git connects to these addresses only.
+    const checked = await checkRepositoryUrl(url, this.policy).catch((error: unknown) => {
+      throw error instanceof RepositoryUrlError ? new GitError(`refused URL: ${error.message}`) : error;
+    });
     const dir = this.dirOf(id);
     await mkdir(this.dataDir, { recursive: true });
     const exists = await stat(join(dir, 'HEAD')).then(
@@ -95,7 +117,7 @@ export class GitRepositories {
     );
     if (!exists) await this.git(['init', '--quiet', '--bare', dir]);
     try {
-      await this.git(['fetch', '--quiet', '--depth', '1', '--no-tags', '--no-recurse-submodules', '--force', '--', url, `+refs/heads/${branch}:refs/heads/sync`], dir);
+      await this.git(['fetch', '--quiet', '--depth', '1', '--no-tags', '--no-recurse-submodules', '--force', '--', url, `+refs/heads/${branch}:refs/heads/sync`], dir, undefined, pinnedGit(checked));
     } catch (error) {
       if (!exists) await rm(dir, { recursive: true, force: true });
       throw error;
