@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { JSONCodec } from 'nats';
 import { DataSource } from 'typeorm';
-import { ensureStreams } from '@encedeus/messaging';
+import { copyRows, copyText, ensureStreams } from '@encedeus/messaging';
 import { TelemetryIngest, TELEMETRY_CONSUMER } from '../services/metrics/src/ingest/telemetry-ingest';
 import { MetricsStore, SCHEMA } from '../services/metrics/src/storage/metrics-store';
 import { SAMPLE_FIELDS, type Sample } from '../services/metrics/src/storage/samples';
@@ -39,13 +39,18 @@ export async function run(): Promise<void> {
   await store.migrate();
   const nodeId = randomUUID();
   const servers = Array.from({ length: 2000 }, () => randomUUID());
-  const start = Date.now() - 3600_000;
+  // From now on, as live telemetry is: above the rollups' watermarks (older samples are late ones, merged into the rollups as they come).
+  const start = Date.now();
   const rows = samples(SAMPLES, servers, nodeId, start);
-  await store.ensurePartitions([start, Date.now()]);
+  await store.ensurePartitions([start, rows[rows.length - 1].t]);
 
-  // Raw: the same rows, one multi-row INSERT per batch into a bare table (no rollups, no checkpoint).
-  await db.query(`create table bench_raw_samples (series text, node_id uuid, t timestamptz, ${SAMPLE_FIELDS.map((f) => `${f} float8`).join(', ')})`);
-  const rawStart = process.hrtime.bigint();
+  // Raw: the same rows into bare tables (no index, no checkpoint): one multi-row INSERT of unnested
+  // arrays per batch, and one COPY per batch (the faster: the raw figure the target is measured against).
+  const columns = ['series', 'node_id', 't', ...SAMPLE_FIELDS];
+  for (const table of ['bench_raw_samples', 'bench_copy_samples']) {
+    await db.query(`create table ${table} (series text, node_id uuid, t timestamptz, ${SAMPLE_FIELDS.map((f) => `${f} float8`).join(', ')})`);
+  }
+  const insertStart = process.hrtime.bigint();
   for (let i = 0; i < rows.length; i += BATCH) {
     const batch = rows.slice(i, i + BATCH);
     const params: unknown[] = [batch.map((s) => s.series), batch.map((s) => s.nodeId), batch.map((s) => s.t)];
@@ -55,9 +60,17 @@ export async function run(): Promise<void> {
       params,
     );
   }
-  const rawRate = rows.length / secondsSince(rawStart);
+  const insertRate = rows.length / secondsSince(insertStart);
+  const copyStart = process.hrtime.bigint();
+  for (let i = 0; i < rows.length; i += BATCH) {
+    let lines = '';
+    for (const s of rows.slice(i, i + BATCH)) lines += `${s.series}\t${s.nodeId}\t${new Date(s.t).toISOString()}\t${s.values.map(copyText).join('\t')}\n`;
+    await db.transaction((em) => copyRows(em, 'bench_copy_samples', columns, lines));
+  }
+  const rawRate = rows.length / secondsSince(copyStart);
+  const raw = { name: 'COPY of the same rows into a bare table, one per batch', value: rawRate, unit: 'samples/s' };
 
-  // Ours: MetricsStore.write (samples + 1-minute and 1-hour rollups merged + checkpoint, one transaction per batch).
+  // Ours: MetricsStore.write (COPY into the partitioned, indexed samples table + checkpoint, one transaction per batch).
   await store.checkpoint('bench');
   const oursStart = process.hrtime.bigint();
   for (let i = 0, seq = 0; i < rows.length; i += BATCH) {
@@ -66,7 +79,14 @@ export async function run(): Promise<void> {
     seq += batch.length;
   }
   const oursRate = rows.length / secondsSince(oursStart);
-  record({ bench: BENCH, name: 'ingest into Postgres (samples + rollups + checkpoint)', value: oursRate, unit: 'samples/s', target: { op: '>=', value: 100_000 }, raw: { name: 'multi-row INSERT of the same rows, bare table', value: rawRate, unit: 'samples/s' }, minShareOfRaw: 0.5 });
+  record({ bench: BENCH, name: 'ingest into Postgres (samples + checkpoint; rollups behind a watermark)', value: oursRate, unit: 'samples/s', target: { op: '>=', value: 100_000 }, raw, minShareOfRaw: 0.5 });
+  record({ bench: BENCH, name: 'multi-row INSERT (unnest) of the same rows, bare table (reference)', value: insertRate, unit: 'samples/s', raw });
+
+  // The rollup passes that ingest leaves for later (MetricsStore.rollUp, every 10 s in the service): all of the above at once.
+  const rollupStart = process.hrtime.bigint();
+  await store.rollUp(rows[rows.length - 1].t + 3600_000, { settleMs: 0, maxSpanMs: 24 * 3600_000 });
+  const rollupRate = rows.length / secondsSince(rollupStart);
+  record({ bench: BENCH, name: 'rollup pass over those samples (1-minute and 1-hour buckets)', value: rollupRate, unit: 'samples/s', raw });
 
   // End to end: the same kind of samples published to TELEMETRY, read by the service's durable consumer.
   const nc = await env.connect('admin');
@@ -89,7 +109,7 @@ export async function run(): Promise<void> {
   await ingest.waitFor(last, 120_000);
   const e2eRate = e2eCount / secondsSince(e2eStart);
   await ingest.stop();
-  record({ bench: BENCH, name: `ingest from TELEMETRY (durable ${TELEMETRY_CONSUMER}, end to end)`, value: e2eRate, unit: 'samples/s', raw: { name: 'multi-row INSERT of the same rows, bare table', value: rawRate, unit: 'samples/s' } });
+  record({ bench: BENCH, name: `ingest from TELEMETRY (durable ${TELEMETRY_CONSUMER}, end to end)`, value: e2eRate, unit: 'samples/s', raw });
 
   // Queries: a week of 1-minute rollups and a month of 1-hour rollups for SERVERS servers.
   const now = Date.now();

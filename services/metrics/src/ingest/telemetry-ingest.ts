@@ -13,6 +13,8 @@ export interface TelemetryIngestOptions {
   batchSize?: number;
   /** Pause between two retention passes (partitions ahead, expired ones dropped). @default 10 min */
   retentionEveryMs?: number;
+  /** Pause between two rollup passes (MetricsStore.rollUp: settled samples into 1-minute and 1-hour buckets). @default 10 s */
+  rollupEveryMs?: number;
   /** The `telemetry-ingest` lease. @default { ttlMs: 5000 } */
   lease?: { ttlMs?: number; renewMs?: number };
   /** Called with every batch's samples once they are stored (alert rules); a throw is logged, never retried. */
@@ -22,16 +24,19 @@ export interface TelemetryIngestOptions {
 const codec = JSONCodec<unknown>();
 
 /**
- * Reads `tel.>` from stream TELEMETRY through one durable consumer and writes the samples and their
- * rollups (MetricsStore.write), a batch and its checkpoint per transaction. One replica ingests: the
+ * Reads `tel.>` from stream TELEMETRY through one durable consumer and writes the samples
+ * (MetricsStore.write), a batch and its checkpoint per transaction. One replica ingests: the
  * holder of the `metrics.telemetry-ingest` lease; its commits are fenced on the checkpoint, so a
- * holder that lost the lease without noticing writes nothing. The holder also runs retention.
+ * holder that lost the lease without noticing writes nothing. The holder also rolls settled samples
+ * up (MetricsStore.rollUp, every `rollupEveryMs`) and runs retention.
  */
 export class TelemetryIngest {
   private readonly logger = new Logger('TelemetryIngest');
   private readonly lease: Lease;
   private loop?: ConsumeLoop;
   private retention?: NodeJS.Timeout;
+  private rollups?: NodeJS.Timeout;
+  private rolling?: Promise<void>;
   private written = 0;
   private switching: Promise<void> = Promise.resolve();
 
@@ -93,6 +98,8 @@ export class TelemetryIngest {
     await this.retain();
     this.retention = setInterval(() => void this.retain(), this.options.retentionEveryMs ?? 10 * 60_000);
     this.retention.unref();
+    this.rollups = setInterval(() => void this.rollUp(), this.options.rollupEveryMs ?? 10_000);
+    this.rollups.unref();
     const batchSize = this.options.batchSize ?? 5000;
     let batch: JsMsg[] = [];
     const flush = async () => {
@@ -128,6 +135,9 @@ export class TelemetryIngest {
   private async end(): Promise<void> {
     clearInterval(this.retention);
     this.retention = undefined;
+    clearInterval(this.rollups);
+    this.rollups = undefined;
+    await this.rolling;
     const loop = this.loop;
     this.loop = undefined;
     await loop?.stop();
@@ -183,6 +193,16 @@ export class TelemetryIngest {
     this.written = last.seq;
     last.ack();
     if (this.options.afterWrite && samples.length > 0) await this.options.afterWrite(samples).catch((error) => this.logger.warn(`after the batch: ${(error as Error).message}`));
+  }
+
+  /** One rollup pass at a time; a failure is logged and the next pass takes it up. */
+  private rollUp(): Promise<void> {
+    this.rolling ??= this.store
+      .rollUp()
+      .then(() => undefined)
+      .catch((error) => this.logger.warn(`rollup failed: ${(error as Error).message}`))
+      .finally(() => (this.rolling = undefined));
+    return this.rolling;
   }
 
   /** Partitions for today and tomorrow exist before samples need them; expired ones are dropped. */
