@@ -5,6 +5,7 @@ import { CommandClient, CommandHandler, EventStore, healthControllerFor, Messagi
 import { CatalogSync } from './catalog/catalog-sync';
 import { PluginsCommands } from './commands/plugins.commands';
 import { PluginHost } from './delivery/plugin-host';
+import { PluginHooks } from './delivery/lifecycle-hooks';
 import { GitRepositories } from './git/git-repository';
 import type { PluginsModuleOptions } from './plugins.options';
 import { PLUGINS_DB, PLUGINS_OPTIONS } from './plugins.tokens';
@@ -65,6 +66,12 @@ export class PluginsModule {
           useFactory: (nc: NatsConnection, db: DataSource, store: EventStore, kernel: CommandHandler, commands: CommandClient, projector: Projector) =>
             new PluginHost(nc, db, store, kernel, commands, projector, options.delivery),
           inject: [NATS_CONNECTION, PLUGINS_DB, EventStore, CommandHandler, CommandClient, Projector],
+        },
+        {
+          provide: PluginHooks,
+          useFactory: (nc: NatsConnection, commands: CommandClient, db: DataSource) =>
+            new PluginHooks(nc, commands, db, { sandbox: options.delivery?.sandbox, httpTimeoutMs: options.delivery?.httpTimeoutMs }),
+          inject: [NATS_CONNECTION, CommandClient, PLUGINS_DB],
         },
         PluginsQueries,
         PluginsLifecycle,

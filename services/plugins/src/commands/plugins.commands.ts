@@ -1,4 +1,4 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Controller, Inject, Logger } from '@nestjs/common';
 import { Ctx, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
 import type { NatsConnection } from 'nats';
 import type { DataSource } from 'typeorm';
@@ -17,7 +17,7 @@ import {
   type RepositoryView,
 } from '@encedeus/contracts';
 import { CommandHandler, EventStore, metaFromHeaders, NATS_CONNECTION, newAggregateId, Projector, type CommandMeta, type Handled } from '@encedeus/messaging';
-import { pluginDecider, type InstallFrom } from '../domain/plugin.decider';
+import { pluginDecider, type InstalledPlugin, type InstallFrom, type PluginCommand } from '../domain/plugin.decider';
 import { repositoryDecider } from '../domain/repository.decider';
 import { CatalogSync } from '../catalog/catalog-sync';
 import { GitRepositories } from '../git/git-repository';
@@ -28,6 +28,7 @@ import { PluginsQueries } from '../queries/plugins.queries';
 import { deletePluginConsumer, ensurePluginConsumer } from '../delivery/plugin-runner';
 import { purgePluginKv } from '../delivery/capabilities';
 import { validatePluginConfigBounded } from '../domain/config-validation';
+import { HookError, PluginHooks, type HookedPlugin, type LifecycleHook, type LogLine } from '../delivery/lifecycle-hooks';
 
 const idSchema = z.object({ id: z.uuid() });
 /** What the gateway adds to an install: the installer's effective permissions (approval of a high-risk plugin). */
@@ -50,6 +51,8 @@ async function visible<S>(projector: Projector, handled: Handled<S>): Promise<Ha
  */
 @Controller()
 export class PluginsCommands {
+  private readonly logger = new Logger('PluginsCommands');
+
   constructor(
     @Inject(CommandHandler) private readonly kernel: CommandHandler,
     @Inject(Projector) private readonly projector: Projector,
@@ -59,6 +62,7 @@ export class PluginsCommands {
     @Inject(CatalogSync) private readonly sync: CatalogSync,
     @Inject(GitRepositories) private readonly git: GitRepositories,
     @Inject(PluginsQueries) private readonly queries: PluginsQueries,
+    @Inject(PluginHooks) private readonly hooks: PluginHooks,
   ) {}
 
   /** Adds a repository and syncs it at once (a failed fetch leaves it `failed` with the error, not a failed request). */
@@ -136,9 +140,21 @@ export class PluginsCommands {
     const held = new Set(body.installer_permissions);
     const isAdmin = ALL_PERMISSIONS.every((p) => held.has(p));
     const id = newAggregateId('plugins.install', meta);
-    const handled = await this.kernel.handle('plugin', id, pluginDecider, { type: 'install', from, config: body.config, actor: meta.actor, approve: body.approve === true, isAdmin }, meta);
+    const command: PluginCommand = { type: 'install', from, config: body.config, actor: meta.actor, approve: body.approve === true, isAdmin };
+    // onInstall and onEnable run before anything is recorded, and only once the decider would take
+    // the install (an unapproved high-risk plugin's code never runs); a retried install skips them.
+    const { state, revision } = await this.store.load('plugin', id, pluginDecider);
+    let hookLogs: LogLine[] = [];
+    if (!state.installed) {
+      pluginDecider.decide(command, state, revision);
+      hookLogs = await this.lifecycle({ id, name: row.name, version: row.version, permissions: row.permissions, config: body.config ?? {}, code: row.code }, ['onInstall', 'onEnable'], 'install');
+    }
+    const handled = await this.kernel.handle('plugin', id, pluginDecider, command, meta);
     const installed = handled.events.find((e) => e.event.type === 'plugin.installed');
-    if (installed) await ensurePluginConsumer(this.nc, { id, events: row.events, installedSequence: installed.sequence });
+    if (installed) {
+      await ensurePluginConsumer(this.nc, { id, events: row.events, installedSequence: installed.sequence });
+      await this.hooks.persist(id, hookLogs).catch((error: Error) => this.logger.warn(`hook logs of ${id} not written: ${error.message}`));
+    }
     await visible(this.projector, handled);
     return this.queries.installedView(id);
   }
@@ -179,10 +195,50 @@ export class PluginsCommands {
     return { uninstalled: true };
   }
 
+  /**
+   * Enable runs onEnable first: a hook that fails refuses the enable (422), nothing recorded.
+   * Disable runs onDisable first: a hook that fails is logged, and the plugin is disabled anyway.
+   */
   private async simple(data: unknown, ctx: NatsContext, command: { type: 'enable' } | { type: 'disable' }): Promise<InstalledPluginView> {
     const { id } = idSchema.parse(data);
+    const { state } = await this.store.load('plugin', id, pluginDecider);
+    const changes = state.installed && !state.uninstalled && (command.type === 'enable' ? state.state !== 'enabled' : state.state !== 'disabled');
+    if (changes) {
+      const plugin = this.hooked(id, state);
+      if (command.type === 'enable') await this.hooks.persist(id, await this.lifecycle(plugin, ['onEnable'], 'enable'));
+      else {
+        const logs = await this.hooks.run(plugin, ['onDisable']).catch((error: unknown) => {
+          if (!(error instanceof HookError)) throw error;
+          this.logger.warn(`plugin ${state.name} (${id}): ${error.message}; disabled anyway`);
+          return [...error.logs, { level: 'error' as const, message: `${error.message}; the plugin is disabled anyway` }];
+        });
+        await this.hooks.persist(id, logs).catch((error: Error) => this.logger.warn(`hook logs of ${id} not written: ${error.message}`));
+      }
+    }
     await visible(this.projector, await this.kernel.handle('plugin', id, pluginDecider, command, commandMeta(ctx)));
     return this.queries.installedView(id);
+  }
+
+  private hooked(id: string, state: InstalledPlugin): HookedPlugin {
+    return { id, name: state.name, permissions: state.permissions, config: state.config, code: state.code };
+  }
+
+  /**
+   * Runs lifecycle hooks that must pass: a failure is a 422 naming the hook and the plugin's error,
+   * and whatever the hook wrote to its KV keys is purged (an install leaves nothing behind).
+   */
+  private async lifecycle(plugin: HookedPlugin, hooks: LifecycleHook[], action: 'install' | 'enable'): Promise<LogLine[]> {
+    try {
+      return await this.hooks.run(plugin, hooks);
+    } catch (error) {
+      if (!(error instanceof HookError)) throw error;
+      if (action === 'install' && plugin.permissions.includes('kv')) {
+        await purgePluginKv(this.nc, plugin.id).catch((e: Error) => this.logger.warn(`kv of ${plugin.id} not purged: ${e.message}`));
+      }
+      throw new ValidationError(`The plugin's ${error.hook} hook failed, so it was not ${action === 'install' ? 'installed' : 'enabled'}: ${error.reason}`, [
+        { path: error.hook, message: error.reason.slice(0, 500) },
+      ]);
+    }
   }
 
   private async lastOf(id: string): Promise<number> {
