@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
-import { parseEnrollmentToken, Subjects, type EnrollReply } from '@encedeus/contracts';
-import { CommandClient, inboxPrefixFromCreds } from '@encedeus/messaging';
+import { Subjects, type EnrollReply } from '@encedeus/contracts';
+import { CommandClient, inboxPrefixFromCreds, mintUserCreds, SERVICE_PERMISSIONS } from '@encedeus/messaging';
 import { benchFleet } from './fleet-bench-env';
 import { conditions, record } from './lib/harness';
 
@@ -36,7 +36,8 @@ export async function run(options: { sizes?: number[]; intervalMs?: number } = {
         await Promise.all(
           created.slice(i, i + 50).map(async (node) => {
             const token = node.enrollment.token;
-            const bootCreds = parseEnrollmentToken(token)!.bootstrapCreds!;
+            // One bootstrap user per agent, as each would hold on its own machine (only `cmd.nodes.enroll`).
+            const bootCreds = await mintUserCreds(h.env.nats.signer, `agent-bootstrap-${node.id}`, SERVICE_PERMISSIONS['agent-bootstrap'], { expiresInSeconds: 3600 });
             const boot = await connect({ servers: h.env.nats.url, authenticator: credsAuthenticator(new TextEncoder().encode(bootCreds)), inboxPrefix: inboxPrefixFromCreds(bootCreds) });
             const reply = await new CommandClient(boot, 30_000).request<EnrollReply>(Subjects.enroll, { token }, { actor: 'system' }, {}, 'nodes');
             await boot.close();

@@ -104,9 +104,18 @@ export class Agent {
       this.identity = existing;
     } else {
       if (!this.config.token) throw new Error('agent: not enrolled yet; pass --token <enrollment token> (or ENCEDEUS_ENROLL_TOKEN)');
-      this.identity = await enroll({ natsUrl: this.config.natsUrl, dataDir: this.config.dataDir, token: this.config.token, bootstrapCreds: this.config.bootstrapCreds, version: AGENT_VERSION });
+      this.identity = await enroll({
+        natsUrl: this.config.natsUrl,
+        dataDir: this.config.dataDir,
+        token: this.config.token,
+        gatewayUrl: this.config.gatewayUrl,
+        bootstrapCreds: this.config.bootstrapCreds,
+        version: AGENT_VERSION,
+      });
       this.log(`enrolled as node ${this.identity.node_id}`);
     }
+    // An installed agent is told its NATS URL at enrollment (install.sh passes only the gateway and the token).
+    if (!this.config.natsUrlGiven && this.identity.nats_url) this.config.natsUrl = this.identity.nats_url;
     this.drivers = await this.detectDrivers();
     this.servers = new ServerManager(this.config.dataDir, this.drivers, {
       line: (id, line, stream) => this.publishLine(id, line, stream),

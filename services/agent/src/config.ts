@@ -7,6 +7,12 @@ import { parseUidRange, type UidRange } from './sandbox/uid-pool';
 export interface AgentConfig {
   /** `--nats` / NATS_URL. @default nats://127.0.0.1:4250 */
   natsUrl: string;
+  /** True when `--nats` / NATS_URL was given (else the URL named at enrollment wins over the default). */
+  natsUrlGiven?: boolean;
+  /** `--gateway` / ENCEDEUS_GATEWAY_URL: the control plane's URL, where a short token is traded for credentials. */
+  gatewayUrl?: string;
+  /** `--enroll-only`: trade the token for credentials, store them, exit (install.sh). */
+  enrollOnly?: boolean;
   /** `--token` / ENCEDEUS_ENROLL_TOKEN: one-time enrollment token (only needed before the first enrollment). */
   token?: string;
   /** `--data-dir` / AGENT_DATA_DIR: identity, credentials, server directories, driver state. @default .data/agent */
@@ -58,6 +64,18 @@ function positive(name: string, text: string | undefined, fallback: number): num
   return value;
 }
 
+function gatewayUrl(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`agent: --gateway must be an http(s) URL, got "${text}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`agent: --gateway must be an http(s) URL, got "${text}"`);
+  return url.origin + url.pathname.replace(/\/+$/, '');
+}
+
 export function parseAgentArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -76,6 +94,9 @@ export function parseAgentArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (jobUids.first <= serverUids.last && serverUids.first <= jobUids.last) throw new Error('agent: AGENT_JOB_UIDS and AGENT_SERVER_UIDS overlap');
   return {
     natsUrl: pick('nats', 'NATS_URL') ?? 'nats://127.0.0.1:4250',
+    natsUrlGiven: pick('nats', 'NATS_URL') !== undefined,
+    enrollOnly: flags.get('enroll-only') === 'true',
+    gatewayUrl: gatewayUrl(pick('gateway', 'ENCEDEUS_GATEWAY_URL')),
     token: pick('token', 'ENCEDEUS_ENROLL_TOKEN'),
     dataDir: resolve(pick('data-dir', 'AGENT_DATA_DIR') ?? '.data/agent'),
     bootstrapCreds: bootstrap && !bootstrap.includes('BEGIN NATS USER JWT') && existsSync(bootstrap) ? readFileSync(bootstrap, 'utf8') : bootstrap,

@@ -13,6 +13,7 @@ import { GatewayModule } from './gateway.module';
 import type { GatewayOptions } from './gateway.options';
 import { trustedProxiesFromEnv } from './identity/trusted-proxies';
 import { METRICS_ROUTES } from './metrics/metrics.controllers';
+import { AGENT_INSTALL_ROUTES } from './agent-install/agent-install.controller';
 
 export interface GatewayApp {
   app: INestApplication;
@@ -36,7 +37,7 @@ export async function createGatewayApp(options: GatewayOptions, port = 8080, hos
   answerClientErrorsAsJson(app.getHttpServer());
   applyRequestDeadlines(app.getHttpServer(), options.requestDeadlines ?? requestDeadlinesFromEnv());
   // `/metrics` (Prometheus) stays outside the prefix; METRICS_ROUTES carry it in their own paths.
-  app.setGlobalPrefix('api/v1', { exclude: ['metrics', ...METRICS_ROUTES] });
+  app.setGlobalPrefix('api/v1', { exclude: ['metrics', ...METRICS_ROUTES, ...AGENT_INSTALL_ROUTES] });
   app.enableShutdownHooks();
 
   const document = cleanupOpenApiDoc(
@@ -58,7 +59,7 @@ export async function createGatewayApp(options: GatewayOptions, port = 8080, hos
     const serveStatic = require('express').static;
     express.use(serveStatic(consoleDir, { index: false, maxAge: '1h' }));
     // SPA fallback: every non-API GET that is not a file gets the console's index.html.
-    express.get(/^\/(?!api\/|metrics$|socket\.io\/).*/, (_req: unknown, res: { sendFile(path: string): void }) => res.sendFile(join(consoleDir, 'index.html')));
+    express.get(/^\/(?!api\/|metrics$|socket\.io\/|agent\/).*/, (_req: unknown, res: { sendFile(path: string): void }) => res.sendFile(join(consoleDir, 'index.html')));
   }
 
   await app.listen(port, host);

@@ -1,6 +1,7 @@
 import type { DynamicModule } from '@nestjs/common';
 import type { ServiceName } from '@encedeus/contracts';
 import type { AccountAdmin, AccountSigner } from '@encedeus/messaging';
+import type { AgentBundleOptions } from './agent-install/agent-bundle';
 import type { RequestDeadlines } from './common/request-deadlines';
 
 /** Everything the gateway needs, injected explicitly (main.ts reads it from config; tests from the harness). */
@@ -11,6 +12,8 @@ export interface GatewayOptions {
   signer?: AccountSigner;
   /** Operator seed + system user, to revoke integrator credentials (`DELETE /integrations/nats-credentials/:id`). */
   accountAdmin?: AccountAdmin;
+  /** The agent bundle served at /agent/encedeus-agent.tgz. @default ENCEDEUS_AGENT_BUNDLE, else build/agent/ of the checkout, built on first request */
+  agentBundle?: AgentBundleOptions;
   /** Public NATS URL written into issued credentials' docs. @default nats.servers[0] */
   publicNatsUrl?: string;
   /** Services whose health /health reports. @default auth, users, nodes */

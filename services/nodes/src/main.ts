@@ -14,6 +14,7 @@ async function main(): Promise<void> {
       databaseUrl: config.databaseUrl,
       signer,
       publicNatsUrl: process.env.AGENT_NATS_URL ?? config.nats.url,
+      ...(process.env.ENCEDEUS_PUBLIC_URL ? { publicGatewayUrl: process.env.ENCEDEUS_PUBLIC_URL } : {}),
       ...(process.env.AGENT_CREDS_TTL_S ? { agentCredsTtlS: positiveInt('AGENT_CREDS_TTL_S', process.env.AGENT_CREDS_TTL_S) } : {}),
     }),
     { servers: config.nats.url, creds },

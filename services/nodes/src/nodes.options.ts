@@ -6,6 +6,8 @@ export interface NodesOptions {
   signer: AccountSigner;
   /** NATS URL written into the enrollment command shown to operators. @default the service's own URL */
   publicNatsUrl: string;
+  /** The gateway's public URL, written into the install command of enrollment tokens sent over NATS (the gateway writes its own for REST). Env ENCEDEUS_PUBLIC_URL. @default http://localhost:8080 */
+  publicGatewayUrl?: string;
   /** Lifetime of an enrollment token. @default 3600 */
   enrollmentTtlS?: number;
   /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestMicroservice } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
-import { CommandClient, EventStore, startServiceApp } from '@encedeus/messaging';
+import { CommandClient, EventStore, mintUserCreds, SERVICE_PERMISSIONS, startServiceApp } from '@encedeus/messaging';
 import { startTestEnv, waitFor as pollUntil, type TestEnv } from '@encedeus/testing';
 import type { Enrollment, NodeView, RecordedEvent, ServerView } from '@encedeus/contracts';
 import type { NodesOptions } from '../src/nodes.options';
@@ -50,6 +50,8 @@ export async function startFleet(options: Partial<NodesOptions> = {}): Promise<F
   const actor = 'user:11111111-1111-4111-8111-111111111111';
   const agents: AgentProcess[] = [];
   const dirs: string[] = [];
+  // No gateway here: agents trade their short token over NATS as a bootstrap user (only `cmd.nodes.enroll`).
+  const bootstrapCreds = await mintUserCreds(env.nats.signer, 'agent-bootstrap-fleet-test', SERVICE_PERMISSIONS['agent-bootstrap'], { expiresInSeconds: 3600 });
 
   const harness: FleetHarness = {
     env,
@@ -69,7 +71,7 @@ export async function startFleet(options: Partial<NodesOptions> = {}): Promise<F
     startAgent({ token, dataDir, drivers = 'process', agentEnv = {} }) {
       const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'encedeus-agent-'));
       if (!dataDir) dirs.push(dir);
-      const agent = spawnAgent({ natsUrl: env.nats.url, dataDir: dir, token, drivers, env: agentEnv });
+      const agent = spawnAgent({ natsUrl: env.nats.url, dataDir: dir, token, bootstrapCreds, drivers, env: agentEnv });
       agents.push(agent);
       return agent;
     },

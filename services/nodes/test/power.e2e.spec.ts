@@ -11,7 +11,7 @@ describe('power actions', () => {
     h = await startFleet();
     const enrolled = await enrolledNode(h);
     ({ nodeId, agent } = enrolled);
-    expect(enrolled.token).toMatch(/^enc1\./);
+    expect(enrolled.token).toMatch(/^enc_[0-9a-f]{8}_[A-Za-z0-9_-]{32}$/);
     expect(enrolled.command).toContain('--token');
   }, 60_000);
   afterAll(() => h?.stop());

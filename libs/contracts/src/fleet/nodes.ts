@@ -120,11 +120,33 @@ export const enrollSchema = z.object({
 });
 export type Enroll = z.infer<typeof enrollSchema>;
 
-/** Reply of `cmd.nodes.enroll`: the node id and the agent's own NATS credentials. */
+/** Reply of `cmd.nodes.enroll` (and of `POST /api/v1/agent/enroll`): the node id and the agent's own NATS credentials. */
 export interface EnrollReply {
   node_id: string;
   /** `.creds` content for this agent only (agent.<id>.>, tel.<id>.>, its consoles, inboxes). */
   creds: string;
+  /** The NATS URL the agent should connect to (the nodes service's public NATS URL). */
+  nats_url?: string;
+}
+
+/** Body of `POST /api/v1/agent/enroll`: the short token and what the agent says about itself. */
+export const agentEnrollSchema = z.object({
+  token: text().min(16).max(128),
+  agent_version: text().max(64).optional(),
+  hostname: text().max(255).optional(),
+});
+export type AgentEnroll = z.infer<typeof agentEnrollSchema>;
+
+/**
+ * Short enrollment token (issue 14): `enc_<first 8 hex digits of the node id>_<32 url-safe random
+ * characters>` (192 bits). A reference to server-side state: only its SHA-256 is stored, it is
+ * single-use and expires; the agent trades it once for its credentials.
+ */
+export const SHORT_ENROLLMENT_TOKEN = /^enc_([0-9a-f]{8})_([A-Za-z0-9_-]{32})$/;
+
+export function parseShortEnrollmentToken(token: string): { nodePrefix: string; secret: string } | undefined {
+  const match = SHORT_ENROLLMENT_TOKEN.exec(token.trim());
+  return match ? { nodePrefix: match[1], secret: match[2] } : undefined;
 }
 
 function fromBase64Url(text: string): string {

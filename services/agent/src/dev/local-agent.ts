@@ -26,6 +26,8 @@ async function main(): Promise<void> {
         { actor: 'service:dev' },
       );
       config.token = node.enrollment.token;
+      // The gateway may not be up yet: trade the token over NATS with the same tooling user.
+      if (!config.gatewayUrl) config.bootstrapCreds = admin;
       console.log(`[agent] created local node ${node.id}`);
     } finally {
       await nc.close();

@@ -11,6 +11,8 @@ export interface AgentIdentity {
   node_id: string;
   creds: string;
   enrolled_at: string;
+  /** The NATS URL the control plane named at enrollment; used unless `--nats` / NATS_URL says otherwise. */
+  nats_url?: string;
 }
 
 const FILE = 'identity.json';
@@ -50,15 +52,51 @@ async function writeIdentityNow(dataDir: string, identity: AgentIdentity): Promi
   await chmod(path, 0o600);
 }
 
+/** What enrolling needs: the token and either the gateway (short tokens) or a bootstrap NATS user. */
+export interface EnrollOptions {
+  natsUrl: string;
+  dataDir: string;
+  token: string;
+  /** The gateway that issued the token (`--gateway`): the token is traded at `POST /api/v1/agent/enroll`. */
+  gatewayUrl?: string;
+  /** A bootstrap NATS user (allowed only `cmd.nodes.enroll`): the token is traded over NATS instead. */
+  bootstrapCreds?: string;
+  version: string;
+}
+
 /**
- * Enrolls with a one-time token: connects as the bootstrap user (allowed only to request
- * `cmd.nodes.enroll`), trades the token for a node id and the agent's own credentials, stores them.
+ * Trades a one-time token for the node id and the agent's own credentials, and stores them (0600);
+ * the token is never needed again. With a gateway URL over HTTPS/HTTP (`POST /api/v1/agent/enroll`),
+ * else as a bootstrap NATS user (allowed only `cmd.nodes.enroll`; tooling and tests, or an older
+ * `enc1.` token that carries one).
  */
-export async function enroll(options: { natsUrl: string; dataDir: string; token: string; bootstrapCreds?: string; version: string }): Promise<AgentIdentity> {
+export async function enroll(options: EnrollOptions): Promise<AgentIdentity> {
+  const reply = options.gatewayUrl ? await enrollOverHttp(options, options.gatewayUrl) : await enrollOverNats(options);
+  const identity: AgentIdentity = { node_id: reply.node_id, creds: reply.creds, enrolled_at: new Date().toISOString(), ...(reply.nats_url ? { nats_url: reply.nats_url } : {}) };
+  await writeIdentity(options.dataDir, identity);
+  return identity;
+}
+
+async function enrollOverHttp(options: EnrollOptions, gatewayUrl: string): Promise<EnrollReply> {
+  const url = `${gatewayUrl.replace(/\/+$/, '')}/api/v1/agent/enroll`;
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ token: options.token.trim(), agent_version: options.version, hostname: hostname().slice(0, 255) }),
+    signal: AbortSignal.timeout(30_000),
+  }).catch((error: Error) => {
+    throw new DomainError('SERVICE_UNAVAILABLE', `agent/enrollment: cannot reach ${url}: ${error.message}`);
+  });
+  const body = (await res.json().catch(() => ({}))) as Partial<EnrollReply> & { error?: string; code?: string };
+  if (!res.ok) throw new DomainError(body.code ?? 'UNAUTHENTICATED', `agent/enrollment: ${res.status} ${body.error ?? res.statusText}`);
+  if (typeof body.node_id !== 'string' || typeof body.creds !== 'string') throw new DomainError('INTERNAL', 'agent/enrollment: the gateway answered without credentials');
+  return { node_id: body.node_id, creds: body.creds, nats_url: typeof body.nats_url === 'string' ? body.nats_url : undefined };
+}
+
+async function enrollOverNats(options: EnrollOptions): Promise<EnrollReply> {
   const parsed = parseEnrollmentToken(options.token);
-  if (!parsed) throw new DomainError('VALIDATION_FAILED', 'agent/enrollment: the token is malformed (expected enc1.<node>.<secret>[.<creds>])');
-  const bootstrap = parsed.bootstrapCreds ?? options.bootstrapCreds;
-  if (!bootstrap) throw new DomainError('VALIDATION_FAILED', 'agent/enrollment: the token carries no bootstrap credentials; pass --bootstrap-creds');
+  const bootstrap = parsed?.bootstrapCreds ?? options.bootstrapCreds;
+  if (!bootstrap) throw new DomainError('VALIDATION_FAILED', 'agent/enrollment: pass --gateway <url of the control plane> (or ENCEDEUS_GATEWAY_URL) to trade the token');
   const nc = await connect({
     servers: options.natsUrl,
     name: 'encedeus-agent-bootstrap',
@@ -68,16 +106,13 @@ export async function enroll(options: { natsUrl: string; dataDir: string; token:
     maxReconnectAttempts: 10,
   });
   try {
-    const reply = await new CommandClient(nc, 15_000).request<EnrollReply>(
+    return await new CommandClient(nc, 15_000).request<EnrollReply>(
       Subjects.enroll,
-      { token: options.token, agent_version: options.version, hostname: hostname() },
+      { token: options.token.trim(), agent_version: options.version, hostname: hostname().slice(0, 255) },
       { actor: 'system' },
       {},
       'nodes',
     );
-    const identity: AgentIdentity = { node_id: reply.node_id, creds: reply.creds, enrolled_at: new Date().toISOString() };
-    await writeIdentity(options.dataDir, identity);
-    return identity;
   } finally {
     await nc.close().catch(() => undefined);
   }

@@ -23,6 +23,7 @@ import {
   updateNodeSchema,
   updateServerSchema,
   updateTemplateSchema,
+  type Enrollment,
   type JobView,
   type NodeView,
   type Page,
@@ -40,6 +41,7 @@ import { commandMeta } from '../common/request-meta';
 import { UuidParam } from '../common/uuid-param';
 import { VersionEtagInterceptor } from '../common/version-etag.interceptor';
 import { assertCanControl, assertCanSee, serverFor, serverListFilter } from './fleet-access';
+import { installLine } from '../agent-install/public-url';
 
 class CreateNodeDto extends createZodDto(createNodeSchema) {}
 class UpdateNodeDto extends createZodDto(updateNodeSchema) {}
@@ -69,8 +71,9 @@ export class NodesController {
 
   @RequirePermission('nodes.manage')
   @Post()
-  create(@Body() body: CreateNodeDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.commands.send<NodeView & { enrollment: unknown }>('nodes', 'create_node', body, commandMeta(req, p));
+  async create(@Body() body: CreateNodeDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    const node = await this.commands.send<NodeView & { enrollment: Enrollment }>('nodes', 'create_node', body, commandMeta(req, p));
+    return { ...node, enrollment: { ...node.enrollment, command: installLine(req, node.enrollment.token) } };
   }
 
   @RequirePermission('nodes.read')
@@ -137,8 +140,10 @@ export class NodesController {
   /** A new one-time enrollment token (an agent that lost its data dir). */
   @RequirePermission('nodes.manage')
   @Post(':id/enrollment')
-  enrollment(@Param('id', uuid) id: string, @Body() body: EnrollmentDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.commands.send('nodes', 'issue_enrollment', { ...body, id }, commandMeta(req, p));
+  async enrollment(@Param('id', uuid) id: string, @Body() body: EnrollmentDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
+    const enrollment = await this.commands.send<Enrollment>('nodes', 'issue_enrollment', { ...body, id }, commandMeta(req, p));
+    // The install line names this gateway, as the operator reaches it.
+    return { ...enrollment, command: installLine(req, enrollment.token) };
   }
 }
 

@@ -1,9 +1,9 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
 import { z } from 'zod';
-import { AdvisoryLocks, CommandHandler, newAggregateId, mintUserCreds, Projector, SERVICE_PERMISSIONS, type Handled } from '@encedeus/messaging';
+import { AdvisoryLocks, CommandHandler, newAggregateId, Projector, type Handled } from '@encedeus/messaging';
 import { AgentClient } from '@encedeus/fleet';
-import { createNodeSchema, DomainError, enrollSchema, parseSizeMb, Subjects, updateNodeSchema, withBootstrapCreds, type Enrollment, type EnrollReply, type NodeView } from '@encedeus/contracts';
+import { createNodeSchema, DomainError, enrollSchema, parseSizeMb, Subjects, updateNodeSchema, type Enrollment, type EnrollReply, type NodeView } from '@encedeus/contracts';
 import { nodeDecider, type NodeState } from '../domain/node.decider';
 import { agentActor } from '../domain/agent-server-spec';
 import { FleetReadModel } from '../queries/fleet.read-model';
@@ -70,12 +70,9 @@ export class NodeCommands {
   }
 
   private async issue(id: string, expiresAt: Date): Promise<Enrollment> {
-    const bare = await this.tokens.issue(id, expiresAt);
-    const bootstrap = await mintUserCreds(this.options.signer, `agent-bootstrap-${id}`, SERVICE_PERMISSIONS['agent-bootstrap'], {
-      expiresInSeconds: Math.max(10, Math.ceil((expiresAt.getTime() - Date.now()) / 1000)),
-    });
-    const token = withBootstrapCreds(bare, bootstrap);
-    return { token, expiresAt: expiresAt.toISOString(), command: `npm run agent -- --nats ${this.options.publicNatsUrl} --token ${token}` };
+    const token = await this.tokens.issue(id, expiresAt);
+    // The gateway writes its own public address into `command` (REST); this one is for NATS callers.
+    return { token, expiresAt: expiresAt.toISOString(), command: enrollmentCommand(this.options.publicGatewayUrl ?? 'http://localhost:8080', token) };
   }
 
   /** The node's view from its decided state, once the read model has it (lists and metrics read it next). */
@@ -112,13 +109,26 @@ export class NodeCommands {
     return { id, deleted: true };
   }
 
-  /** `cmd.nodes.enroll`: the only subject the bootstrap user may request. */
+  /**
+   * `cmd.nodes.enroll`: the only subject the bootstrap user may request; the gateway sends it for
+   * `POST /api/v1/agent/enroll`. The reply carries this node's credentials only.
+   */
   @MessagePattern(Subjects.enroll)
   async enroll(@Payload() data: unknown): Promise<EnrollReply> {
     const cmd = enrollSchema.parse(data);
-    const nodeId = await this.tokens.consume(cmd.token);
-    if (!nodeId) throw new DomainError('UNAUTHENTICATED', 'The enrollment token is invalid, used or expired');
+    const consumed = await this.tokens.consume(cmd.token);
+    if (!consumed.ok) {
+      if (consumed.reason === 'used') throw new DomainError('TOKEN_EXPIRED', 'The enrollment token was already used; issue a new one on the node page');
+      if (consumed.reason === 'expired') throw new DomainError('TOKEN_EXPIRED', 'The enrollment token has expired; issue a new one on the node page');
+      throw new DomainError('UNAUTHENTICATED', 'The enrollment token is invalid, used or expired');
+    }
+    const nodeId = consumed.nodeId;
     await this.kernel.handle('node', nodeId, nodeDecider, { type: 'enroll', agent_version: cmd.agent_version, hostname: cmd.hostname }, { actor: agentActor(nodeId) });
-    return { node_id: nodeId, creds: await this.creds.mint(nodeId) };
+    return { node_id: nodeId, creds: await this.creds.mint(nodeId), nats_url: this.options.publicNatsUrl };
   }
+}
+
+/** The one line an operator runs on a new node: fetch the install script from the gateway, enroll with the token. */
+export function enrollmentCommand(gatewayUrl: string, token: string): string {
+  return `curl -fsSL ${gatewayUrl.replace(/\/+$/, '')}/agent/install.sh | sh -s -- --token ${token}`;
 }
