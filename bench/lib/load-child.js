@@ -1,13 +1,17 @@
 'use strict';
-/* global require, process */
+/* global require, process, Buffer */
 // Runs autocannon in its own process (bench/rest-roundtrip.bench.ts spawns it) so the load
 // generator does not share the server's event loop. autocannon's own histogram keeps whole
 // milliseconds; the 'response' event carries the hrtime duration, kept here in microseconds.
-// Input: one JSON argument (autocannon options). Output: one JSON line on stdout.
+// Input: one JSON argument (autocannon options; `bodyBase64` for a binary body). Output: one JSON line on stdout.
 const autocannon = require('autocannon');
 const { latencyHistogram, report } = require('./load-report');
 
 const options = JSON.parse(process.argv[2]);
+if (options.bodyBase64 !== undefined) {
+  options.body = Buffer.from(options.bodyBase64, 'base64');
+  delete options.bodyBase64;
+}
 const histogram = latencyHistogram();
 const statuses = {};
 

@@ -24,6 +24,8 @@ export interface RequestOptions {
   method?: string;
   headers?: Record<string, string>;
   body?: string;
+  /** A binary body (MessagePack), base64 on the command line. */
+  bodyBase64?: string;
 }
 
 /** Closed loop: autocannon with N connections, one request in flight each (lib/load-child.js). */

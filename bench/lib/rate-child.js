@@ -1,17 +1,18 @@
 'use strict';
-/* global require, process, performance, setTimeout, URL */
+/* global require, process, performance, setTimeout, URL, Buffer */
 // An open-loop load generator at a constant rate (wrk2-style), in its own process so it does not
 // share the server's event loop. Request i is due at start + i/rate; its latency is measured from
 // that due time, so a stalled server is charged for the requests it delayed (no coordinated
 // omission). autocannon's overallRate instead sends each connection's share in a burst at the start
 // of every second, which measures its own queueing. Keep-alive sockets, as many as are in flight.
-// Input: one JSON argument { url, urls?, method?, headers?, body?, rate, duration, maxSockets? };
+// Input: one JSON argument { url, urls?, method?, headers?, body?, bodyBase64?, rate, duration, maxSockets? };
 // with `urls`, request i goes to urls[i % urls.length].
 // Output: one JSON line on stdout, latency in ms (µs resolution) over every response.
 const http = require('node:http');
 const { latencyHistogram, report } = require('./load-report');
 
 const options = JSON.parse(process.argv[2]);
+if (options.bodyBase64 !== undefined) options.body = Buffer.from(options.bodyBase64, 'base64');
 const targets = (options.urls ?? [options.url]).map((u) => new URL(u));
 const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 });
 const histogram = latencyHistogram();

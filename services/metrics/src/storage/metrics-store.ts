@@ -121,7 +121,10 @@ export class MetricsStore {
   /** Creates the partitions that times `ts` fall in, in every table (raw, 1m, 1h). */
   async ensurePartitions(ts: Iterable<number>): Promise<void> {
     const wanted = new Map<string, { table: string; from: number; to: number }>();
-    for (const t of ts) {
+    // One time per UTC day is enough for every table (day and month partitions alike): a batch of rows mostly shares one.
+    const days = new Set<number>();
+    for (const t of ts) days.add(Math.floor(t / DAY_MS) * DAY_MS);
+    for (const t of days) {
       for (const table of PARTITIONED) {
         const p = partitionOf(table, t);
         if (!this.partitions.has(p.name)) wanted.set(p.name, { table: table.table, from: p.from, to: p.to });

@@ -1,0 +1,64 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pack, unpack } from 'msgpackr';
+import { startServiceApp } from '@encedeus/messaging';
+import { MetricsModule } from '../services/metrics/src/metrics.module';
+import { MetricsModule as GatewayMetricsModule } from '../services/gateway/src/metrics/metrics.module';
+import { createGatewayApp } from '../services/gateway/src/gateway.app';
+import { testPrincipalModule } from '../services/gateway/test/test-principal';
+import { benchEnv, conditions, record } from './lib/harness';
+import { closedLoop, constantRate, loadLine } from './lib/load';
+
+/**
+ * Issue 12's external-agent figure: `POST /api/v1/agents/data` in MessagePack (seed 002) through the
+ * gateway (auth guard, body decoding and zod validation, CommandClient) → NATS → the metrics service
+ * (activity monitor, data document and numeric series written to Postgres) → `{"result":"success"}`
+ * in MessagePack. Beside it in the same run: a bare node:http server that decodes the same body and
+ * answers the same bytes (the HTTP floor on this machine). Load from a child process.
+ */
+const BENCH = 'metrics-agents';
+const RATE = Number(process.env.BENCH_AGENTS_RATE ?? 5000);
+
+export async function run(): Promise<void> {
+  const env = benchEnv();
+  const creds = await env.nats.creds('metrics');
+  const metrics = await startServiceApp('metrics', MetricsModule.forRoot({ nats: { servers: env.nats.url, creds }, databaseUrl: env.db.url }), { servers: env.nats.url, creds, logger: false });
+  const gateway = await createGatewayApp(
+    { nats: { servers: env.nats.url, creds: await env.nats.creds('gateway') }, databaseUrl: env.db.url, signer: env.nats.signer, features: [testPrincipalModule(), GatewayMetricsModule.forRoot()], logLevel: 'silent' },
+    0,
+    '127.0.0.1',
+  );
+  const success = pack({ result: 'success' });
+  const bare = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      unpack(Buffer.concat(chunks));
+      res.writeHead(200, { 'content-type': 'application/msgpack', 'content-length': success.length }).end(success);
+    });
+  });
+  await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+  try {
+    const body = pack({ id: 'bench-agent-1', type: 'ethereum_metrics', data: { block: 1234567, peers: 25, syncing: false, gas_price: 12.5 } }).toString('base64');
+    const headers = { authorization: 'Bearer all', 'content-type': 'application/msgpack', accept: 'application/msgpack' };
+    const ours = { url: `${gateway.url}/api/v1/agents/data`, method: 'POST', headers, bodyBase64: body };
+    const raw = { url: `http://127.0.0.1:${(bare.address() as AddressInfo).port}/`, method: 'POST', headers, bodyBase64: body };
+    await closedLoop({ ...ours, connections: 8, duration: 3 }); // warm-up: JIT, pools, partitions
+    const closed = await closedLoop({ ...ours, connections: 16, duration: 8 });
+    const rawClosed = await closedLoop({ ...raw, connections: 16, duration: 5 });
+    const open = await constantRate({ ...ours, rate: RATE, duration: 8 });
+    if (closed.non2xx + open.non2xx > 0) throw new Error(`bench: the ingest answered non-2xx: ${JSON.stringify({ closed: closed.statuses, open: open.statuses })}`);
+    record({ bench: BENCH, name: 'external-agent ingest over REST (POST /agents/data, MessagePack), 16 connections', value: closed.rps, unit: 'req/s', target: { op: '>=', value: 5000 }, raw: { name: 'bare node:http server decoding the same body, 16 connections', value: rawClosed.rps, unit: 'req/s' } });
+    record({ bench: BENCH, name: `the same at a constant ${RATE} req/s, p99`, value: open.p99, unit: 'ms', target: { op: '<=', value: 20 } });
+    conditions(BENCH, {
+      setup: 'gateway (createGatewayApp, metrics routes, test principal) and the metrics service (startServiceApp) in the bench process, one nats-server, local Postgres; load from a child process (autocannon closed loop; bench/lib/rate-child.js open loop, latency from each due time)',
+      'closed loop': loadLine(closed),
+      'constant rate': loadLine(open),
+      'bare HTTP': loadLine(rawClosed),
+    });
+  } finally {
+    bare.close();
+    await gateway.close().catch(() => undefined);
+    await metrics.close().catch(() => undefined);
+  }
+}
