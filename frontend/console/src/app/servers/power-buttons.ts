@@ -51,18 +51,19 @@ export class PowerButtons {
   private readonly snack = inject(MatSnackBar);
   readonly serverId = input.required<string>();
   readonly state = input.required<ServerState>();
-  /** The server's owner: with contracts' canControlServer it decides whether the buttons work for this user. */
+  /** The server's owner and sub-users: with contracts' canControlServer they decide whether the buttons work for this user. */
   readonly ownerId = input.required<string>();
+  readonly subusers = input<Server['subusers']>([]);
   /** The server as the power call answered it (its state right after the action). */
   readonly changed = output<Server>();
   protected readonly pending = signal<PowerAction | null>(null);
   private readonly access = inject(ServerAccess);
-  protected readonly allowed = computed(() => this.access.may({ owner_id: this.ownerId() }, 'power'));
+  protected readonly allowed = computed(() => this.access.may({ owner_id: this.ownerId(), subusers: this.subusers() }, 'power'));
   protected readonly buttons = computed(() =>
     BUTTONS.map((b) => ({
       ...b,
       disabled: !this.allowed() || this.pending() !== null || !b.from.includes(this.state()),
-      tooltip: this.allowed() ? b.label : `${b.label}: only the owner or someone with servers.manage`,
+      tooltip: this.allowed() ? b.label : `${b.label}: only the owner, a sub-user granted power, or someone with servers.manage`,
     })),
   );
 

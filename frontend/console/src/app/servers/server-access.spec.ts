@@ -47,14 +47,28 @@ describe('ServerAccess', () => {
     expect(access.may({ owner_id: 'owner' }, 'delete')).toBe(false);
     expect(access.may({ owner_id: 'owner' }, 'power')).toBe(true);
   });
+
+  it('gives a power-only sub-user power and nothing else: no console, no files, no users tab', () => {
+    setUp('sam', ['servers.power', 'servers.console', 'files.read', 'servers.create']);
+    const access = TestBed.inject(ServerAccess);
+    const shared = { owner_id: 'owner', subusers: [{ user_id: 'sam', permissions: ['power' as const] }] };
+
+    expect(access.sees(shared)).toBe(true);
+    expect(access.may(shared, 'power')).toBe(true);
+    expect(access.watches(shared, 'console')).toBe(false);
+    expect(access.may(shared, 'files.read')).toBe(false);
+    expect(access.may(shared, 'users')).toBe(false);
+    expect(access.grantable(shared)).toEqual(['power']);
+  });
 });
 
 describe('PowerButtons', () => {
-  function render(ownerId: string) {
+  function render(ownerId: string, subusers: { user_id: string; permissions: 'power'[] }[] = []) {
     const fixture = TestBed.createComponent(PowerButtons);
     fixture.componentRef.setInput('serverId', 's1');
     fixture.componentRef.setInput('state', 'offline');
     fixture.componentRef.setInput('ownerId', ownerId);
+    fixture.componentRef.setInput('subusers', subusers);
     fixture.detectChanges();
     const start = fixture.nativeElement.querySelector('[data-testid="power-start"]') as HTMLButtonElement;
     return { start };
@@ -72,6 +86,14 @@ describe('PowerButtons', () => {
     setUp('eve', ['servers.power']);
 
     const { start } = render('eve');
+
+    expect(start.disabled).toBe(false);
+  });
+
+  it('enables Start for a sub-user granted power on someone else\'s server', () => {
+    setUp('sam', ['servers.power']);
+
+    const { start } = render('owner', [{ user_id: 'sam', permissions: ['power'] }]);
 
     expect(start.disabled).toBe(false);
   });

@@ -1,5 +1,14 @@
 import { Injectable, computed, inject } from '@angular/core';
-import { canControlServer, canSeeServer, type ServerAccessPrincipal, type ServerAction, type ServerOwnership } from '@encedeus/contracts/access';
+import {
+  canControlServer,
+  canSeeServer,
+  canWatchServer,
+  grantableSubuserPermissions,
+  type ServerAccessPrincipal,
+  type ServerAction,
+  type ServerOwnership,
+  type SubuserPermission,
+} from '@encedeus/contracts/access';
 import { Auth } from '../core/auth';
 
 /**
@@ -15,6 +24,11 @@ export class ServerAccess {
     return me ? { userId: me.user.id, permissions: { has: (permission: string) => this.auth.can(permission) } } : null;
   });
 
+  /** The signed-in user's id (null when signed out). */
+  userId(): string | null {
+    return this.principal()?.userId ?? null;
+  }
+
   /** Whether the signed-in user sees the server (owner, servers.read or servers.manage). */
   sees(server: ServerOwnership): boolean {
     return canSeeServer(this.principal(), server);
@@ -23,5 +37,15 @@ export class ServerAccess {
   /** Whether the signed-in user may do `action` to the server. */
   may(server: ServerOwnership, action: ServerAction): boolean {
     return canControlServer(this.principal(), server, action);
+  }
+
+  /** Whether the signed-in user gets the server's `action` stream (console lines): a sub-user needs the grant. */
+  watches(server: ServerOwnership, action: SubuserPermission): boolean {
+    return canWatchServer(this.principal(), server, action);
+  }
+
+  /** What the signed-in user may grant a sub-user of this server (what it can do there itself). */
+  grantable(server: ServerOwnership): SubuserPermission[] {
+    return grantableSubuserPermissions(this.principal(), server);
   }
 }

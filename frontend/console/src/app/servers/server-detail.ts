@@ -30,6 +30,7 @@ import { ServerFiles } from './server-files';
 import { ServerHistory } from './server-history';
 import { ServerSettings } from './server-settings';
 import { ServerTerminal } from './server-terminal';
+import { ServerUsers } from './server-users';
 import { Server, ServerState, ServerUsage, ServersApi } from './servers-api';
 import { Template, TemplatesApi } from './templates-api';
 import { NodesApi } from '../nodes/nodes-api';
@@ -45,7 +46,7 @@ const HISTORY_SIZE = 50;
   selector: 'adm-server-detail',
   imports: [
     ReactiveFormsModule, MatCardModule, MatButtonModule, MatFormFieldModule, MatInputModule, MatProgressBarModule, MatExpansionModule, MatTooltipModule, MatTabsModule,
-    RouterLink, CopyButton, ServerFiles, ServerBackups, BytesPipe, MegabytesPipe, PercentValuePipe, Icon, Notice, StateChip, UsageChart, PowerButtons, ServerHistory, ServerSettings, ServerTerminal,
+    RouterLink, CopyButton, ServerFiles, ServerBackups, ServerUsers, BytesPipe, MegabytesPipe, PercentValuePipe, Icon, Notice, StateChip, UsageChart, PowerButtons, ServerHistory, ServerSettings, ServerTerminal,
   ],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
@@ -55,7 +56,7 @@ const HISTORY_SIZE = 50;
       @if (server(); as s) {
         <adm-state-chip data-testid="server-state" [state]="s.state" />
         @if (canPower()) {
-          <adm-power-buttons [serverId]="s.id" [state]="s.state" [ownerId]="s.owner_id" />
+          <adm-power-buttons [serverId]="s.id" [state]="s.state" [ownerId]="s.owner_id" [subusers]="s.subusers" />
         }
       }
     </header>
@@ -81,7 +82,7 @@ const HISTORY_SIZE = 50;
                              (keydown.arrowup)="recall(-1, $event)" (keydown.arrowdown)="recall(1, $event)" />
                     </mat-form-field>
                     <button mat-flat-button type="submit" [disabled]="sendDisabled()" data-testid="console-send"
-                            [matTooltip]="canType() ? '' : 'Only the owner or someone with servers.manage may type here'"><adm-icon name="send" /> Send</button>
+                            [matTooltip]="canType() ? '' : 'Only the owner, a sub-user granted console, or someone with servers.manage may type here'"><adm-icon name="send" /> Send</button>
                   </form>
                 </mat-card-content>
               </mat-card>
@@ -152,6 +153,14 @@ const HISTORY_SIZE = 50;
             </ng-template>
           </mat-tab>
         }
+        @if (canUsers()) {
+          <mat-tab>
+            <ng-template mat-tab-label><span data-testid="server-tab-users">Users</span></ng-template>
+            <ng-template matTabContent>
+              <div class="tab-body"><adm-server-users [server]="s" (changedList)="load()" /></div>
+            </ng-template>
+          </mat-tab>
+        }
       </mat-tab-group>
     }
   `,
@@ -201,16 +210,26 @@ export class ServerDetail {
     return !!s && this.access.may(s, action);
   }
   protected readonly canPower = computed(() => this.auth.can('servers.power'));
-  /** Reading the console: servers.console on a server one sees. */
-  protected readonly canConsole = computed(() => this.auth.can('servers.console'));
+  /** Reading the console: servers.console on a server one sees; a sub-user also needs the `console` grant (contracts' canWatchServer). */
+  protected readonly canConsole = computed(() => {
+    const s = this.server();
+    return !!s && this.access.watches(s, 'console');
+  });
   /** Typing into it: also owning the server or servers.manage. */
   protected readonly canType = computed(() => this.may('console'));
   protected readonly sendDisabled = computed(() => this.sending() || !this.canType());
   protected readonly canManage = computed(() => this.may('change'));
   protected readonly canFiles = computed(() => this.may('files.read'));
   protected readonly canBackups = computed(() => this.may('backups.read'));
+  /** The Users tab (sub-users, docs/subusers.md): the owner, `servers.manage`, or a sub-user granted `users`. */
+  protected readonly canUsers = computed(() => this.may('users'));
   /** The tabs shown, in order (each is a `?tab=` value; Overview is the default). */
-  private readonly tabs = computed(() => ['overview', ...(this.canFiles() ? ['files'] : []), ...(this.canBackups() ? ['backups'] : [])]);
+  private readonly tabs = computed(() => [
+    'overview',
+    ...(this.canFiles() ? ['files'] : []),
+    ...(this.canBackups() ? ['backups'] : []),
+    ...(this.canUsers() ? ['users'] : []),
+  ]);
   protected readonly tabIndex = computed(() => Math.max(0, this.tabs().indexOf(this.tab() ?? 'overview')));
   /** `sftp://user@host:port`, what SFTP clients take as one address. */
   protected readonly sftpAddress = computed(() => {

@@ -104,7 +104,7 @@ const STATES: ServerState[] = ['installing', 'install_failed', 'offline', 'start
             <th mat-header-cell *matHeaderCellDef></th>
             <td mat-cell *matCellDef="let s" class="power">
               @if (canPower()) {
-                <adm-power-buttons [serverId]="s.id" [state]="s.state" [ownerId]="s.owner_id" (changed)="changed($event)" />
+                <adm-power-buttons [serverId]="s.id" [state]="s.state" [ownerId]="s.owner_id" [subusers]="s.subusers" (changed)="changed($event)" />
               }
             </td>
           </ng-container>

@@ -1,6 +1,7 @@
 import { HttpClient, HttpParams } from '@angular/common/http';
 import { Injectable, inject } from '@angular/core';
 import { firstValueFrom, map } from 'rxjs';
+import type { ServerSubuser } from '@encedeus/contracts/access';
 import { Page, PagedList, asPage } from '../shared/paged-list';
 
 /** Life-cycle state of a server as the agent reports it. */
@@ -44,6 +45,8 @@ export interface Server {
   last_exit?: { code: number | null; signal: string | null; reason?: string; at: string } | null;
   /** Where to connect with an SFTP client (issue 11); absent until the node serves SFTP. */
   sftp?: { host: string; port: number; username: string } | null;
+  /** Other users and what they may do here (docs/subusers.md): all of them for whoever manages them, else only one's own grant. */
+  subusers?: ServerSubuser[];
 }
 
 /** Body of `POST /servers`; `node_id` empty lets the scheduler place it. */
