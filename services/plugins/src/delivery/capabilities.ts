@@ -2,7 +2,7 @@ import { StorageType, type KV, type NatsConnection } from 'nats';
 import { DomainError, PLUGIN_API } from '@encedeus/contracts';
 import { CommandClient, streamReplicas } from '@encedeus/messaging';
 import type { CapabilityHandler } from '../sandbox/plugin-sandbox';
-import { pluginHttp } from './plugin-http';
+import { pluginHttp, PluginHttpAgents } from './plugin-http';
 
 /** One JetStream KV bucket for every plugin; each plugin's keys live under its own prefix. */
 export const PLUGIN_KV_BUCKET = 'plugins_kv';
@@ -56,8 +56,12 @@ export function httpAllowed(permissions: readonly string[], url: URL): boolean {
  * - api: the verbs of PLUGIN_API whose permission is granted (`api:<permission>`), sent as the
  *   plugin (`plugin:<id>`), so the events they cause name the plugin as actor.
  */
-export function pluginCapabilities(pluginId: string, permissions: readonly string[], deps: CapabilityDeps): CapabilityHandler {
+/** A plugin's capability handler; `close()` ends its kept-alive HTTP connections. */
+export type PluginCapabilities = CapabilityHandler & { close(): void };
+
+export function pluginCapabilities(pluginId: string, permissions: readonly string[], deps: CapabilityDeps): PluginCapabilities {
   let kv: Promise<KV> | undefined;
+  let agents: PluginHttpAgents | undefined;
   const bucket = () => (kv ??= openPluginKv(deps.nc));
   const key = (k: unknown) => {
     if (typeof k !== 'string' || !KEY.test(k)) throw new Error('ctx.kv: a key is 1-128 letters, digits, _, = or -');
@@ -73,7 +77,7 @@ export function pluginCapabilities(pluginId: string, permissions: readonly strin
     if (!httpAllowed(permissions, url)) throw new Error(`ctx.http: ${url.host} is not granted by the manifest (http:<host>)`);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined && Buffer.byteLength(payload) > MAX_HTTP_BODY_BYTES) throw new Error(`ctx.http: the body is larger than ${MAX_HTTP_BODY_BYTES} bytes`);
-    const res = await pluginHttp(url, method, payload, deps.httpTimeoutMs ?? 5000, MAX_HTTP_RESPONSE_BYTES);
+    const res = await pluginHttp(url, method, payload, deps.httpTimeoutMs ?? 5000, MAX_HTTP_RESPONSE_BYTES, (agents ??= new PluginHttpAgents()));
     const text = res.body;
     let json: unknown;
     try {
@@ -84,7 +88,7 @@ export function pluginCapabilities(pluginId: string, permissions: readonly strin
     return { status: res.status, body: text, ...(json !== undefined ? { json } : {}) };
   };
 
-  return async (capability, args) => {
+  const handler: CapabilityHandler = async (capability, args) => {
     switch (capability) {
       case 'kv.get':
       case 'kv.set':
@@ -128,4 +132,10 @@ export function pluginCapabilities(pluginId: string, permissions: readonly strin
         throw new Error(`unknown capability ${capability.slice(0, 50)}`);
     }
   };
+  return Object.assign(handler, {
+    close: () => {
+      agents?.close();
+      agents = undefined;
+    },
+  });
 }

@@ -57,12 +57,13 @@ export class PluginHooks {
     const logs: LogLine[] = [];
     if (hooks.length === 0) return logs;
     const limits = this.options.sandbox ?? {};
+    const capabilities = pluginCapabilities(plugin.id, plugin.permissions, { nc: this.nc, commands: this.commands, httpTimeoutMs: this.options.httpTimeoutMs });
     const sandbox = new PluginSandbox({
       code: plugin.code,
       config: plugin.config,
       permissions: plugin.permissions,
       limits: { ...limits, wallMs: Math.min(limits.wallMs ?? HOOK_WALL_MS, HOOK_WALL_MS), loadMs: Math.min(limits.loadMs ?? HOOK_WALL_MS, HOOK_WALL_MS) },
-      capabilities: pluginCapabilities(plugin.id, plugin.permissions, { nc: this.nc, commands: this.commands, httpTimeoutMs: this.options.httpTimeoutMs }),
+      capabilities,
       log: (level, message) => {
         if (logs.length < 200) logs.push({ level, message });
       },
@@ -79,6 +80,7 @@ export class PluginHooks {
       throw new HookError(current, (error as Error).message.slice(0, 1000), logs);
     } finally {
       await sandbox.stop().catch(() => undefined);
+      capabilities.close();
     }
   }
 

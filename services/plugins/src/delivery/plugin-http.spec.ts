@@ -46,6 +46,23 @@ describe('ctx.http and internal addresses', () => {
     expect(hits).toBe(2);
   });
 
+  it('keeps one connection alive across a plugin\'s posts (no TCP connect per event), closed with the plugin', async () => {
+    const sockets = new Set<unknown>();
+    const onConnection = (socket: unknown) => sockets.add(socket);
+    server.on('connection', onConnection);
+    try {
+      const caps = ctx([`http:127.0.0.1:${port}`]);
+      for (let i = 0; i < 5; i++) expect(((await caps('http.post', [`http://127.0.0.1:${port}/hook`, { i }])) as { status: number }).status).toBe(200);
+      expect(sockets.size).toBe(1);
+      caps.close();
+      expect(((await caps('http.get', [`http://127.0.0.1:${port}/again`])) as { status: number }).status).toBe(200);
+      expect(sockets.size).toBe(2);
+      caps.close();
+    } finally {
+      server.off('connection', onConnection);
+    }
+  });
+
   it('classifies addresses', () => {
     for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:7f00:1', 'not-an-ip']) {
       expect([a, isPublicAddress(a)]).toEqual([a, false]);

@@ -5,7 +5,7 @@ import { pluginDurableName, pluginFilterSubject, pluginWantsEvent, STREAMS, type
 import { ConsumeLoop, exponentialBackoff } from '@encedeus/messaging';
 import { PluginSandbox, SandboxError, type SandboxLimits } from '../sandbox/plugin-sandbox';
 import { SCHEMA } from '../projections/plugins.projection';
-import { pluginCapabilities, type CapabilityDeps } from './capabilities';
+import { pluginCapabilities, type CapabilityDeps, type PluginCapabilities } from './capabilities';
 
 /** How a runner treats failures. */
 export interface DeliveryOptions {
@@ -85,6 +85,7 @@ export class PluginRunner {
   private readonly logger: Logger;
   private readonly loop: ConsumeLoop;
   private readonly sandbox: PluginSandbox;
+  private readonly capabilities: PluginCapabilities;
   private halted = false;
   private failuresInRow = 0;
   private logsSinceTrim = 0;
@@ -106,12 +107,13 @@ export class PluginRunner {
     this.logger = new Logger(`plugin:${plugin.name}`);
     this.attempts = options.attempts ?? 3;
     this.suspendAfter = options.suspendAfter ?? 3;
+    this.capabilities = pluginCapabilities(plugin.id, plugin.permissions, { ...deps, nc });
     this.sandbox = new PluginSandbox({
       code: plugin.code,
       config: plugin.config,
       permissions: plugin.permissions,
       limits: options.sandbox,
-      capabilities: pluginCapabilities(plugin.id, plugin.permissions, { ...deps, nc }),
+      capabilities: this.capabilities,
       log: (level, message) => void this.log(level, message),
     });
     const durable = pluginDurableName(plugin.id);
@@ -142,6 +144,7 @@ export class PluginRunner {
     this.halted = true;
     await this.loop.stop(15_000);
     await this.sandbox.stop();
+    this.capabilities.close();
     await this.flush();
   }
 
