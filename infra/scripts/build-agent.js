@@ -35,7 +35,7 @@ function compile() {
     JSON.stringify(
       {
         extends: path.join(root, 'tsconfig.json'),
-        compilerOptions: { outDir: tscOut, rootDir: root, baseUrl: root, incremental: false, sourceMap: false, declaration: false, types: ['node'], noEmitOnError: true },
+        compilerOptions: { outDir: tscOut, rootDir: root, baseUrl: root, incremental: false, sourceMap: false, declaration: false, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')], noEmitOnError: true },
         files: [path.join(root, 'services', 'agent', 'src', 'main.ts')],
         include: [],
       },

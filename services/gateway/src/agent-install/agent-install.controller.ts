@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res } from '@nestjs
 import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { createZodDto } from 'nestjs-zod';
-import { agentEnrollSchema, Subjects, type EnrollReply } from '@encedeus/contracts';
+import { agentEnrollSchema, DomainError, Subjects, type EnrollReply } from '@encedeus/contracts';
 import { CommandClient } from '@encedeus/messaging';
 import { Public } from '@encedeus/security';
 import { AgentBundle } from './agent-bundle';
@@ -63,11 +63,15 @@ export class AgentInstallController {
   @HttpCode(200)
   @Post('agent/enroll')
   async enroll(@Body() body: AgentEnrollDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<EnrollReply> {
-    this.limiter.take(req.ip ?? 'unknown');
+    const address = req.ip ?? 'unknown';
+    this.limiter.check(address);
     res.setHeader('Cache-Control', 'no-store');
     // No Idempotency-Key or If-Match here: the reply is a secret and the token is spent once.
     const meta = { actor: 'system', correlationId: String((req as Request & { id?: unknown }).id ?? '') };
-    const reply = await this.commands.request<EnrollReply>(Subjects.enroll, body, meta, { timeoutMs: 15_000 });
+    const reply = await this.commands.request<EnrollReply>(Subjects.enroll, body, meta, { timeoutMs: 15_000 }).catch((error: unknown) => {
+      if (error instanceof DomainError && (error.code === 'UNAUTHENTICATED' || error.code === 'TOKEN_EXPIRED')) this.limiter.failed(address);
+      throw error;
+    });
     return { node_id: reply.node_id, creds: reply.creds, ...(reply.nats_url ? { nats_url: reply.nats_url } : {}) };
   }
 }
