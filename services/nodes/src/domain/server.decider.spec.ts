@@ -13,7 +13,11 @@ import {
   ServerStartRequested,
   ServerStopped,
   ServerStopRequested,
+  ServerSubuserAdded,
+  ServerSubuserChanged,
+  ServerSubuserRemoved,
   ServerUpdated,
+  DEFAULT_USER_PERMISSIONS,
   type NewEvent,
 } from '@encedeus/contracts';
 import { NO_STREAM, type Revision } from '@encedeus/messaging';
@@ -335,5 +339,62 @@ describe('decide(report_files_changed)', () => {
 
     expect(after.restartDueAt).toBe(state.restartDueAt);
     expect(after.restartDueAt).not.toBeNull();
+  });
+});
+
+describe('decide(sub-users) (issue 14, docs/subusers.md)', () => {
+  const owner = { user_id: 'u1', permissions: DEFAULT_USER_PERMISSIONS };
+  const user = (id: string) => ({ user_id: id, permissions: DEFAULT_USER_PERMISSIONS });
+  const addedSam: NewEvent = { type: ServerSubuserAdded.type, data: { user_id: 'sam', permissions: ['power'] } };
+  const addedUna: NewEvent = { type: ServerSubuserAdded.type, data: { user_id: 'una', permissions: ['users', 'power', 'files.read'] } };
+
+  it('records a grant, then keeps the sub-users in the state in user order', () => {
+    const events = when(given(...offline), { type: 'add_subuser', id: 's1', userId: 'sam', permissions: ['power'], actor: owner })();
+    const state = given(...offline, addedUna, addedSam).state;
+
+    expect(events).toEqual([{ type: ServerSubuserAdded.type, data: { user_id: 'sam', permissions: ['power'] } }]);
+    expect(state.subusers.map((u) => u.user_id)).toEqual(['sam', 'una']);
+  });
+
+  it('refuses the owner and a user who already is one (409), and a sub-user that is not there (404)', () => {
+    expect(when(given(...offline), { type: 'add_subuser', id: 's1', userId: 'u1', permissions: ['power'], actor: owner })).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    expect(when(given(...offline, addedSam), { type: 'add_subuser', id: 's1', userId: 'sam', permissions: [], actor: owner })).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    expect(when(given(...offline), { type: 'update_subuser', id: 's1', userId: 'sam', permissions: [], actor: owner })).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    expect(when(given(...offline), { type: 'remove_subuser', id: 's1', userId: 'sam', actor: owner })).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+  });
+
+  it('refuses anyone who may not manage the sub-users of this server, re-checked on the current state', () => {
+    const eve = when(given(...offline), { type: 'add_subuser', id: 's1', userId: 'victor', permissions: [], actor: user('eve') });
+    const sam = when(given(...offline, addedSam), { type: 'add_subuser', id: 's1', userId: 'victor', permissions: ['power'], actor: user('sam') });
+    // una's `users` grant was taken away after the gateway checked her: the decider sees the current state.
+    const revoked = when(given(...offline, addedUna, { type: ServerSubuserChanged.type, data: { user_id: 'una', permissions: ['power'] } }), {
+      type: 'add_subuser', id: 's1', userId: 'victor', permissions: ['power'], actor: user('una'),
+    });
+
+    for (const attempt of [eve, sam, revoked]) expect(attempt).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
+  });
+
+  it('lets a sub-user with `users` grant only what it holds, never change its own grant, nor touch someone holding more', () => {
+    const state = given(...offline, addedSam, addedUna);
+
+    expect(when(state, { type: 'add_subuser', id: 's1', userId: 'victor', permissions: ['console'], actor: user('una') })).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
+    expect(types(when(state, { type: 'add_subuser', id: 's1', userId: 'victor', permissions: ['files.read'], actor: user('una') })())).toEqual([ServerSubuserAdded.type]);
+    expect(when(state, { type: 'update_subuser', id: 's1', userId: 'una', permissions: ['users', 'power', 'files.read', 'console'], actor: user('una') })).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
+    const strong = given(...offline, addedUna, { type: ServerSubuserAdded.type, data: { user_id: 'zed', permissions: ['console'] } });
+    expect(when(strong, { type: 'remove_subuser', id: 's1', userId: 'zed', actor: user('una') })).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
+  });
+
+  it('lets anyone leave, changes nothing for the same set, and records a removal', () => {
+    const state = given(...offline, addedSam);
+
+    expect(types(when(state, { type: 'remove_subuser', id: 's1', userId: 'sam', actor: user('sam') })())).toEqual([ServerSubuserRemoved.type]);
+    expect(when(state, { type: 'update_subuser', id: 's1', userId: 'sam', permissions: ['power'], actor: owner })()).toEqual([]);
+    expect(given(...offline, addedSam, { type: ServerSubuserRemoved.type, data: { user_id: 'sam' } }).state.subusers).toEqual([]);
+  });
+
+  it('keeps a pending restart (who may use the server is not a fact about the run)', () => {
+    const { state } = given(...up, crashed());
+
+    expect(evolveServer(state, { ...addedSam, time: T0 }).restartDueAt).toBe(state.restartDueAt);
   });
 });
