@@ -226,9 +226,44 @@ function main() {
   log(`wrote ${path.relative(root, tgz)} (${(fs.statSync(tgz).size / 1024 / 1024).toFixed(1)} MiB, sha256 ${sha.slice(0, 12)}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * One build at a time per output dir (`npm run dev` builds in the background while the gateway may
+ * build on a first download): a second builder waits for the first and uses its bundle.
+ */
+function withLock(build) {
+  fs.mkdirSync(outDir, { recursive: true });
+  const lock = path.join(outDir, '.lock');
+  const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  for (;;) {
+    try {
+      fs.closeSync(fs.openSync(lock, 'wx'));
+      break;
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw error;
+      let age = 0;
+      try {
+        age = Date.now() - fs.statSync(lock).mtimeMs;
+      } catch {
+        continue;
+      }
+      if (age > 10 * 60_000) fs.rmSync(lock, { force: true }); // a builder that died
+      else {
+        log('another build is running; waiting for it');
+        while (fs.existsSync(lock)) sleep(500);
+        if (fs.existsSync(tgz)) return;
+      }
+    }
+  }
+  try {
+    build();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
 if (require.main === module) {
   try {
-    main();
+    withLock(main);
   } catch (error) {
     log(`failed: ${error.message}`);
     process.exit(1);

@@ -5,7 +5,7 @@
  * `npm run dev -- --replicas N` (or ENCEDEUS_REPLICAS=N) runs N instances of every service and N
  * gateways on PORT, PORT+1, …; the console is served by each, the log names the first.
  */
-import { execSync } from 'node:child_process';
+import { execFile, execSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
@@ -163,6 +163,15 @@ async function start(onFailure: (fail: (error: unknown) => Promise<void>) => voi
     log(`compiled in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
 
+  // The agent bundle served at /agent/encedeus-agent.tgz (issue 14): built once in the background when
+  // missing (the gateway would build it on the first download otherwise).
+  if (!existsSync(join(root, 'build', 'agent', 'encedeus-agent.tgz')) && process.env.DEV_SKIP_AGENT_BUNDLE !== '1') {
+    log('building the agent bundle in the background (npm run build:agent)…');
+    execFile(process.execPath, [join(root, 'infra', 'scripts', 'build-agent.js')], { cwd: root }, (error, _out, stderr) =>
+      log(error ? `agent bundle build failed (the gateway retries on the first download): ${String(stderr).trim().split('\n').pop()}` : 'agent bundle built: build/agent/encedeus-agent.tgz'),
+    );
+  }
+
   // The first instance of every service and the first gateway come up alone, so one-time work at
   // boot (the first admin, built-in templates) runs once; the other replicas join after /health is 200.
   const startInstance = (index: number) => {
@@ -199,6 +208,7 @@ async function start(onFailure: (fail: (error: unknown) => Promise<void>) => voi
   if (replicas > 1) log(`gateways  ${ports.map((p) => `http://localhost:${p}`).join(', ')}   (${replicas} instances of every service)`);
   log(`health    ${ports.map((p) => `http://localhost:${p}/api/v1/health`).join(', ')} → ${health ? 'up' : 'not yet up'}`);
   log(`NATS      ${env.NATS_URL ?? process.env.NATS_URL}`);
+  log(`agents    curl -fsSL http://localhost:${port}/agent/install.sh | sh -s -- --token <token of the node page>`);
   if (existsSync(adminFile)) log(`admin     ${readFileSync(adminFile, 'utf8').trim()}`);
   log('─'.repeat(60));
 
