@@ -404,6 +404,8 @@ function scenarios(ctx) {
         const command = await tid('enrollment-command').innerText({ timeout: 15_000 });
         const token = /--token\s+(\S+)/.exec(command)?.[1];
         if (!token) throw new Error(`no token in the enrollment command: ${command.slice(0, 200)}`);
+        // Issue 14: the one-line install from this gateway, with a short token.
+        if (!command.startsWith(`curl -fsSL ${ctx.stack.base}/agent/install.sh | sh -s -- --token enc_`)) throw new Error(`not the install line: ${command.slice(0, 200)}`);
         ctx.enrollToken = token;
         await shot('08-node-enrollment');
       },
@@ -838,6 +840,66 @@ function scenarios(ctx) {
         await shot('20-server-files-done');
       },
     },
+    {
+      // Issue 14: per-server sub-users. The owner (the admin owns the server of step 11) adds a user
+      // with `power` only; that user sees the server, can press Start, and has no console input,
+      // Files or Users tab.
+      name: '21-server-subusers',
+      needs: ['11-server-create'],
+      timeoutMs: 120_000,
+      async run() {
+        const SUB = { name: 'e2e-sub', email: 'e2e-sub@example.com', password: 'E2e-Sub-Passw0rd!' };
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        await api(ctx.stack.base, 'POST', '/users', accessToken, { name: SUB.name, email: SUB.email, password: SUB.password, role_name: 'user' });
+        // Start from a stopped server, so the sub-user's Start is what runs it.
+        const current = await api(ctx.stack.base, 'GET', `/servers/${ctx.serverId}`, accessToken);
+        if (current.state !== 'offline') await api(ctx.stack.base, 'POST', `/servers/${ctx.serverId}/power`, accessToken, { action: 'stop' });
+        await until('the server to be offline', async () => (await api(ctx.stack.base, 'GET', `/servers/${ctx.serverId}`, accessToken)).state === 'offline', 30_000);
+
+        await page.evaluate(() => localStorage.removeItem('encedeus.tokens'));
+        await login(ADMIN.email, ADMIN.password);
+        await page.goto(url(`/servers/${ctx.serverId}`));
+        await tid('server-tab-users').click();
+        await page.waitForURL(/[?&]tab=users/, { timeout: 5000 });
+        await tid('server-users-email').fill(SUB.email);
+        // `power` is ticked by default; nothing else is.
+        for (const p of ['console', 'files.read', 'users']) {
+          if (await tid(`server-users-new-${p}`).locator('input[type="checkbox"]').isChecked()) throw new Error(`${p} is ticked by default`);
+        }
+        if (!(await tid('server-users-new-power').locator('input[type="checkbox"]').isChecked())) throw new Error('power is not ticked by default');
+        await tid('server-users-add').click();
+        const subRow = page.locator(`[data-testid="server-user-row"][data-user-email="${SUB.email}"]`);
+        await subRow.waitFor({ timeout: 10_000 });
+        if (!(await subRow.locator('[data-testid="server-user-perm-power"] input[type="checkbox"]').isChecked())) throw new Error('the new row does not show power');
+        if (await subRow.locator('[data-testid="server-user-perm-console"] input[type="checkbox"]').isChecked()) throw new Error('the new row shows console');
+        await noErrorNotice('server users');
+        await shot('21-server-users');
+
+        await tid('user-menu').click();
+        await tid('logout').click();
+        await page.waitForURL(/\/login/, { timeout: 10_000 });
+        await login(SUB.email, SUB.password);
+        await visit('/servers', () => tid('server-row').first().waitFor({ timeout: 10_000 }), '21-subuser-servers');
+        const row = page.locator(`[data-testid="server-row"][data-server-id="${ctx.serverId}"]`);
+        await row.waitFor({ timeout: 10_000 });
+        await row.locator('[data-testid="server-name"]').click();
+        await until('the server page', async () => page.url().includes(`/servers/${ctx.serverId}`), 10_000);
+        await until('the badge to show offline', async () => (await stateOf(tid('server-state'))) === 'offline', 15_000);
+        for (const hidden of ['server-tab-files', 'server-tab-users', 'server-tab-backups', 'console-input', 'server-settings-panel']) {
+          if (await tid(hidden).count()) throw new Error(`a power-only sub-user sees ${hidden}`);
+        }
+        await until('the start button to be enabled', () => tid('power-start').isEnabled(), 10_000);
+        await tid('power-start').click();
+        await until('the sub-user\'s Start to run the server', async () => (await stateOf(tid('server-state'))) === 'running', 45_000);
+        await noErrorNotice('sub-user server page');
+        await shot('21-subuser-server');
+        await tid('power-stop').click();
+        await until('state offline', async () => (await stateOf(tid('server-state'))) === 'offline', 30_000);
+        await tid('user-menu').click();
+        await tid('logout').click();
+        await page.waitForURL(/\/login/, { timeout: 10_000 });
+      },
+    },
   ];
 }
 
@@ -848,7 +910,7 @@ function spawnAgent(ctx, token) {
   ctx.agentOut = out;
   const agent = spawn(
     process.execPath,
-    ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'services/agent/src/main.ts', '--nats', ctx.stack.natsUrl, '--token', token],
+    ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'services/agent/src/main.ts', '--nats', ctx.stack.natsUrl, '--gateway', ctx.stack.base, '--token', token],
     {
       cwd: ROOT,
       env: {

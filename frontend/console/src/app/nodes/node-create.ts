@@ -29,14 +29,14 @@ const SIZE = /^\d+(\.\d+)?\s*[KMGT]?i?B?$/i;
       <mat-card appearance="outlined" data-testid="enrollment">
         <mat-card-header>
           <mat-card-title>{{ node.name }} is registered</mat-card-title>
-          <mat-card-subtitle>Run this on the machine to enroll its agent. The token is shown only now.</mat-card-subtitle>
+          <mat-card-subtitle>Run this as root on the machine (Node.js 20 or newer): it installs the agent under /opt/encedeus-agent, enrolls it and starts it. The token is shown only now.</mat-card-subtitle>
         </mat-card-header>
         <mat-card-content>
           <div class="secret">
             <code class="spacer" data-testid="enrollment-command">{{ command() }}</code>
             <adm-copy-button [text]="command()" label="Copy command" />
           </div>
-          <p class="hint">Token expires {{ enrollment()?.expiresAt | date: 'medium' }}.</p>
+          <p class="hint">One use; the token expires {{ enrollment()?.expiresAt | date: 'medium' }}. Without systemd the installer prints how to run the agent; <code>--no-service</code> only installs.</p>
         </mat-card-content>
         <mat-card-actions align="end">
           <button mat-button (click)="another()">Add another</button>
@@ -111,7 +111,7 @@ export class NodeCreate {
   protected readonly command = computed(() => {
     const e = this.enrollment();
     if (!e) return '';
-    return e.command ?? `npm run agent -- --nats nats://${location.hostname}:4222 --token ${e.token}`;
+    return e.command ?? `curl -fsSL ${location.origin}/agent/install.sh | sh -s -- --token ${e.token}`;
   });
   protected readonly errorText = errorText;
 

@@ -65,8 +65,8 @@ const sample = (u: NodeUsage) => ({ at: u.at, values: [u.cpu_percent ?? null, pe
         <mat-card appearance="outlined" class="section" data-testid="node-enrollment">
           <mat-card-header><mat-card-title>Enroll the agent again</mat-card-title></mat-card-header>
           <mat-card-content>
-            <div class="toolbar-row"><code class="spacer mono" data-testid="node-enrollment-command">{{ enrollCommand() }}</code><adm-copy-button [text]="enrollCommand()" /></div>
-            <p class="hint">One use; expires {{ e.expiresAt | date: 'medium' }}. For an agent that lost its data directory.</p>
+            <div class="toolbar-row"><code class="spacer mono" data-testid="node-enrollment-command">{{ enrollCommand() }}</code><adm-copy-button [text]="enrollCommand()" label="Copy command" /></div>
+            <p class="hint">Run it as root on the machine (Node.js 20 or newer). One use; expires {{ e.expiresAt | date: 'medium' }}. For a new machine or an agent that lost its data directory.</p>
           </mat-card-content>
         </mat-card>
       }
@@ -280,7 +280,7 @@ export class NodeDetail {
   protected readonly enrollment = signal<Enrollment | null>(null);
   protected readonly enrollCommand = computed(() => {
     const e = this.enrollment();
-    return e ? (e.command ?? `npm run agent -- --token ${e.token}`) : '';
+    return e ? (e.command ?? `curl -fsSL ${location.origin}/agent/install.sh | sh -s -- --token ${e.token}`) : '';
   });
   protected readonly editing = signal(false);
   protected readonly editError = signal<string | null>(null);
