@@ -1,7 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pack, unpack } from 'msgpackr';
-import { startServiceApp } from '@encedeus/messaging';
+import { randomUUID } from 'node:crypto';
+import { CommandClient, startServiceApp } from '@encedeus/messaging';
+import { ExternalAgentVerbs } from '@encedeus/contracts';
 import { MetricsModule } from '../services/metrics/src/metrics.module';
 import { MetricsModule as GatewayMetricsModule } from '../services/gateway/src/metrics/metrics.module';
 import { createGatewayApp } from '../services/gateway/src/gateway.app';
@@ -47,8 +49,20 @@ export async function run(): Promise<void> {
     const closed = await closedLoop({ ...ours, connections: 16, duration: 8 });
     const rawClosed = await closedLoop({ ...raw, connections: 16, duration: 5 });
     const open = await constantRate({ ...ours, rate: RATE, duration: 8 });
+    // Where the time goes: the same command straight to the metrics service (no HTTP), 16 in flight.
+    const commands = new CommandClient(await env.connect('gateway', 'bench-agents-direct'));
+    const document = { id: 'bench-agent-1', type: 'ethereum_metrics', data: { block: 1234567, peers: 25, syncing: false, gas_price: 12.5 } };
+    let direct = 0;
+    const directEnd = Date.now() + 5000;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        for (; Date.now() < directEnd; direct++) await commands.send('metrics', ExternalAgentVerbs.data, document, { correlationId: randomUUID(), actor: 'service:bench' });
+      }),
+    );
+    const directRate = direct / 5;
     if (closed.non2xx + open.non2xx > 0) throw new Error(`bench: the ingest answered non-2xx: ${JSON.stringify({ closed: closed.statuses, open: open.statuses })}`);
     record({ bench: BENCH, name: 'external-agent ingest over REST (POST /agents/data, MessagePack), 16 connections', value: closed.rps, unit: 'req/s', target: { op: '>=', value: 5000 }, raw: { name: 'bare node:http server decoding the same body, 16 connections', value: rawClosed.rps, unit: 'req/s' } });
+    record({ bench: BENCH, name: 'the same command to the metrics service without HTTP (CommandClient, 16 in flight)', value: directRate, unit: 'req/s', raw: { name: 'bare node:http server decoding the same body, 16 connections', value: rawClosed.rps, unit: 'req/s' } });
     record({ bench: BENCH, name: `the same at a constant ${RATE} req/s, p99`, value: open.p99, unit: 'ms', target: { op: '<=', value: 20 } });
     conditions(BENCH, {
       setup: 'gateway (createGatewayApp, metrics routes, test principal) and the metrics service (startServiceApp) in the bench process, one nats-server, local Postgres; load from a child process (autocannon closed loop; bench/lib/rate-child.js open loop, latency from each due time)',

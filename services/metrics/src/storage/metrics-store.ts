@@ -302,38 +302,39 @@ export class MetricsStore {
     return new Map(rows.map((r) => [String(r.series), { t: Math.round(Number(r.t)), values: SAMPLE_FIELDS.map((f) => (r[f] === null ? null : Number(r[f]))) }]));
   }
 
-  /** Stores external agents' data documents in one multi-row insert. */
-  async writeAgentData(rows: { agentId: string; type: string; t: number; data: unknown }[]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.ensurePartitions(rows.map((r) => r.t));
-    await this.db.query(
-      `insert into ${SCHEMA}.agent_data (agent_id, type, t, data) select a, y, to_timestamp(t / 1000.0), d::jsonb from unnest($1::text[], $2::text[], $3::float8[], $4::text[]) as u(a, y, t, d)`,
-      [rows.map((r) => r.agentId), rows.map((r) => r.type), rows.map((r) => r.t), rows.map((r) => JSON.stringify(r.data))],
-    );
-  }
-
   /**
-   * Stores the numeric top-level fields of agents' documents as series `<type>.<field>`: raw values
-   * and their 1-minute and 1-hour rollups (count, sum, min, max) merged in one transaction.
+   * Stores external agents' data documents and the numeric top-level fields of each as series
+   * `<type>.<field>` (raw values, and their 1-minute and 1-hour rollups: count, sum, min, max merged),
+   * all in one transaction. Like telemetry it does not wait for the WAL flush: a database crash may
+   * lose the last fraction of a second of agents' reports, never leave half of one.
    */
-  async writeAgentValues(values: { agentId: string; series: string; t: number; value: number }[]): Promise<void> {
-    if (values.length === 0) return;
-    await this.ensurePartitions(values.map((v) => v.t));
+  async writeAgentData(rows: { agentId: string; type: string; t: number; data: unknown }[], values: { agentId: string; series: string; t: number; value: number }[]): Promise<void> {
+    if (rows.length === 0 && values.length === 0) return;
+    await this.ensurePartitions([...rows.map((r) => r.t), ...values.map((v) => v.t)]);
     await this.db.transaction(async (em) => {
+      await em.query('set local synchronous_commit = off');
+      if (rows.length > 0) {
+        await em.query(
+          `insert into ${SCHEMA}.agent_data (agent_id, type, t, data) select a, y, to_timestamp(t / 1000.0), d::jsonb from unnest($1::text[], $2::text[], $3::float8[], $4::text[]) as u(a, y, t, d)`,
+          [rows.map((r) => r.agentId), rows.map((r) => r.type), rows.map((r) => r.t), rows.map((r) => JSON.stringify(r.data))],
+        );
+      }
+      if (values.length === 0) return;
       await em.query(
         `insert into ${SCHEMA}.agent_values (agent_id, series, t, value) select a, s, to_timestamp(t / 1000.0), v from unnest($1::text[], $2::text[], $3::float8[], $4::float8[]) as u(a, s, t, v)`,
         [values.map((v) => v.agentId), values.map((v) => v.series), values.map((v) => v.t), values.map((v) => v.value)],
       );
       for (const [table, bucketMs] of [['agent_values_1m', 60_000], ['agent_values_1h', 3600_000]] as const) {
-        const rows = new Map<string, { agentId: string; series: string; bucket: number; n: number; sum: number; min: number; max: number }>();
+        const rollup = new Map<string, { agentId: string; series: string; bucket: number; n: number; sum: number; min: number; max: number }>();
         for (const v of values) {
           const bucket = Math.floor(v.t / bucketMs) * bucketMs;
           const key = `${v.agentId}|${v.series}|${bucket}`;
-          const r = rows.get(key);
-          if (!r) rows.set(key, { agentId: v.agentId, series: v.series, bucket, n: 1, sum: v.value, min: v.value, max: v.value });
+          const r = rollup.get(key);
+          if (!r) rollup.set(key, { agentId: v.agentId, series: v.series, bucket, n: 1, sum: v.value, min: v.value, max: v.value });
           else Object.assign(r, { n: r.n + 1, sum: r.sum + v.value, min: Math.min(r.min, v.value), max: Math.max(r.max, v.value) });
         }
-        const list = [...rows.values()];
+        // In key order, so two transactions merging the same rows lock them in the same order (no deadlock).
+        const list = [...rollup.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
         await em.query(
           `insert into ${SCHEMA}.${table} as r (agent_id, series, bucket, n, sum, min, max)
            select a, s, to_timestamp(b / 1000.0), n, su, mi, ma from unnest($1::text[], $2::text[], $3::float8[], $4::int[], $5::float8[], $6::float8[], $7::float8[]) as u(a, s, b, n, su, mi, ma)
