@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { FromSandbox, ToSandbox } from './sandbox-worker';
+import { SliceWatch, type FromSandbox, type ToSandbox } from './sandbox-worker';
 
 /** Limits of one plugin's sandbox. */
 export interface SandboxLimits {
@@ -81,25 +81,25 @@ class PoolWorker {
   terminating = false;
   readonly worker: Worker;
 
-  /** The tenant whose VM runs now, since when, and what was left of its CPU budget (the watchdog). */
-  private running?: { key: string; since: number; budgetMs: number };
-  private watchdog?: NodeJS.Timeout;
+  /** What the worker's VMs run now (shared memory, read by the watchdog and busyWith). */
+  private readonly watch = new SliceWatch();
+  /** Numeric slot of each tenant in `watch`. */
+  private readonly slots = new Map<number, string>();
+  private nextSlot = 0;
+  private readonly watchdog: NodeJS.Timeout;
 
   constructor(
     private readonly onExit: (w: PoolWorker) => void,
     private readonly onRetire: (w: PoolWorker) => void = onExit,
   ) {
     this.worker = newWorker({
-      workerData: { encedeusPluginSandbox: true },
+      workerData: { encedeusPluginSandbox: true, watch: this.watch.buffer },
       // The runtimes' heaps are WebAssembly memory (each limited by memoryBytes); V8's stays small.
       resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 16, stackSizeMb: 16 },
       env: {},
     });
     this.worker.unref();
-    this.worker.on('message', (message: FromSandbox) => {
-      if (message.type === 'slice') return this.sliced(message.key, message.budgetMs);
-      this.tenants.get(message.key)?.onMessage(message);
-    });
+    this.worker.on('message', (message: FromSandbox) => this.tenants.get(message.key)?.onMessage(message));
     const end = (why: string) => {
       if (this.gone) return;
       this.gone = true;
@@ -110,30 +110,33 @@ class PoolWorker {
     };
     this.worker.on('error', (error) => end(error.message));
     this.worker.on('exit', (code) => end(`exit ${code}`));
-  }
-
-  /**
-   * QuickJS polls its interrupt handler by operation count, so one long native operation (a huge
-   * string, an allocation spree) outruns the budget and holds the whole thread. A VM still inside
-   * one slice WATCHDOG_GRACE_MS past its budget has its thread ended, and is named as the culprit:
-   * the plugins sharing the thread are not blamed for the wait.
-   */
-  private sliced(key: string, budgetMs: number): void {
-    if (budgetMs < 0) {
-      this.running = undefined;
-      return;
-    }
-    this.running = { key, since: performance.now(), budgetMs };
-    this.watchdog ??= setInterval(() => {
-      const r = this.running;
-      if (r && performance.now() - r.since > r.budgetMs + WATCHDOG_GRACE_MS) this.terminate(r.key);
+    /*
+     * QuickJS polls its interrupt handler by operation count, so one long native operation (a huge
+     * string, an allocation spree) outruns the budget and holds the whole thread. A VM still inside
+     * one slice WATCHDOG_GRACE_MS past its budget has its thread ended, and is named as the culprit:
+     * the plugins sharing the thread are not blamed for the wait.
+     */
+    this.watchdog = setInterval(() => {
+      const r = this.watch.read();
+      if (r && performance.timeOrigin + performance.now() - r.since > r.budgetMs + WATCHDOG_GRACE_MS) {
+        const key = this.slots.get(r.slot);
+        if (key) this.terminate(key);
+      }
     }, 100);
     this.watchdog.unref();
   }
 
+  /** A slot for a new tenant's VM. */
+  slotFor(key: string): number {
+    const slot = this.nextSlot++;
+    this.slots.set(slot, key);
+    return slot;
+  }
+
   /** The tenant whose VM holds the thread now, if any. */
   get busyWith(): string | undefined {
-    return this.running?.key;
+    const r = this.watch.read();
+    return r ? this.slots.get(r.slot) : undefined;
   }
 
   post(message: ToSandbox): void {
@@ -143,6 +146,7 @@ class PoolWorker {
   /** Removes a tenant; a retired thread with no tenant left ends. */
   leave(key: string, free: boolean, bytes: number): void {
     this.tenants.delete(key);
+    for (const [slot, k] of this.slots) if (k === key) this.slots.delete(slot);
     this.post({ type: 'dispose', key, free });
     if (!free) this.dropped += bytes;
     if (this.retired && this.tenants.size === 0) void this.worker.terminate();
@@ -292,6 +296,7 @@ export class PluginSandbox {
       host.post({
         type: 'init',
         key: this.key,
+        slot: host.slotFor(this.key),
         code: this.spec.code,
         config: this.spec.config,
         capabilities: { kv: permissions.includes('kv'), http: permissions.some((p) => p.startsWith('http:')), api: permissions.some((p) => p.startsWith('api:')) },

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { getQuickJS, type QuickJSContext, type QuickJSDeferredPromise, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten';
+import { getQuickJS, type QuickJSContext, type QuickJSDeferredPromise, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten';
 
 /*
  * QuickJS runtimes of plugins in one worker thread of the sandbox pool (sandbox/plugin-sandbox.ts).
@@ -12,7 +12,7 @@ import { getQuickJS, type QuickJSContext, type QuickJSDeferredPromise, type Quic
  */
 
 export type ToSandbox =
-  | { type: 'init'; key: string; code: string; config: unknown; capabilities: { kv: boolean; http: boolean; api: boolean }; memoryBytes: number; cpuMs: number }
+  | { type: 'init'; key: string; slot: number; code: string; config: unknown; capabilities: { kv: boolean; http: boolean; api: boolean }; memoryBytes: number; cpuMs: number }
   | { type: 'run'; key: string; id: number; hook: 'onEvent' | 'onInstall' | 'onEnable' | 'onDisable'; event?: unknown }
   | { type: 'reply'; key: string; callId: number; ok: boolean; value?: string; error?: string }
   | { type: 'dispose'; key: string; free: boolean };
@@ -22,17 +22,66 @@ export type FromSandbox =
   | { type: 'init_failed'; key: string; error: string }
   | { type: 'call'; key: string; callId: number; capability: string; args: string }
   | { type: 'log'; key: string; level: 'info' | 'warn' | 'error'; message: string }
-  | { type: 'done'; key: string; id: number; ok: boolean; error?: string; cpuMs: number }
-  /** The VM of `key` starts (budgetMs ≥ 0: what is left of its CPU budget) or ends (-1) a slice: the pool's watchdog. */
-  | { type: 'slice'; key: string; budgetMs: number };
+  | { type: 'done'; key: string; id: number; ok: boolean; error?: string; cpuMs: number };
 
-/** Defines `ctx` and `__run` inside the VM. Capabilities absent from the manifest are absent from ctx. */
+/**
+ * What the pool's watchdog reads, shared with the worker (a message per slice doubled the messages
+ * of every event): the slot of the VM running now (-1: none), a sequence bumped at every slice,
+ * when the slice started (ms since the epoch, performance.timeOrigin + now) and what was left of
+ * its CPU budget.
+ */
+export class SliceWatch {
+  private readonly ints: Int32Array;
+  private readonly floats: Float64Array;
+
+  readonly buffer: SharedArrayBuffer;
+
+  /** A new one (the pool), or a view of the pool's (the worker). */
+  constructor(buffer?: SharedArrayBuffer) {
+    this.buffer = buffer ?? new SharedArrayBuffer(32);
+    this.ints = new Int32Array(this.buffer, 0, 2);
+    this.floats = new Float64Array(this.buffer, 8, 3);
+    if (!buffer) Atomics.store(this.ints, 0, -1);
+  }
+
+  /** Worker: a slice of `slot` starts with `budgetMs` left. */
+  start(slot: number, budgetMs: number): void {
+    this.floats[0] = performance.timeOrigin + performance.now();
+    this.floats[1] = budgetMs;
+    Atomics.add(this.ints, 1, 1);
+    Atomics.store(this.ints, 0, slot);
+  }
+
+  /** Worker: the slice ended. */
+  end(): void {
+    Atomics.store(this.ints, 0, -1);
+  }
+
+  /** Pool: the slot running now, since when and with what budget (undefined: none, or read mid-change). */
+  read(): { slot: number; since: number; budgetMs: number } | undefined {
+    const slot = Atomics.load(this.ints, 0);
+    if (slot < 0) return undefined;
+    const seq = Atomics.load(this.ints, 1);
+    const since = this.floats[0];
+    const budgetMs = this.floats[1];
+    if (Atomics.load(this.ints, 1) !== seq || Atomics.load(this.ints, 0) !== slot) return undefined;
+    return { slot, since, budgetMs };
+  }
+}
+
+/**
+ * Hides the host function and defines `__setup(capsJson, configJson)`, which defines `ctx` and
+ * `__run` inside the VM. Capabilities absent from the manifest are absent from ctx. Evaluated in
+ * spare contexts ahead of time (see Spare), so a plugin's start only calls __setup.
+ */
 const BOOTSTRAP = `
 (function () {
   const host = globalThis.__host;
   delete globalThis.__host;
-  const caps = JSON.parse(globalThis.__caps); delete globalThis.__caps;
-  const config = JSON.parse(globalThis.__config); delete globalThis.__config;
+  globalThis.__setup = function (capsJson, configJson) {
+  delete globalThis.__setup;
+  const caps = JSON.parse(capsJson);
+  const config = JSON.parse(configJson);
   const call = (capability, args) => host(capability, JSON.stringify(args)).then((r) => (r === undefined ? undefined : JSON.parse(r)));
   const text = (args) => args.map((a) => (typeof a === 'string' ? a : (() => { try { return JSON.stringify(a); } catch (e) { return String(a); } })())).join(' ');
   const log = (...args) => { host('log', JSON.stringify({ level: 'info', message: text(args) })); };
@@ -51,11 +100,108 @@ const BOOTSTRAP = `
     // Called at once: a synchronous loop or allocation fails inside this call, not in a job.
     return Promise.resolve(fn.call(plugin, eventJson === undefined ? undefined : JSON.parse(eventJson), frozen));
   };
+  };
 })();
 `;
 
 /** Loading gets a budget of its own: V8 compiles QuickJS's WebAssembly lazily, so a fresh worker's first evaluations are slow; the plugin's top level still cannot run for ever. */
 const LOAD_CPU_MS = 2000;
+
+/**
+ * A QuickJS runtime and context made ahead of time, with the bootstrap evaluated: starting a plugin
+ * takes one (limits, __setup, the module) instead of paying for the runtime, the context and the
+ * bootstrap's parse while the caller waits. The host function calls whichever plugin owns it.
+ */
+interface Spare {
+  runtime: QuickJSRuntime;
+  vm: QuickJSContext;
+  owner: { rt?: PluginRuntime };
+}
+
+/** Spare contexts a worker keeps ready. */
+const SPARES = 2;
+const spares: Spare[] = [];
+let refilling = false;
+
+function makeSpare(QuickJS: QuickJSWASMModule): Spare {
+  const runtime = QuickJS.newRuntime();
+  const vm = runtime.newContext();
+  const owner: Spare['owner'] = {};
+  const host = vm.newFunction('__host', (capHandle, argsHandle) => (owner.rt ? owner.rt.hostCall(vm.getString(capHandle), vm.getString(argsHandle)) : vm.undefined));
+  vm.setProp(vm.global, '__host', host);
+  host.dispose();
+  const boot = vm.evalCode(BOOTSTRAP, 'bootstrap.js', { type: 'global' });
+  if (boot.error) {
+    boot.error.dispose();
+    vm.dispose();
+    runtime.dispose();
+    throw new Error('bootstrap failed');
+  }
+  boot.value.dispose();
+  return { runtime, vm, owner };
+}
+
+/** Takes a spare (or makes one now) and schedules the refill for when the thread is idle. */
+function takeSpare(QuickJS: QuickJSWASMModule): Spare {
+  const spare = spares.pop() ?? makeSpare(QuickJS);
+  scheduleRefill(QuickJS);
+  return spare;
+}
+
+function scheduleRefill(QuickJS: QuickJSWASMModule): void {
+  if (refilling) return;
+  refilling = true;
+  // Right after the start that took a spare has answered: while its caller handles the answer
+  // (and sends the next start of a burst), the next spare is made.
+  setImmediate(() => {
+    refilling = false;
+    if (spares.length >= SPARES) return;
+    try {
+      spares.push(makeSpare(QuickJS));
+    } catch {
+      return;
+    }
+    if (spares.length < SPARES) scheduleRefill(QuickJS);
+  });
+}
+
+/**
+ * V8 compiles QuickJS's WebAssembly lazily and tiers it up as it runs: a fresh thread's first
+ * plugin starts took 10-50 ms where a warm one takes about one. So a new thread first runs a few
+ * throwaway plugins through the whole path (runtime, context, bootstrap, setup, module, a hook)
+ * before it takes its first plugin: the thread's start (already the slow one) pays for it once.
+ */
+const WARMUP_ROUNDS = 24;
+const WARMUP_PLUGIN = 'export default { n: 0, onEvent(event, ctx) { this.n += JSON.stringify(event).length; return Promise.resolve(this.n); } };';
+
+function warmUp(QuickJS: QuickJSWASMModule): void {
+  for (let i = 0; i < WARMUP_ROUNDS; i++) {
+    try {
+      const { runtime, vm } = makeSpare(QuickJS);
+      const setup = vm.getProp(vm.global, '__setup');
+      const args = [vm.newString('{"kv":true,"http":true,"api":true}'), vm.newString('{"url":"x"}')];
+      vm.callFunction(setup, vm.undefined, args).dispose();
+      args.forEach((h) => h.dispose());
+      setup.dispose();
+      vm.evalCode(WARMUP_PLUGIN, 'warmup.js', { type: 'module', strict: true }).dispose();
+      runtime.executePendingJobs().dispose();
+      vm.dispose();
+      runtime.dispose();
+    } catch {
+      return;
+    }
+  }
+}
+
+/** QuickJS compiled and warmed in this thread, with its first spares made. */
+let quickJS: Promise<QuickJSWASMModule> | undefined;
+function warmQuickJS(): Promise<QuickJSWASMModule> {
+  return (quickJS ??= getQuickJS().then((QuickJS) => {
+    warmUp(QuickJS);
+    for (let i = 0; i < SPARES; i++) spares.push(makeSpare(QuickJS));
+    return QuickJS;
+  }));
+}
 
 /** One plugin's runtime and the state of the hook it runs. */
 class PluginRuntime {
@@ -75,23 +221,44 @@ class PluginRuntime {
 
   constructor(
     readonly key: string,
+    readonly slot: number,
     private readonly post: (message: FromSandbox) => void,
+    private readonly watch: SliceWatch,
     readonly budgetMs: number,
   ) {
     this.cpuMs = Math.max(budgetMs, LOAD_CPU_MS);
   }
 
-  /** Runs `work` inside the VM as one slice of the hook's CPU budget. */
+  /** Runs `work` inside the VM as one slice of the hook's CPU budget (the pool's watchdog sees it through `watch`). */
   slice<T>(work: () => T): T {
     this.sliceStart = performance.now();
-    this.post({ type: 'slice', key: this.key, budgetMs: Math.max(0, this.cpuMs - this.spent) });
+    this.watch.start(this.slot, Math.max(0, this.cpuMs - this.spent));
     try {
       return work();
     } finally {
       this.spent += performance.now() - this.sliceStart;
       this.sliceStart = 0;
-      this.post({ type: 'slice', key: this.key, budgetMs: -1 });
+      this.watch.end();
     }
+  }
+
+  /** `__host(capability, argsJson)` from inside the VM: a log line, or a host call answered as a promise. */
+  hostCall(capability: string, args: string): QuickJSHandle {
+    const vm = this.vm;
+    if (capability === 'log') {
+      try {
+        const { level, message: text } = JSON.parse(args) as { level: 'info' | 'warn' | 'error'; message: string };
+        this.post({ type: 'log', key: this.key, level, message: String(text).slice(0, 4000) });
+      } catch {
+        // A log line that is not JSON is dropped.
+      }
+      return vm.undefined;
+    }
+    const deferred = vm.newPromise();
+    const callId = this.nextCall++;
+    this.calls.set(callId, deferred);
+    this.post({ type: 'call', key: this.key, callId, capability, args });
+    return deferred.handle;
   }
 
   errorText(handle: QuickJSHandle): string {
@@ -111,8 +278,11 @@ class PluginRuntime {
   }
 
   async init(message: Extract<ToSandbox, { type: 'init' }>): Promise<void> {
-    const QuickJS = await getQuickJS();
-    this.runtime = QuickJS.newRuntime();
+    const QuickJS = await warmQuickJS();
+    const spare = takeSpare(QuickJS);
+    this.runtime = spare.runtime;
+    const vm = (this.vm = spare.vm);
+    spare.owner.rt = this;
     this.runtime.setMemoryLimit(message.memoryBytes);
     this.runtime.setMaxStackSize(256 * 1024);
     // Polled by operation count: the budget is checked while the VM runs, never between slices.
@@ -123,36 +293,11 @@ class PluginRuntime {
       }
       return false;
     });
-    const vm = (this.vm = this.runtime.newContext());
-    const host = vm.newFunction('__host', (capHandle, argsHandle) => {
-      const capability = vm.getString(capHandle);
-      const args = vm.getString(argsHandle);
-      if (capability === 'log') {
-        try {
-          const { level, message: text } = JSON.parse(args) as { level: 'info' | 'warn' | 'error'; message: string };
-          this.post({ type: 'log', key: this.key, level, message: String(text).slice(0, 4000) });
-        } catch {
-          // A log line that is not JSON is dropped.
-        }
-        return vm.undefined;
-      }
-      const deferred = vm.newPromise();
-      const callId = this.nextCall++;
-      this.calls.set(callId, deferred);
-      this.post({ type: 'call', key: this.key, callId, capability, args });
-      return deferred.handle;
-    });
-    vm.setProp(vm.global, '__host', host);
-    host.dispose();
-    for (const [name, value] of [
-      ['__caps', JSON.stringify(message.capabilities)],
-      ['__config', JSON.stringify(message.config ?? {})],
-    ] as const) {
-      const h = vm.newString(value);
-      vm.setProp(vm.global, name, h);
-      h.dispose();
-    }
-    const boot = this.slice(() => vm.evalCode(BOOTSTRAP, 'bootstrap.js', { type: 'global' }));
+    const setup = vm.getProp(vm.global, '__setup');
+    const args = [vm.newString(JSON.stringify(message.capabilities)), vm.newString(JSON.stringify(message.config ?? {}))];
+    const boot = this.slice(() => vm.callFunction(setup, vm.undefined, args));
+    args.forEach((h) => h.dispose());
+    setup.dispose();
     if (boot.error) {
       const text = this.errorText(boot.error);
       boot.error.dispose();
@@ -286,11 +431,14 @@ class PluginRuntime {
 if (workerData?.encedeusPluginSandbox) {
   const port = parentPort!;
   const post = (message: FromSandbox) => port.postMessage(message);
+  const watch = new SliceWatch(workerData.watch as SharedArrayBuffer);
   const runtimes = new Map<string, PluginRuntime>();
+  // Compile and warm QuickJS, and make the first spares, before the first plugin asks.
+  void warmQuickJS();
   port.on('message', (message: ToSandbox) => {
     switch (message.type) {
       case 'init': {
-        const rt = new PluginRuntime(message.key, post, message.cpuMs);
+        const rt = new PluginRuntime(message.key, message.slot, post, watch, message.cpuMs);
         runtimes.set(message.key, rt);
         rt.init(message).then(
           () => post({ type: 'ready', key: message.key }),
