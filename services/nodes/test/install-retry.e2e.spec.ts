@@ -29,6 +29,32 @@ describe('an install retry pending while the nodes service restarts', () => {
 
   const events = (id: string) => h.events('server', id);
 
+  it('ends an install the agent refuses as install_failed with the agent\'s reason, at once (issue 14, bug 4)', async () => {
+    const node = await h.createNode(`refusing-${Date.now()}`);
+    const beat = () => h.admin.publish(Subjects.agentHeartbeat(node.id), codec.encode({ at: Date.now(), seq: Date.now(), interval_ms: 1000, version: 'test' } satisfies Heartbeat));
+    beat();
+    const beating = setInterval(beat, 1000);
+    try {
+      await h.waitFor('node online', async () => (await h.send('get_node', { id: node.id })).state === 'online', 10_000);
+      const refusal = h.admin.subscribe(Subjects.agentCommand(node.id, 'create_server'), {
+        callback: (_e, m) => m.respond(codec.encode({ ok: false, error: { code: 'DRIVER_UNAVAILABLE', error: 'Docker is not available on this node' } })),
+      });
+      await h.admin.flush();
+
+      const { id } = await h.send<ServerView>('create_server', { name: 'refused', template_id: NODE_ECHO_TEMPLATE, node_id: node.id });
+      const started = Date.now();
+      await serverProbes(h).waitState(id, 'install_failed', 15_000);
+      refusal.unsubscribe();
+
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const all = await events(id);
+      expect(all.filter((r) => r.event.type === 'server.install_attempt_failed')).toEqual([]);
+      expect(all[all.length - 1].event).toMatchObject({ type: 'server.installed', data: { success: false, error: 'Docker is not available on this node' } });
+    } finally {
+      clearInterval(beating);
+    }
+  }, 60_000);
+
   it('installs at retry_at from the service that took over', async () => {
     const node = await h.createNode(`unreachable-${Date.now()}`);
     let seq = 0;

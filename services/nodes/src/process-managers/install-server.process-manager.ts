@@ -11,7 +11,7 @@ import { serverWork } from '../common/read-your-writes';
 /** Delays before retrying an install the agent could not be reached for (after the 1st, 2nd, 3rd failure). */
 export const INSTALL_RETRIES_MS = [1000, 3000, 10_000];
 
-/** When to try again after the `attempt`-th failure (1-based); null: no more timers, the node's next sync installs it. */
+/** When to try again after the `attempt`-th failure (1-based); null: no more tries, the install fails (server.installed {success: false, error}). */
 export function installRetryAt(attempt: number, unreachable: boolean, now: Date): string | null {
   if (!unreachable || attempt > INSTALL_RETRIES_MS.length) return null;
   return new Date(now.getTime() + INSTALL_RETRIES_MS[attempt - 1]).toISOString();
@@ -22,8 +22,10 @@ export function installRetryAt(attempt: number, unreachable: boolean, now: Date)
  * new server's console subjects), then `create_server` on the agent, then `server.installed`. An
  * agent that cannot be reached (it may be between two connections) is tried again later:
  * `server.install_attempt_failed {attempt, retry_at}` records when, so the retry survives a restart of
- * the nodes service; after the last one, the node's next sync installs it. Run by FleetTimers, on one
- * replica (the `fleet-timers` lease holder).
+ * the nodes service. An agent that answers with an error, or does not answer the last try although its
+ * node is online, ends the install: `server.installed {success: false, error}` (state install_failed,
+ * within about 15 s plus the agent's own time). An offline node's install waits for it (not tried).
+ * Run by FleetTimers, on one replica (the `fleet-timers` lease holder).
  */
 export class InstallServerProcessManager {
   private readonly logger = new Logger('InstallServer');
@@ -61,9 +63,18 @@ export class InstallServerProcessManager {
       } catch (error) {
         const attempt = current.installAttempts + 1;
         const unreachable = (error as DomainError).code === 'SERVICE_UNAVAILABLE';
-        this.logger.warn(`install of server ${id} on node ${nodeId} (attempt ${attempt}): ${(error as Error).message}`);
+        const reason = String((error as Error).message).slice(0, 500);
+        this.logger.warn(`install of server ${id} on node ${nodeId} (attempt ${attempt}): ${reason}`);
         const retryAt = installRetryAt(attempt, unreachable, new Date());
-        await this.kernel.handle('server', id, serverDecider, { type: 'install_attempt_failed', error: String((error as Error).message).slice(0, 500), retryAt }, { actor: SERVICE_ACTOR });
+        if (retryAt !== null) {
+          await this.kernel.handle('server', id, serverDecider, { type: 'install_attempt_failed', error: reason, retryAt }, { actor: SERVICE_ACTOR });
+          return;
+        }
+        // The agent answered with an error (no Docker on the node, an image that cannot be pulled…), or
+        // an online node's agent did not answer the last try: the install ends here, with the reason,
+        // rather than staying "installing" until someone looks.
+        const failure = unreachable ? `The agent of node ${nodeId} did not answer after ${attempt} attempts: ${reason}` : reason;
+        await this.kernel.handle('server', id, serverDecider, { type: 'report_installed', nodeId, success: false, error: failure }, { actor: SERVICE_ACTOR });
       }
     });
   }
