@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { MAX_PLUGIN_CONFIG_BYTES, ValidationError } from '@encedeus/contracts';
+import { MAX_PLUGIN_CONFIG_BYTES, ServiceUnavailableError, ValidationError } from '@encedeus/contracts';
 
 /*
  * A plugin's config_schema comes from a repository, so it is not trusted: it is bounded in size by
@@ -12,9 +12,10 @@ import { MAX_PLUGIN_CONFIG_BYTES, ValidationError } from '@encedeus/contracts';
  * when the repository is synced and again at install/configure: at most MAX_PATTERN_LENGTH
  * characters, no quantified group that holds a quantifier or an alternation (`(a+)+`, `(a|a)*`), no
  * backreference; and (2) a config is first validated in a worker thread with a time bound
- * (validatePluginConfigBounded), so a pattern whose backtracking is merely polynomial
- * (`\d*\d*\d*\d*$`) costs at most that bound, never the service's thread, before the decider's own
- * check runs the same validation. The config itself is at most MAX_PLUGIN_CONFIG_BYTES of JSON.
+ * (validatePluginConfigBounded, CONFIG_VALIDATION_MS), so a pattern whose backtracking is merely
+ * polynomial (`\d*\d*\d*\d*$`) is refused (422) past that bound without holding the service's
+ * thread; only a config validated within it reaches the decider, whose own check runs the same
+ * validation (so the thread is held at most about that long). The config itself is at most MAX_PLUGIN_CONFIG_BYTES of JSON.
  */
 const AJV_OPTIONS = { allErrors: true, strict: false, validateSchema: true } as const;
 const ajv = new Ajv(AJV_OPTIONS);
@@ -22,8 +23,10 @@ const compiled = new Map<string, ValidateFunction>();
 const MAX_CACHED = 500;
 /** Longest `pattern` (or `patternProperties` key) a config_schema may hold. */
 export const MAX_PATTERN_LENGTH = 256;
-/** Time a config's validation may take in the bounded worker. */
-export const CONFIG_VALIDATION_MS = 1000;
+/** Time a config's validation (schema compile included) may take in the bounded worker; the decider then runs it again on the service's thread. */
+export const CONFIG_VALIDATION_MS = 500;
+/** Time the validator thread may take to start (load ajv) before the first validation. */
+const VALIDATOR_START_MS = 15_000;
 
 /** Why a regular expression may backtrack catastrophically (or is refused for its size), else null. */
 export function patternProblem(pattern: string): string | null {
@@ -182,6 +185,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Ajv = require(workerData.ajv).default;
 const ajv = new Ajv(workerData.options);
 const cache = new Map();
+parentPort.postMessage({ ready: true });
 parentPort.on('message', ({ id, schema, config }) => {
   try {
     let validate = cache.get(schema);
@@ -194,12 +198,13 @@ parentPort.on('message', ({ id, schema, config }) => {
 });
 `;
 
-let validator: Worker | undefined;
+let validator: { worker: Worker; ready: Promise<void> } | undefined;
 let nextId = 1;
 /** One validation at a time (a timed-out one ends the worker, and with it whatever shared it). */
 let queue: Promise<unknown> = Promise.resolve();
 
-function validatorWorker(): Worker {
+/** The validator thread, started once and awaited until ajv is loaded (its start is not counted against a validation). */
+function validatorWorker(): { worker: Worker; ready: Promise<void> } {
   if (validator) return validator;
   const worker = new Worker(VALIDATOR_SOURCE, {
     eval: true,
@@ -208,17 +213,41 @@ function validatorWorker(): Worker {
     env: {},
   });
   worker.unref();
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the config validator did not start')), VALIDATOR_START_MS);
+    const onReady = (message: { ready?: boolean }) => {
+      if (!message.ready) return;
+      clearTimeout(timer);
+      worker.off('message', onReady);
+      resolve();
+    };
+    worker.on('message', onReady);
+    worker.once('exit', () => {
+      clearTimeout(timer);
+      reject(new Error('the config validator stopped'));
+    });
+  });
+  ready.catch(() => undefined);
+  const entry = { worker, ready };
   const gone = () => {
-    if (validator === worker) validator = undefined;
+    if (validator === entry) validator = undefined;
   };
   worker.on('exit', gone);
   worker.on('error', gone);
-  return (validator = worker);
+  return (validator = entry);
 }
 
-function runBounded(schema: unknown, config: unknown, timeoutMs: number): Promise<{ ok: boolean; errors?: ErrorObject[]; error?: string; timedOut?: boolean }> {
+async function runBounded(schema: unknown, config: unknown, timeoutMs: number): Promise<{ ok: boolean; errors?: ErrorObject[]; error?: string; timedOut?: boolean }> {
+  const entry = validatorWorker();
+  try {
+    await entry.ready;
+  } catch (error) {
+    if (validator === entry) validator = undefined;
+    void entry.worker.terminate();
+    throw error;
+  }
+  const { worker } = entry;
   return new Promise((resolve) => {
-    const worker = validatorWorker();
     const id = nextId++;
     const done = (result: { ok: boolean; errors?: ErrorObject[]; error?: string; timedOut?: boolean }) => {
       clearTimeout(timer);
@@ -231,7 +260,7 @@ function runBounded(schema: unknown, config: unknown, timeoutMs: number): Promis
     };
     const onExit = () => done({ ok: false, error: 'the validator stopped' });
     const timer = setTimeout(() => {
-      if (validator === worker) validator = undefined;
+      if (validator === entry) validator = undefined;
       void worker.terminate();
       done({ ok: false, timedOut: true });
     }, timeoutMs);
@@ -252,7 +281,9 @@ export async function validatePluginConfigBounded(schema: unknown, config: unkno
   refuseSchema(schema);
   const run = queue.then(() => runBounded(schema, config, timeoutMs));
   queue = run.catch(() => undefined);
-  const result = await run;
+  const result = await run.catch((error: Error) => {
+    throw new ServiceUnavailableError(`The plugin config could not be validated: ${error.message}`);
+  });
   if (result.timedOut) {
     throw new ValidationError(`The plugin's config_schema took longer than ${timeoutMs} ms to validate the config (a pattern that backtracks)`, [
       { path: 'config_schema', message: `validation exceeded ${timeoutMs} ms` },
