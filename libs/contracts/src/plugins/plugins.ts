@@ -99,7 +99,7 @@ export const PLUGIN_STATES = ['enabled', 'disabled', 'suspended'] as const;
 export type PluginState = (typeof PLUGIN_STATES)[number];
 
 const config = jsonValue({ maxDepth: 12, maxValues: 2000 }).refine(
-  (value) => value === undefined || new TextEncoder().encode(JSON.stringify(value) ?? "").length <= MAX_PLUGIN_CONFIG_BYTES,
+  (value) => value === undefined || new TextEncoder().encode(JSON.stringify(value) ?? '').length <= MAX_PLUGIN_CONFIG_BYTES,
   `at most ${MAX_PLUGIN_CONFIG_BYTES} bytes of JSON`,
 );
 
@@ -114,7 +114,11 @@ export type InstallPlugin = z.infer<typeof installPluginSchema>;
 export const pluginConfigSchema = z.object({ config });
 export const ratePluginSchema = z.object({ rating: z.number().int().min(1).max(5), review: text().max(4000).optional() });
 
-/** `file://`, `https://`, `http://`, `ssh://` or `git@host:path`; never an option for git (`-…`). */
+/**
+ * The shape of a git URL (`https://`, `ssh://`, `git@host:path`; never an option for git, `-…`).
+ * What the service then fetches is narrower (services/plugins git/repository-url.ts): https and ssh
+ * to public hosts only; `file://`, `http://` and `git://` only where local repositories are allowed (tests).
+ */
 export const repositoryUrlSchema = text()
   .max(2000)
   .refine((u) => /^(file|https?|ssh|git):\/\/[^\s]+$/.test(u) || /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$/.test(u), 'a git URL (file://, https://, ssh://, git@host:path)');
