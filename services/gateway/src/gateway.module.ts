@@ -10,6 +10,7 @@ import { MessagingModule, NATS_CONNECTION, Projector } from '@encedeus/messaging
 import { PermissionGuard, PRINCIPAL_RESOLVER, type PrincipalResolver } from '@encedeus/security';
 import { AuditController } from './audit/audit.controller';
 import { AuditProjection, GATEWAY_SCHEMA } from './audit/audit.projection';
+import { RequestSourceInterceptor, RequestSources } from './audit/request-sources';
 import { HttpErrorFilter } from './common/http-exception.filter';
 import { MsgpackInterceptor } from './common/msgpack.interceptor';
 import { EventsController } from './events/events.controller';
@@ -78,6 +79,8 @@ export class GatewayModule implements NestModule {
         { provide: APP_INTERCEPTOR, useClass: MsgpackInterceptor },
         IdempotencyKeys,
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
+        RequestSources,
+        { provide: APP_INTERCEPTOR, useClass: RequestSourceInterceptor },
         {
           provide: AUDIT_PROJECTOR,
           useFactory: (nc: NatsConnection, ds: DataSource) => new Projector(nc, ds, new AuditProjection(), { coalesceMs: 50 }),

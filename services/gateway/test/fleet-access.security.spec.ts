@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -287,6 +288,41 @@ describe('fleet access (security)', () => {
     }, 20_000);
     const created = entries.find((e) => e.action === 'user.created');
     expect(created).toMatchObject({ actor: `user:${me.id}`, actorName: me.name, subjectName: 'auditee' });
+  }, 60_000);
+
+  it('records the address and user agent of the request behind each change, and none for changes made on the bus (issue 14)', async () => {
+    const http = stack.http;
+    const ua = `audit-check/1.0 (${randomUUID()})`;
+    const made = await http().post('/api/v1/roles').set('Authorization', as(admin)).set('User-Agent', ua).send({ name: `ua-role-${Date.now()}`, permissions: ['nodes.read'] });
+    expect(made.status).toBe(201);
+    const entry = await stack.waitFor('the audit entry with its source', async () => {
+      const res = await http().get(`/api/v1/audit?subject=${encodeURIComponent(`role/${made.body.id}`)}`).set('Authorization', as(admin));
+      const item = (res.body.items as { action: string; ip: string | null; userAgent: string | null }[] | undefined)?.find((e) => e.action === 'role.created');
+      return item?.ip ? item : undefined;
+    }, 20_000);
+    expect(entry.ip).toMatch(/127\.0\.0\.1$/);
+    expect(entry.userAgent).toBe(ua);
+
+    const csv = await http().get(`/api/v1/audit/export?subject=${encodeURIComponent(`role/${made.body.id}`)}`).set('Authorization', as(admin)).buffer(true).parse((res, cb) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c));
+      res.on('end', () => cb(null, text));
+    });
+    const lines = (csv.body as string).trim().split('\r\n');
+    expect(lines[0].endsWith(',ip,user_agent')).toBe(true);
+    expect(lines[1]).toContain(ua);
+
+    // A refused request changes nothing and leaves no source behind.
+    const refused = await http().post('/api/v1/roles').set('Authorization', as(admin)).set('User-Agent', 'refused-agent').send({ name: '' });
+    expect(refused.status).toBe(422);
+    const db = new Client({ connectionString: stack.env.db.url });
+    await db.connect();
+    try {
+      const { rows } = await db.query(`select count(*)::int as n from gateway.request_sources where user_agent = 'refused-agent'`);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await db.end();
+    }
   }, 60_000);
 
   it('keeps job code and stdin out of EVENTS: the event holds a hash and size, the text is stored once', async () => {

@@ -243,7 +243,7 @@ describe('gateway foundation', () => {
     expect(csv.status).toBe(200);
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     const lines = (csv.body as string).trim().split('\r\n');
-    expect(lines[0]).toBe('sequence,time,actor,actor_name,action,subject,subject_name,correlation_id');
+    expect(lines[0]).toBe('sequence,time,actor,actor_name,action,subject,subject_name,correlation_id,ip,user_agent');
     expect(lines).toHaveLength(4);
     // The actor starts with "=": a spreadsheet would run it as a formula; the cell starts with a quote instead.
     expect(lines[1]).toContain(`"'=HYPERLINK(""x"")"`);

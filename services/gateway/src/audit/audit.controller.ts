@@ -26,6 +26,9 @@ const auditQuery = z.object({
 class AuditQuery extends createZodDto(auditQuery) {}
 class AuditExportQuery extends createZodDto(z.object(filters)) {}
 
+/** Audit rows with where each came from (gateway.request_sources, by correlation id: see RequestSources). */
+const AUDIT_SELECT = `select a.sequence, a.time, a.actor, a.action, a.subject, a.correlation_id, s.ip, s.user_agent from ${GATEWAY_SCHEMA}.audit_log a left join ${GATEWAY_SCHEMA}.request_sources s on s.correlation_id = a.correlation_id`;
+
 /** Rows one CSV export holds at most; narrow the range for more. */
 export const AUDIT_EXPORT_MAX_ROWS = 100_000;
 
@@ -40,6 +43,10 @@ export interface AuditEntry {
   /** The subject's name where it is a user or a role; absent otherwise. */
   subjectName?: string;
   correlationId: string | null;
+  /** Client address of the REST request that caused it (behind GATEWAY_TRUSTED_PROXIES: the forwarded one); null for changes made on the bus or by the system. */
+  ip: string | null;
+  /** User agent of that request (at most 512 characters); null where there was none. */
+  userAgent: string | null;
 }
 
 interface AuditRow {
@@ -49,6 +56,8 @@ interface AuditRow {
   action: string;
   subject: string;
   correlation_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
 }
 
 /** A CSV cell: quoted, and a leading = + - @ made inert so a spreadsheet never runs it as a formula. */
@@ -74,7 +83,7 @@ export class AuditController {
     if (query.cursor) where.push(`sequence < $${params.push(Number(query.cursor))}`);
     params.push(query.limit);
     const rows: AuditRow[] = await this.dataSource.query(
-      `select sequence, time, actor, action, subject, correlation_id from ${GATEWAY_SCHEMA}.audit_log ${where.length ? `where ${where.join(' and ')}` : ''} order by sequence desc limit $${params.length}`,
+      `${AUDIT_SELECT} ${where.length ? `where ${where.join(' and ')}` : ''} order by sequence desc limit $${params.length}`,
       params,
     );
     const items = rows.map((r) => this.entry(r));
@@ -88,7 +97,7 @@ export class AuditController {
     const { where, params } = this.filter(query);
     res.setHeader('Content-Type', 'text/csv; charset=utf-8');
     res.setHeader('Content-Disposition', 'attachment; filename="audit.csv"');
-    res.write('sequence,time,actor,actor_name,action,subject,subject_name,correlation_id\r\n');
+    res.write('sequence,time,actor,actor_name,action,subject,subject_name,correlation_id,ip,user_agent\r\n');
     let before: number | undefined;
     let written = 0;
     while (written < AUDIT_EXPORT_MAX_ROWS) {
@@ -98,13 +107,13 @@ export class AuditController {
       if (before !== undefined) w.push(`sequence < $${p.push(before)}`);
       p.push(page);
       const rows: AuditRow[] = await this.dataSource.query(
-        `select sequence, time, actor, action, subject, correlation_id from ${GATEWAY_SCHEMA}.audit_log ${w.length ? `where ${w.join(' and ')}` : ''} order by sequence desc limit $${p.length}`,
+        `${AUDIT_SELECT} ${w.length ? `where ${w.join(' and ')}` : ''} order by sequence desc limit $${p.length}`,
         p,
       );
       if (rows.length === 0) break;
       const lines = rows.map((r) => {
         const e = this.entry(r);
-        return [e.sequence, e.time, e.actor, e.actorName, e.action, e.subject, e.subjectName, e.correlationId].map(csvCell).join(',');
+        return [e.sequence, e.time, e.actor, e.actorName, e.action, e.subject, e.subjectName, e.correlationId, e.ip, e.userAgent].map(csvCell).join(',');
       });
       if (!res.write(lines.join('\r\n') + '\r\n')) await new Promise((resolve) => res.once('drain', resolve));
       if (res.destroyed) return;
@@ -143,6 +152,8 @@ export class AuditController {
       subject: r.subject,
       ...(subjectName ? { subjectName } : {}),
       correlationId: r.correlation_id,
+      ip: r.ip ?? null,
+      userAgent: r.user_agent ?? null,
     };
   }
 
