@@ -503,3 +503,6 @@ export {
   type PluginState,
   type RepositoryView,
 } from './plugins/plugins';
+
+// What the REST API answers, as zod schemas (the gateway's OpenAPI document is generated from them).
+export * from './http/views';

@@ -1,11 +1,10 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Logger } from 'nestjs-pino';
-import { cleanupOpenApiDoc } from 'nestjs-zod';
 import { bodyParserMiddleware } from './common/body-parser.middleware';
 import { applyRequestDeadlines, requestDeadlinesFromEnv } from './common/request-deadlines';
 import { answerClientErrorsAsJson } from './common/client-errors';
@@ -14,6 +13,7 @@ import type { GatewayOptions } from './gateway.options';
 import { trustedProxiesFromEnv } from './identity/trusted-proxies';
 import { METRICS_ROUTES } from './metrics/metrics.controllers';
 import { AGENT_INSTALL_ROUTES } from './agent-install/agent-install.controller';
+import { buildOpenApiDocument, OPENAPI_JSON_PATH } from './openapi/openapi.document';
 
 export interface GatewayApp {
   app: INestApplication;
@@ -40,18 +40,9 @@ export async function createGatewayApp(options: GatewayOptions, port = 8080, hos
   app.setGlobalPrefix('api/v1', { exclude: ['metrics', ...METRICS_ROUTES, ...AGENT_INSTALL_ROUTES] });
   app.enableShutdownHooks();
 
-  const document = cleanupOpenApiDoc(
-    SwaggerModule.createDocument(
-      app,
-      new DocumentBuilder()
-        .setTitle('Encedeus API')
-        .setDescription('REST API of the Encedeus control plane. Errors are always `{ error, code, details? }`.')
-        .setVersion('1')
-        .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Access JWT or API key' })
-        .build(),
-    ),
-  );
-  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/v1/openapi.json', useGlobalPrefix: false });
+  // Generated from the routes and the zod contracts (openapi/openapi.document.ts); served as JSON for clients.
+  const document = buildOpenApiDocument(app);
+  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: OPENAPI_JSON_PATH, useGlobalPrefix: false });
 
   const consoleDir = options.consoleDir;
   if (consoleDir && existsSync(join(consoleDir, 'index.html'))) {
