@@ -1,7 +1,7 @@
 import type { NatsConnection } from 'nats';
 import type { DataSource } from 'typeorm';
 import type { CommandClient } from '@encedeus/messaging';
-import { PluginSandbox, type SandboxLimits } from '../sandbox/plugin-sandbox';
+import { PluginSandbox, SandboxError, type SandboxLimits } from '../sandbox/plugin-sandbox';
 import { SCHEMA } from '../projections/plugins.projection';
 import { pluginCapabilities } from './capabilities';
 
@@ -73,7 +73,9 @@ export class PluginHooks {
       await sandbox.start();
       for (const hook of hooks) {
         current = hook;
-        await sandbox.run(hook, { id: plugin.id, name: plugin.name, version: plugin.version ?? null, hook });
+        const info = { id: plugin.id, name: plugin.name, version: plugin.version ?? null, hook };
+        // Another plugin's runaway ended the shared thread mid-hook: not this plugin's failure, run it again.
+        await sandbox.run(hook, info).catch((error: unknown) => (error instanceof SandboxError && error.collateral ? sandbox.run(hook, info) : Promise.reject(error)));
       }
       return logs;
     } catch (error) {
