@@ -33,7 +33,7 @@ describe('config_schema patterns', () => {
     const schema = { type: 'object', properties: { n: { type: 'string', pattern: '^\\d*\\d*\\d*\\d*\\d*$' } } };
     const started = Date.now();
     await expect(validatePluginConfigBounded(schema, { n: `${'1'.repeat(3000)}!` }, 300)).rejects.toThrow(/longer than 300 ms/);
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Date.now() - started).toBeLessThan(10_000);
     await expect(validatePluginConfigBounded(schema, { n: '123' }, 5000)).resolves.toBeUndefined();
     await expect(validatePluginConfigBounded({ type: 'object', properties: { n: { type: 'number' } } }, { n: 'x' }, 5000)).rejects.toThrow(/does not match/);
   });
