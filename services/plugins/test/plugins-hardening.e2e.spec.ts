@@ -25,6 +25,7 @@ const BAD_INSTALL = `export default {
 const LOOP_INSTALL = `export default { onInstall() { for (;;) {} }, onEvent() {} };`;
 const BAD_DISABLE = `export default { onDisable() { throw new Error('teardown broke'); }, onEvent() {} };`;
 const NOTHING = `export default { onEvent() {} };`;
+const RISKY = `export default { async onInstall(info, ctx) { await ctx.kv.set('risky_ran', true); }, onEvent() {} };`;
 
 describe('plugins: hardening and lifecycle hooks', () => {
   let stack: Stack;
@@ -39,6 +40,7 @@ describe('plugins: hardening and lifecycle hooks', () => {
       ...plugin('bad-install', { name: 'bad-install', events: ['template.created'], permissions: ['kv'] }, BAD_INSTALL),
       ...plugin('loop-install', { name: 'loop-install', events: ['template.created'] }, LOOP_INSTALL),
       ...plugin('bad-disable', { name: 'bad-disable', events: ['template.created'] }, BAD_DISABLE),
+      ...plugin('risky', { name: 'risky', events: ['template.created'], permissions: ['kv', 'api:servers.power'] }, RISKY),
       ...plugin('redos', { name: 'redos', events: ['template.created'], config_schema: { type: 'object', properties: { name: { type: 'string', pattern: '^(a+)+$' } } } }, NOTHING),
       ...plugin('slow-pattern', { name: 'slow-pattern', events: ['template.created'], config_schema: { type: 'object', properties: { n: { type: 'string', pattern: '^\\d*\\d*\\d*\\d*\\d*\\d*$' } } } }, NOTHING),
     });
@@ -126,6 +128,15 @@ describe('plugins: hardening and lifecycle hooks', () => {
     const durables: string[] = [];
     for await (const c of jsm.consumers.list('EVENTS')) durables.push(c.name);
     expect(durables.filter((d) => d.startsWith('plugin_')).length).toBe((await installedNames()).length);
+  }, 60_000);
+
+  it('never runs the onInstall of a high-risk plugin that was not approved (403 first)', async () => {
+    const entry = await catalogEntry('risky');
+
+    const res = await install(entry.id);
+
+    expect(res.status).toBe(403);
+    expect((await kvKeys()).some((k) => k.endsWith('.risky_ran'))).toBe(false);
   }, 60_000);
 
   it('bounds an onInstall that never returns (422 for its CPU budget)', async () => {
