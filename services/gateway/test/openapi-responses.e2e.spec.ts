@@ -1,0 +1,122 @@
+import Ajv, { type ValidateFunction } from 'ajv';
+import type { Response } from 'supertest';
+import { startStack, type Stack } from './stack-harness';
+
+const NODE_ECHO_TEMPLATE = '00000000-0000-4000-8000-000000000001';
+
+type Schema = Record<string, unknown>;
+interface Document {
+  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema?: Schema }> }> }>>;
+  components: { schemas: Record<string, Schema> };
+}
+
+/** OpenAPI 3.0's boolean exclusive bounds → draft-07's numeric ones, for Ajv. */
+function forAjv(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(forAjv);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Schema = {};
+  for (const [key, child] of Object.entries(value)) out[key] = forAjv(child);
+  for (const [flag, bound] of [['exclusiveMinimum', 'minimum'], ['exclusiveMaximum', 'maximum']] as const) {
+    if (out[flag] === true) {
+      out[flag] = out[bound];
+      delete out[bound];
+    } else if (out[flag] === false) delete out[flag];
+  }
+  return out;
+}
+
+/**
+ * Issue 14: the answers the OpenAPI document promises are the answers the gateway gives. Real
+ * requests against the whole stack (auth, users, nodes, files, metrics, a real agent), each body
+ * checked against the document's schema for its path, method and status.
+ */
+describe('OpenAPI answers match the real ones', () => {
+  let stack: Stack;
+  let admin: string;
+  let doc: Document;
+  const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
+  const validators = new Map<string, ValidateFunction>();
+  const auth = () => `Bearer ${admin}`;
+
+  /** Asserts `res` has `status` and a body valid against the document's schema for it. */
+  function expectDocumented(res: Response, path: string, method: string, status: number): void {
+    expect([`${method} ${path}`, res.status, res.status === status ? '' : res.text]).toEqual([`${method} ${path}`, status, '']);
+    const key = `${method} ${path} ${status}`;
+    let validate = validators.get(key);
+    if (!validate) {
+      const schema = doc.paths[path]?.[method]?.responses[String(status)]?.content?.['application/json']?.schema;
+      expect([key, schema === undefined ? 'no schema in the document' : 'ok']).toEqual([key, 'ok']);
+      validate = ajv.compile(forAjv({ allOf: [schema], components: doc.components }) as Schema);
+      validators.set(key, validate);
+    }
+    const ok = validate(res.body);
+    expect([key, ok ? [] : validate.errors]).toEqual([key, []]);
+  }
+
+  beforeAll(async () => {
+    stack = await startStack();
+    admin = await stack.adminToken();
+    doc = (await stack.http().get('/api/v1/openapi.json')).body as Document;
+  }, 120_000);
+  afterAll(() => stack?.stop());
+
+  it('identity: me, users, roles, permissions, service accounts, API keys, SSH keys, errors', async () => {
+    const http = stack.http;
+    expectDocumented(await http().get('/api/v1/health'), '/api/v1/health', 'get', 200);
+    expectDocumented(await http().get('/api/v1/auth/me').set('Authorization', auth()), '/api/v1/auth/me', 'get', 200);
+    expectDocumented(await http().get('/api/v1/auth/jwks'), '/api/v1/auth/jwks', 'get', 200);
+    expectDocumented(await http().get('/api/v1/users/me').set('Authorization', auth()), '/api/v1/users/me', 'get', 200);
+    expectDocumented(await http().get('/api/v1/users').set('Authorization', auth()), '/api/v1/users', 'get', 200);
+    expectDocumented(await http().get('/api/v1/roles').set('Authorization', auth()), '/api/v1/roles', 'get', 200);
+    expectDocumented(await http().get('/api/v1/permissions').set('Authorization', auth()), '/api/v1/permissions', 'get', 200);
+    const account = await http().post('/api/v1/service-accounts').set('Authorization', auth()).send({ name: 'openapi-bot' });
+    expectDocumented(account, '/api/v1/service-accounts', 'post', 201);
+    expectDocumented(await http().get('/api/v1/service-accounts').set('Authorization', auth()), '/api/v1/service-accounts', 'get', 200);
+    const key = await http().post('/api/v1/api-keys').set('Authorization', auth()).send({ name: 'openapi key', permissions: ['servers.read'] });
+    expectDocumented(key, '/api/v1/api-keys', 'post', 201);
+    expectDocumented(await http().get('/api/v1/api-keys').set('Authorization', auth()), '/api/v1/api-keys', 'get', 200);
+    expectDocumented(await http().get('/api/v1/users/me/ssh-keys').set('Authorization', auth()), '/api/v1/users/me/ssh-keys', 'get', 200);
+
+    expectDocumented(await http().get('/api/v1/users'), '/api/v1/users', 'get', 401);
+    expectDocumented(await http().get('/api/v1/users').set('Authorization', `Bearer ${key.body.key}`), '/api/v1/users', 'get', 403);
+    expectDocumented(await http().get('/api/v1/servers/not-a-uuid').set('Authorization', auth()), '/api/v1/servers/{id}', 'get', 422);
+    expectDocumented(await http().get('/api/v1/servers/00000000-0000-4000-8000-00000000ffff').set('Authorization', auth()), '/api/v1/servers/{id}', 'get', 404);
+    expectDocumented(await http().post('/api/v1/auth/login').send({ email: 'nobody@example.test', password: 'wrong password here' }), '/api/v1/auth/login', 'post', 401);
+  });
+
+  it('fleet, files, metrics and events: a node with a real agent, a server, its backups and sub-users', async () => {
+    const http = stack.http;
+    const node = await http().post('/api/v1/nodes').set('Authorization', auth()).send({ name: 'openapi-node', memory_mb: 4096, cpu_percent: 400, storage_size: '10G', tags: [] });
+    expectDocumented(node, '/api/v1/nodes', 'post', 201);
+    stack.startAgent(node.body.enrollment.token);
+    await stack.waitFor('node online', async () => (await http().get(`/api/v1/nodes/${node.body.id}`).set('Authorization', auth())).body.state === 'online', 60_000);
+    expectDocumented(await http().get(`/api/v1/nodes/${node.body.id}`).set('Authorization', auth()), '/api/v1/nodes/{id}', 'get', 200);
+    expectDocumented(await http().get('/api/v1/nodes').set('Authorization', auth()), '/api/v1/nodes', 'get', 200);
+    expectDocumented(await http().get('/api/v1/templates').set('Authorization', auth()), '/api/v1/templates', 'get', 200);
+    expectDocumented(await http().get(`/api/v1/templates/${NODE_ECHO_TEMPLATE}`).set('Authorization', auth()), '/api/v1/templates/{id}', 'get', 200);
+
+    const server = await http().post('/api/v1/servers').set('Authorization', auth()).send({ name: 'openapi-echo', template_id: NODE_ECHO_TEMPLATE, node_id: node.body.id, limits: { memory_mb: 256, cpu_percent: 50, disk_mb: 200 } });
+    expectDocumented(server, '/api/v1/servers', 'post', 201);
+    const id = server.body.id as string;
+    await stack.waitFor('installed', async () => (await http().get(`/api/v1/servers/${id}`).set('Authorization', auth())).body.state === 'offline', 60_000);
+    expectDocumented(await http().get(`/api/v1/servers/${id}`).set('Authorization', auth()), '/api/v1/servers/{id}', 'get', 200);
+    expectDocumented(await http().get('/api/v1/servers').set('Authorization', auth()), '/api/v1/servers', 'get', 200);
+    expectDocumented(await http().post(`/api/v1/servers/${id}/power`).set('Authorization', auth()).send({ action: 'start' }), '/api/v1/servers/{id}/power', 'post', 200);
+    expectDocumented(await http().patch(`/api/v1/servers/${id}`).set('Authorization', auth()).set('If-Match', '"0"').send({ name: 'stale' }), '/api/v1/servers/{id}', 'patch', 412);
+    expectDocumented(await http().get(`/api/v1/servers/${id}/files/list?path=/`).set('Authorization', auth()), '/api/v1/servers/{id}/files/list', 'get', 200);
+    expectDocumented(await http().get(`/api/v1/servers/${id}/users`).set('Authorization', auth()), '/api/v1/servers/{id}/users', 'get', 200);
+    expectDocumented(await http().get(`/api/v1/servers/${id}/backups`).set('Authorization', auth()), '/api/v1/servers/{id}/backups', 'get', 200);
+
+    expectDocumented(await http().get(`/api/v1/nodes/${node.body.id}/metrics/history`).set('Authorization', auth()), '/api/v1/nodes/{id}/metrics/history', 'get', 200);
+    expectDocumented(await http().get(`/api/v1/metrics?target=node:${node.body.id}`).set('Authorization', auth()), '/api/v1/metrics', 'get', 200);
+    expectDocumented(await http().get('/api/v1/alerts/rules').set('Authorization', auth()), '/api/v1/alerts/rules', 'get', 200);
+    expectDocumented(await http().get('/api/v1/agents').set('Authorization', auth()), '/api/v1/agents', 'get', 200);
+    expectDocumented(await http().get('/api/v1/jobs').set('Authorization', auth()), '/api/v1/jobs', 'get', 200);
+    expectDocumented(await http().get('/api/v1/events?limit=20').set('Authorization', auth()), '/api/v1/events', 'get', 200);
+    expectDocumented(await http().get('/api/v1/audit').set('Authorization', auth()), '/api/v1/audit', 'get', 200);
+    expectDocumented(await http().get('/api/v1/fs/quota').set('Authorization', auth()), '/api/v1/fs/quota', 'get', 200);
+    expectDocumented(await http().get('/api/v1/fs/ls?path=/').set('Authorization', auth()), '/api/v1/fs/ls', 'get', 200);
+    expectDocumented(await http().get('/api/v1/files').set('Authorization', auth()), '/api/v1/files', 'get', 200);
+    expectDocumented(await http().get('/api/v1/integrations/nats-credentials').set('Authorization', auth()), '/api/v1/integrations/nats-credentials', 'get', 200);
+  }, 180_000);
+});
