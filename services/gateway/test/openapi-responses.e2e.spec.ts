@@ -118,5 +118,13 @@ describe('OpenAPI answers match the real ones', () => {
     expectDocumented(await http().get('/api/v1/fs/ls?path=/').set('Authorization', auth()), '/api/v1/fs/ls', 'get', 200);
     expectDocumented(await http().get('/api/v1/files').set('Authorization', auth()), '/api/v1/files', 'get', 200);
     expectDocumented(await http().get('/api/v1/integrations/nats-credentials').set('Authorization', auth()), '/api/v1/integrations/nats-credentials', 'get', 200);
+
+    await stack.waitFor('running', async () => (await http().get(`/api/v1/servers/${id}`).set('Authorization', auth())).body.state === 'running', 30_000);
+    expectDocumented(await http().post(`/api/v1/servers/${id}/command`).set('Authorization', auth()).send({ command: 'hello' }), '/api/v1/servers/{id}/command', 'post', 202);
+    const latest = await stack.waitFor('a node sample', async () => {
+      const res = await http().get(`/api/v1/nodes/${node.body.id}/metrics`).set('Authorization', auth());
+      return res.status === 200 && res.body.servers?.length > 0 ? res : undefined;
+    }, 30_000);
+    expectDocumented(latest, '/api/v1/nodes/{id}/metrics', 'get', 200);
   }, 180_000);
 });

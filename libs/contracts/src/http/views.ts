@@ -12,7 +12,7 @@ import { SUBUSER_PERMISSIONS, type SubuserPermission } from '../fleet/access';
 import type { SubuserView } from '../fleet/subusers';
 import type { ServerSftpView } from '../fleet/sftp';
 import { ALERT_COMPARATORS, type AlertRuleView } from '../metrics/alerts';
-import type { ExternalAgentView } from '../metrics/external-agents';
+import type { ExternalAgentDatum, ExternalAgentView } from '../metrics/external-agents';
 import { METRICS_FIELDS, type LatestSample, type MetricsSeries } from '../metrics/metrics';
 import { PLUGIN_RISKS, PLUGIN_STATES, type CatalogPluginView, type CatalogTemplateView, type InstalledPluginView, type PluginLogLine, type RepositoryView } from '../plugins/plugins';
 
@@ -177,8 +177,12 @@ export const latestSampleSchema = z
   .loose()
   .meta({ id: 'LatestSample' }) satisfies z.ZodType<LatestSample>;
 
-/** `GET /nodes/:id/metrics`: the latest sample of the node and of each of its servers the caller sees. */
-export const nodeLatestSchema = z.record(z.string(), z.unknown()).describe('Latest samples of the node and its servers').meta({ id: 'NodeLatestMetrics' });
+const serverUsageSchema = z.object({ cpu_percent: z.number(), memory_bytes: z.number(), memory_limit_bytes: z.number(), disk_bytes: z.number(), uptime_ms: z.number(), at: isoTime });
+
+/** `GET /nodes/:id/metrics`: the node's newest sample, with the newest of each of its servers the caller sees. */
+export const nodeLatestSchema = nodeUsageSchema
+  .extend({ servers: z.array(serverUsageSchema.extend({ server_id: z.string() })) })
+  .meta({ id: 'NodeLatestMetrics' });
 
 export const templateViewSchema = z
   .object({
@@ -213,9 +217,7 @@ export const serverViewSchema = z
     limits: limitsView,
     variables: z.record(z.string(), z.string()),
     ports: z.array(z.object({ host: z.number().int(), container: z.number().int(), protocol: z.enum(['tcp', 'udp']) })),
-    usage: z
-      .object({ cpu_percent: z.number(), memory_bytes: z.number(), memory_limit_bytes: z.number(), disk_bytes: z.number(), uptime_ms: z.number(), at: isoTime })
-      .nullable(),
+    usage: serverUsageSchema.nullable(),
     last_exit: z.object({ code: z.number().int().nullable(), signal: z.string().nullable(), reason: z.string().optional(), at: isoTime }).nullable(),
     subusers: z.array(z.object({ user_id: z.string(), permissions: z.array(subuserPermission) })),
     createdAt: isoTime,
@@ -355,8 +357,21 @@ export const metricsSeriesSchema = z
   })
   .meta({ id: 'MetricsSeries' }) satisfies z.ZodType<MetricsSeries>;
 
-export const agentSeriesSchema = z.record(z.string(), z.unknown()).describe('Series of one external agent').meta({ id: 'AgentSeries' });
-export const agentDataSchema = z.object({ agent_id: z.string(), items: z.array(z.record(z.string(), z.unknown())) }).meta({ id: 'AgentDataPage' });
+export const agentSeriesSchema = z
+  .object({
+    agent_id: z.string(),
+    series: z.string(),
+    step: z.number(),
+    resolution: z.string(),
+    points: z.array(z.object({ t: isoTime, avg: z.number(), min: z.number(), max: z.number() })),
+  })
+  .meta({ id: 'AgentSeries' });
+export const agentDataSchema = z
+  .object({ agent_id: z.string(), items: z.array(z.object({ t: isoTime, type: z.string(), data: z.record(z.string(), z.unknown()) })) })
+  .meta({ id: 'AgentDataPage' }) satisfies z.ZodType<{ agent_id: string; items: ExternalAgentDatum[] }>;
+
+/** `POST /servers/:id/command`: the line went to the server's stdin. */
+export const commandSentSchema = z.object({ sent: z.literal(true) }).meta({ id: 'CommandSent' });
 
 export const repositoryViewSchema = z
   .object({

@@ -9,6 +9,7 @@ import {
   backupViewSchema,
   catalogPluginViewSchema,
   catalogTemplateViewSchema,
+  commandSentSchema,
   createdApiKeySchema,
   createdNodeSchema,
   deletedSchema,
@@ -141,7 +142,7 @@ export const OPERATION_REPLIES: Record<string, OperationReply> = {
   ServersController_update: json(serverViewSchema),
   ServersController_remove: empty(),
   ServersController_power: json(serverViewSchema),
-  ServersController_command: json(z.record(z.string(), z.unknown()).describe('Accepted: the line was sent to the server\'s console')),
+  ServersController_command: json(commandSentSchema, { description: 'Accepted: the line was sent to the server\'s console' }),
 
   ServerFilesController_list: json(pageOf(serverFileEntrySchema).meta({ id: 'ServerFilePage' })),
   ServerFilesController_contents: bytes('text/plain', { description: 'The file as text (at most SERVER_FILE_TEXT_MAX_BYTES; larger is 413)', errors: [413] }),
