@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { removeAgentData } from '../services/agent/test/fixtures/agent-process';
+import { AGENT_NODE_FLAGS } from '../services/gateway/src/agent-install/install-script';
 import { startStack } from '../services/gateway/test/stack-harness';
 import { conditions, record } from './lib/harness';
 
@@ -66,9 +67,9 @@ export async function run(): Promise<void> {
     const env = { PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`, HOME: work, TMPDIR: work };
     const script = await (await fetch(`${stack.gateway.url}/agent/install.sh`)).text();
     await shell(script, ['--prefix', prefix, '--no-service', '--token', node.body.enrollment.token], work, env);
-    // The line install.sh prints, with the process driver only (no Docker on the bench machine).
+    // The line install.sh prints (its node flags included), with the process driver only (no Docker on the bench machine).
     let out = '';
-    agent = spawn(process.execPath, [join(prefix, 'app', 'bin', 'encedeus-agent'), '--data-dir', join(prefix, 'data'), '--drivers', 'process'], { cwd: work, env: { ...env, AGENT_SFTP_PORT: '0' } });
+    agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(prefix, 'app', 'bin', 'encedeus-agent'), '--data-dir', join(prefix, 'data'), '--drivers', 'process'], { cwd: work, env: { ...env, AGENT_SFTP_PORT: '0' } });
     agent.stdout!.on('data', (c) => (out = (out + c).slice(-10_000)));
     agent.stderr!.on('data', (c) => (out = (out + c).slice(-10_000)));
     await stack
@@ -105,7 +106,7 @@ export async function run(): Promise<void> {
       note: `max ${measured.max.toFixed(1)} MiB over ${SAMPLES} samples; bundle ${(readFileSync(process.env.ENCEDEUS_AGENT_BUNDLE).length / 2 ** 20).toFixed(1)} MiB`,
     });
     conditions(BENCH, {
-      setup: 'auth, users, nodes and the gateway in the bench process (startStack); the agent installed by the gateway\'s install.sh from its bundle (build:agent of these sources) into a fresh prefix and run with plain node, heartbeat and usage every 5 s (defaults)',
+      setup: `auth, users, nodes and the gateway in the bench process (startStack); the agent installed by the gateway's install.sh from its bundle (build:agent of these sources) into a fresh prefix and run with plain node and the flags install.sh gives it (${AGENT_NODE_FLAGS.join(' ')}), heartbeat and usage every 5 s (defaults)`,
       servers: `${SERVERS} node-echo servers running, idle (no console traffic)`,
       sampling: `after ${IDLE_S} s idle, VmRSS of the agent process once a second, ${SAMPLES} samples (median reported); the bare node process likewise`,
     });

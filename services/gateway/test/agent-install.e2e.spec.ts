@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { AGENT_NODE_FLAGS } from '../src/agent-install/install-script';
 import { startStack, type Stack } from './stack-harness';
 
 const root = join(__dirname, '..', '..', '..');
@@ -80,6 +81,7 @@ describe('agent install from the gateway', () => {
       sh.stdin.end(text);
     });
     expect({ code: piped.code, out: piped.out }).toEqual({ code: 0, out: expect.stringContaining('installed (no service)') });
+    expect(piped.out).toContain(`${AGENT_NODE_FLAGS.join(' ')} ${prefix}/app/bin/encedeus-agent --data-dir ${prefix}/data`);
     expect(piped.out).not.toContain(token);
     expect(existsSync(join(prefix, 'app', 'bin', 'encedeus-agent'))).toBe(true);
     expect(existsSync(join(prefix, 'app', 'node_modules', 'nats'))).toBe(true);
@@ -101,8 +103,8 @@ describe('agent install from the gateway', () => {
     expect(again.status).toBe(401);
     expect(again.body).toEqual({ error: expect.stringContaining('already used'), code: 'TOKEN_EXPIRED' });
 
-    // The installed agent, run with the node of the prefix only: no --nats, no token (both from its data dir).
-    agent = spawn(process.execPath, [join(prefix, 'app', 'bin', 'encedeus-agent'), '--data-dir', join(prefix, 'data'), '--heartbeat-ms', '1000', '--drivers', 'process'], {
+    // The installed agent, run as install.sh prints it (node flags included): no --nats, no token (both from its data dir).
+    agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(prefix, 'app', 'bin', 'encedeus-agent'), '--data-dir', join(prefix, 'data'), '--heartbeat-ms', '1000', '--drivers', 'process'], {
       cwd: clean,
       env: { ...env, AGENT_SFTP_PORT: '0' },
     });

@@ -3,7 +3,17 @@ import { open, readlink, type FileHandle } from 'node:fs/promises';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { extract, pack, type Headers, type Pack } from 'tar-stream';
+import type { Headers, Pack } from 'tar-stream';
+
+type TarStream = typeof import('tar-stream');
+let tarStream: TarStream | undefined;
+/** tar-stream, loaded at the first archive: an idle agent does not carry it (issue 14, the agent's RSS). */
+function load(): TarStream {
+  tarStream ??= require('tar-stream') as TarStream;
+  return tarStream;
+}
+const tarStreamPack = () => load().pack();
+const tarStreamExtract = () => load().extract();
 import { ConflictError, DomainError } from '@encedeus/contracts';
 import { allocatedBytes, QuotaWriter } from './disk-quota';
 import { archiveEntryPath, parseClientPath, parseEntryPath, PathRefusedError, resolveLinkTarget } from './jail-path';
@@ -50,7 +60,7 @@ export async function compress(jail: ServerJail, paths: string[], name: string |
   if (archivePart === undefined || archivePart !== archiveName) throw new DomainError('VALIDATION_FAILED', 'name must be a plain file name', { fields: [{ path: 'name', message: 'a file name' }] });
 
   const out = await jail.createFile([...parent, archiveName], true);
-  const tar = pack();
+  const tar = tarStreamPack();
   // The archive's bytes count against the server's disk limit as they are written (refused past it).
   // Written through the FileHandle we keep (an fs stream would close it; settle needs it after).
   let taken = 0;
@@ -297,7 +307,7 @@ async function readArchive(
   const magic = Buffer.alloc(2);
   await handle.read(magic, 0, 2, 0);
   const gzipped = magic[0] === 0x1f && magic[1] === 0x8b;
-  const tar = extract();
+  const tar = tarStreamExtract();
   tar.on('entry', (header, body, next) => {
     onEntry(header, body).then(
       () => next(),

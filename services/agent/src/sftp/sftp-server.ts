@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { Server, utils, type AuthContext, type Connection, type PublicKeyAuthContext, type SFTPWrapper } from 'ssh2';
+import type { AuthContext, Connection, PublicKeyAuthContext, Server, SFTPWrapper } from 'ssh2';
 import {
   AuthVerbs,
   parseSftpUsername,
@@ -14,7 +14,20 @@ import {
 import type { CommandClient } from '@encedeus/messaging';
 import type { DiskQuota } from '../files/disk-quota';
 import { ServerJail } from '../files/server-jail';
-import { SftpSession, type HandleBudget, type SftpChange } from './sftp-session';
+import type { HandleBudget, SftpChange } from './sftp-session';
+
+type Ssh2 = typeof import('ssh2');
+type SessionModule = typeof import('./sftp-session');
+let loaded: { ssh2: Ssh2; SftpSession: SessionModule['SftpSession'] } | undefined;
+
+/**
+ * ssh2 and the SFTP session code, loaded at the first SFTP connection (or host key creation), not
+ * at start: an agent nobody reaches over SFTP does not carry them (about 12 MiB of RSS, issue 14).
+ */
+function ssh(): { ssh2: Ssh2; SftpSession: SessionModule['SftpSession'] } {
+  loaded ??= { ssh2: require('ssh2') as Ssh2, SftpSession: (require('./sftp-session') as SessionModule).SftpSession };
+  return loaded;
+}
 
 /** The host key file in the agent's data directory (OpenSSH format, 0600). */
 export const SFTP_HOST_KEY_FILE = 'sftp_host_ed25519_key';
@@ -79,7 +92,7 @@ export async function loadOrCreateHostKey(dataDir: string): Promise<string> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const { private: key } = utils.generateKeyPairSync('ed25519');
+  const { private: key } = ssh().ssh2.utils.generateKeyPairSync('ed25519');
   // `wx`: two agents racing on one data dir keep the first key.
   await writeFile(file, key, { mode: 0o600, flag: 'wx' }).catch((error) => ((error as NodeJS.ErrnoException).code === 'EEXIST' ? undefined : Promise.reject(error)));
   await chmod(file, 0o600);
@@ -92,7 +105,7 @@ function verifySignature(ctx: PublicKeyAuthContext): boolean {
   const data = ctx.key.data;
   if (data.length < 4 || data.readUInt32BE(0) > data.length - 4) return false;
   const type = data.subarray(4, 4 + data.readUInt32BE(0)).toString('latin1');
-  const key = utils.parseKey(`${type} ${data.toString('base64')}`);
+  const key = ssh().ssh2.utils.parseKey(`${type} ${data.toString('base64')}`);
   if (key instanceof Error || Array.isArray(key)) return false;
   return key.verify(ctx.blob!, ctx.signature!, ctx.hashAlgo) === true;
 }
@@ -123,7 +136,8 @@ function socketOf(client: Connection): Socket {
  * ends it; a changed permission applies to the next request.
  */
 export class SftpServer {
-  private server?: Server;
+  /** The ssh2 server, made at the first connection (with the host key, generated then the first time). */
+  private server?: Promise<Server>;
   private listener?: NetServer;
   /** Connections not logged in yet, by remote address; the release of each (socket → release). */
   private readonly unauthenticated = new Map<string, number>();
@@ -142,9 +156,6 @@ export class SftpServer {
   }
 
   async start(): Promise<void> {
-    const hostKey = await loadOrCreateHostKey(this.options.dataDir);
-    this.server = new Server({ hostKeys: [hostKey], ident: 'Encedeus-Skyhook' }, (client, info) => this.accept(client, info.ip));
-    this.server.on('error', (error: Error) => this.options.log(`sftp: ${error.message}`));
     // Our own listener hands sockets to ssh2: ssh2 meets a connection only once it sent its version
     // line, so a socket that never sends one would be kept forever; the login grace and the caps on
     // connections not logged in yet start here, at accept(2).
@@ -194,7 +205,25 @@ export class SftpServer {
     });
     socket.on('error', () => undefined);
     this.loginPending.set(socket, release);
-    this.server!.injectSocket(socket);
+    // Until ssh2 takes it the socket is paused: what the client sent waits in its buffer.
+    this.sshServer().then(
+      (server) => (socket.destroyed ? undefined : server.injectSocket(socket)),
+      (error: Error) => {
+        this.options.log(`sftp: ${error.message}`);
+        socket.destroy();
+      },
+    );
+  }
+
+  private sshServer(): Promise<Server> {
+    this.server ??= loadOrCreateHostKey(this.options.dataDir).then((hostKey) => {
+      const server = new (ssh().ssh2.Server)({ hostKeys: [hostKey], ident: 'Encedeus-Skyhook' }, (client, info) => this.accept(client, info.ip));
+      server.on('error', (error: Error) => this.options.log(`sftp: ${error.message}`));
+      return server;
+    });
+    // A failed host key is tried again at the next connection.
+    this.server.catch(() => (this.server = undefined));
+    return this.server;
   }
 
   private accept(client: Connection, ip: string): void {
@@ -252,7 +281,7 @@ export class SftpServer {
     sftp.once('close', () => live.sftps.delete(sftp));
     const jail = (async () => ServerJail.of(this.options.serverDir(live.serverId), await this.options.quota?.(live.serverId)))();
     jail.catch(() => live.client.end());
-    new SftpSession(sftp, jail, () => live.allowed, (change) => this.options.changed?.({ ...change, server_id: live.serverId, user_id: live.userId }), live.handles, () => this.overloaded(live));
+    new (ssh().SftpSession)(sftp, jail, () => live.allowed, (change) => this.options.changed?.({ ...change, server_id: live.serverId, user_id: live.userId }), live.handles, () => this.overloaded(live));
   }
 
   /**
