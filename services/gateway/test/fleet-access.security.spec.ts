@@ -8,7 +8,7 @@ import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nat
 import { Client } from 'pg';
 import { io, type Socket } from 'socket.io-client';
 import { agentPermissions, inboxPrefixFromCreds, mintUserCreds } from '@encedeus/messaging';
-import { startStack, type Stack } from './stack-harness';
+import { STACK_ADMIN, startStack, type Stack } from './stack-harness';
 
 const NODE_ECHO_TEMPLATE = '00000000-0000-4000-8000-000000000001';
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -311,6 +311,19 @@ describe('fleet access (security)', () => {
     const lines = (csv.body as string).trim().split('\r\n');
     expect(lines[0].endsWith(',ip,user_agent')).toBe(true);
     expect(lines[1]).toContain(ua);
+
+    // A sign-in is recorded with where it came from too.
+    const me = (await http().get('/api/v1/users/me').set('Authorization', as(admin))).body as { id: string };
+    const latest = await http().get(`/api/v1/audit?limit=1`).set('Authorization', as(admin));
+    const before = Number(latest.body.items[0]?.sequence ?? 0);
+    const signIn = await http().post('/api/v1/auth/login').set('User-Agent', `${ua} login`).send(STACK_ADMIN);
+    expect(signIn.status).toBe(200);
+    const login = await stack.waitFor('the sign-in with its source', async () => {
+      const res = await http().get(`/api/v1/audit?subject=${encodeURIComponent(`session/${me.id}`)}&action=user.logged_in`).set('Authorization', as(admin));
+      const item = (res.body.items as { sequence: number; ip: string | null; userAgent: string | null }[] | undefined)?.find((e) => e.sequence > before);
+      return item?.userAgent ? item : undefined;
+    }, 20_000);
+    expect(login).toMatchObject({ ip: expect.stringMatching(/127\.0\.0\.1$/), userAgent: `${ua} login` });
 
     // A refused request changes nothing and leaves no source behind.
     const refused = await http().post('/api/v1/roles').set('Authorization', as(admin)).set('User-Agent', 'refused-agent').send({ name: '' });

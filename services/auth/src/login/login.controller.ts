@@ -54,8 +54,9 @@ export class LoginController {
   }
 
   @MessagePattern(Subjects.command('auth', AuthVerbs.login))
-  async login(@Payload() payload: unknown): Promise<LoginReply> {
+  async login(@Payload() payload: unknown, @Ctx() ctx?: NatsContext): Promise<LoginReply> {
     const { login, password, ip } = loginCommandSchema.parse(payload);
+    const { correlationId } = metaFromHeaders(ctx?.getHeaders?.());
     const [cred] = await this.state.query<{ user_id: string; password_hash: string | null }>(
       `select user_id, password_hash from auth.credentials where lower(email) = lower($1) or lower(name) = lower($1) limit 1`,
       [login],
@@ -63,7 +64,7 @@ export class LoginController {
     // Counted per account, not per login string: the email and the name of one user share a budget.
     const ok = await this.checked(cred?.user_id ?? `login:${login}`, ip, cred?.password_hash ?? null, password);
     if (!cred || !ok) {
-      if (cred) await this.sessions.record(cred.user_id, event(UserLoginFailed, { userId: cred.user_id, reason: 'bad_password', ip }), 'user:' + cred.user_id);
+      if (cred) await this.sessions.record(cred.user_id, event(UserLoginFailed, { userId: cred.user_id, reason: 'bad_password', ip }), 'user:' + cred.user_id, correlationId);
       throw new UnauthenticatedError(BAD_CREDENTIALS);
     }
     const user = await this.activeUser(cred.user_id, ip);
@@ -71,7 +72,7 @@ export class LoginController {
       await this.codes.issue('login', user.email!, { userId: user.id });
       return { otpRequired: true, message: `A 6-digit code was sent to ${maskEmail(user.email!)}; it expires in 5 minutes` };
     }
-    const pair = await this.tokens.startFamily(user.id, 'password', ip);
+    const pair = await this.tokens.startFamily(user.id, 'password', ip, correlationId);
     return { ...pair, userId: user.id };
   }
 
@@ -85,11 +86,12 @@ export class LoginController {
   }
 
   @MessagePattern(Subjects.command('auth', AuthVerbs.loginVerify))
-  async loginVerify(@Payload() payload: unknown): Promise<LoginReply> {
+  async loginVerify(@Payload() payload: unknown, @Ctx() ctx?: NatsContext): Promise<LoginReply> {
     const { email, code, ip } = otpVerifyCommandSchema.parse(payload);
+    const { correlationId } = metaFromHeaders(ctx?.getHeaders?.());
     const { userId } = await this.codes.verify<{ userId: string }>('login', email, code);
     const user = await this.activeUser(userId, ip);
-    const pair = await this.tokens.startFamily(user.id, 'otp', ip);
+    const pair = await this.tokens.startFamily(user.id, 'otp', ip, correlationId);
     return { ...pair, userId: user.id };
   }
 

@@ -17,9 +17,12 @@ export class SessionLog {
     this.commands = new CommandHandler(store);
   }
 
-  /** Returns the stream sequence of the appended event. */
-  async record(userId: string, fact: SessionFact, actor: string): Promise<number> {
-    const result = await this.commands.handle('session', userId, sessionDecider, { userId, fact }, { actor }, { conflictRetries: 4 });
+  /**
+   * Returns the stream sequence of the appended event. `correlationId`: the request's, so the audit
+   * log can name where a sign-in came from (the gateway's request_sources).
+   */
+  async record(userId: string, fact: SessionFact, actor: string, correlationId?: string): Promise<number> {
+    const result = await this.commands.handle('session', userId, sessionDecider, { userId, fact }, { actor, ...(correlationId ? { correlationId } : {}) }, { conflictRetries: 4 });
     return result.revision.sequence;
   }
 }

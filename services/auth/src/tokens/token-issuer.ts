@@ -70,10 +70,10 @@ export class TokenIssuer implements OnModuleInit {
   }
 
   /** Starts a new family (a login) and records `user.logged_in` on `evt.session.<userId>`. */
-  async startFamily(userId: string, method: 'password' | 'otp' | 'registration', ip?: string): Promise<TokenPair & { sequence: number }> {
+  async startFamily(userId: string, method: 'password' | 'otp' | 'registration', ip?: string, correlationId?: string): Promise<TokenPair & { sequence: number }> {
     const familyId = randomUUID();
     const refreshToken = await this.storeRefresh(userId, familyId);
-    const sequence = await this.sessions.record(userId, event(UserLoggedIn, { userId, method, familyId, ip }), 'user:' + userId);
+    const sequence = await this.sessions.record(userId, event(UserLoggedIn, { userId, method, familyId, ip }), 'user:' + userId, correlationId);
     return { accessToken: this.signAccessToken(userId, familyId), refreshToken, sequence };
   }
 

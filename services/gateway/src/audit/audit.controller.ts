@@ -26,8 +26,8 @@ const auditQuery = z.object({
 class AuditQuery extends createZodDto(auditQuery) {}
 class AuditExportQuery extends createZodDto(z.object(filters)) {}
 
-/** Audit rows with where each came from (gateway.request_sources, by correlation id: see RequestSources). */
-const AUDIT_SELECT = `select a.sequence, a.time, a.actor, a.action, a.subject, a.correlation_id, s.ip, s.user_agent from ${GATEWAY_SCHEMA}.audit_log a left join ${GATEWAY_SCHEMA}.request_sources s on s.correlation_id = a.correlation_id`;
+/** Audit rows with where each came from: gateway.request_sources by correlation id (see RequestSources), else the address the event names (sign-ins). */
+const AUDIT_SELECT = `select a.sequence, a.time, a.actor, a.action, a.subject, a.correlation_id, coalesce(s.ip, a.ip) as ip, s.user_agent from ${GATEWAY_SCHEMA}.audit_log a left join ${GATEWAY_SCHEMA}.request_sources s on s.correlation_id = a.correlation_id`;
 
 /** Rows one CSV export holds at most; narrow the range for more. */
 export const AUDIT_EXPORT_MAX_ROWS = 100_000;

@@ -22,6 +22,8 @@ export class AuditProjection implements Projection {
       aggregate_id text not null,
       correlation_id text
     )`);
+    // The address an event names itself (sign-ins and failed sign-ins carry data.ip), beside request_sources.
+    await em.query(`alter table ${GATEWAY_SCHEMA}.audit_log add column if not exists ip text`);
     await em.query(`create index if not exists audit_log_actor on ${GATEWAY_SCHEMA}.audit_log (actor, sequence)`);
     await em.query(`create index if not exists audit_log_action on ${GATEWAY_SCHEMA}.audit_log (action, sequence)`);
     await em.query(`create index if not exists audit_log_subject on ${GATEWAY_SCHEMA}.audit_log (subject, sequence)`);
@@ -34,16 +36,17 @@ export class AuditProjection implements Projection {
     for (const { sequence, event } of events) {
       const [aggregate, aggregateId] = event.subject.split('/');
       const base = values.length;
-      rows.push(`($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, $${base + 7}, $${base + 8})`);
-      values.push(sequence, event.time, event.actor, event.type, event.subject, aggregate, aggregateId, event.correlationid ?? null);
+      rows.push(`($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, $${base + 7}, $${base + 8}, $${base + 9})`);
+      const ip = (event.data as { ip?: unknown } | null)?.ip;
+      values.push(sequence, event.time, event.actor, event.type, event.subject, aggregate, aggregateId, event.correlationid ?? null, typeof ip === 'string' ? ip.slice(0, 64) : null);
     }
     for (let i = 0; i < rows.length; i += 4000) {
       const chunk = rows.slice(i, i + 4000);
-      const offset = i * 8;
-      const params = values.slice(offset, offset + chunk.length * 8);
-      const renumbered = chunk.map((_, r) => `(${Array.from({ length: 8 }, (_, c) => `$${r * 8 + c + 1}`).join(', ')})`);
+      const offset = i * 9;
+      const params = values.slice(offset, offset + chunk.length * 9);
+      const renumbered = chunk.map((_, r) => `(${Array.from({ length: 9 }, (_, c) => `$${r * 9 + c + 1}`).join(', ')})`);
       await em.query(
-        `insert into ${GATEWAY_SCHEMA}.audit_log (sequence, time, actor, action, subject, aggregate, aggregate_id, correlation_id) values ${renumbered.join(', ')} on conflict (sequence) do nothing`,
+        `insert into ${GATEWAY_SCHEMA}.audit_log (sequence, time, actor, action, subject, aggregate, aggregate_id, correlation_id, ip) values ${renumbered.join(', ')} on conflict (sequence) do nothing`,
         params,
       );
     }
