@@ -328,6 +328,30 @@ function scenarios(ctx) {
         await changeOwnEmail(ADMIN.email, 'admin-renamed@example.com');
         await changeOwnEmail('admin-renamed@example.com', ADMIN.email);
         await noErrorNotice('own email change');
+
+        // Issue 14: disabling a user asks first; Cancel changes nothing, Disable disables.
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        const victim = await api(ctx.stack.base, 'POST', '/users', accessToken, { name: 'e2e-disable-me', email: 'e2e-disable-me@example.com', password: 'E2e-Disable-Passw0rd!', role_name: 'user' });
+        await page.reload();
+        const row = page.locator('[data-testid="user-row"][data-user-email="e2e-disable-me@example.com"]');
+        const disableVia = async (answer) => {
+          await row.locator('[data-testid="user-edit"]').click();
+          await tid('user-disabled').click();
+          await tid('user-save').click();
+          await tid(answer).click();
+        };
+        await disableVia('confirm-cancel');
+        await tid('user-form').waitFor(); // still editing: nothing was sent
+        if ((await api(ctx.stack.base, 'GET', `/users/${victim.id}`, accessToken)).disabled) throw new Error('Cancel disabled the user anyway');
+        await page.keyboard.press('Escape');
+        await tid('user-form').waitFor({ state: 'detached' });
+        await disableVia('confirm-ok');
+        await until('the user is disabled', async () => (await api(ctx.stack.base, 'GET', `/users/${victim.id}`, accessToken)).disabled === true, 10_000);
+
+        // A page that is not there says so, without a "Try again" that would only fail again.
+        await page.goto(url(`/servers/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`));
+        await page.locator('adm-notice[data-kind="error"], [data-testid="not-found"]').first().waitFor({ timeout: 10_000 });
+        if (await page.getByRole('button', { name: 'Try again' }).count()) throw new Error('a 404 offers "Try again"');
       },
     },
     {
@@ -337,6 +361,20 @@ function scenarios(ctx) {
       async run() {
         await visit('/admin/roles', () => page.locator('h1', { hasText: 'Roles' }).waitFor(), '04-admin-roles');
         await page.getByText('admin', { exact: true }).first().waitFor({ timeout: 10_000 });
+
+        // Issue 14: a role in use says how many hold it and offers to delete it anyway (the API's ?force).
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        const role = await api(ctx.stack.base, 'POST', '/roles', accessToken, { name: 'e2e-in-use', permissions: ['nodes.read'] });
+        await api(ctx.stack.base, 'POST', '/users', accessToken, { name: 'e2e-role-holder', email: 'e2e-role-holder@example.com', password: 'E2e-Holder-Passw0rd!', role_id: role.id });
+        await page.reload();
+        const row = page.locator('[data-testid="role-row"][data-role-name="e2e-in-use"]');
+        await row.locator('[data-testid="role-delete"]').click();
+        await tid('confirm-ok').click();
+        await page.getByText('e2e-in-use is assigned to 1 user').waitFor({ timeout: 10_000 });
+        await tid('confirm-ok').click();
+        await row.waitFor({ state: 'detached', timeout: 10_000 });
+        const roles = await api(ctx.stack.base, 'GET', '/roles?limit=200', accessToken);
+        if ((roles.items ?? roles).some((r) => r.id === role.id)) throw new Error('the role in use was not deleted with ?force');
       },
     },
     {
@@ -376,6 +414,34 @@ function scenarios(ctx) {
       async run() {
         await visit('/admin/audit', () => page.locator('h1', { hasText: 'Audit' }).waitFor(), '06-admin-audit');
         await page.getByText('user.logged_in').first().waitFor({ timeout: 10_000 });
+        // Issue 14: where each change came from (the browser's address; its user agent as the cell's title).
+        const sources = page.locator('[data-testid=audit-row]', { hasText: 'user.logged_in' }).locator('[data-testid=audit-source]');
+        await until('sign-ins with their address and user agent in the audit log', async () => {
+          const all = await sources.evaluateAll((cells) => cells.map((c) => ({ address: c.textContent?.trim(), agent: c.getAttribute('title') ?? '' })));
+          return all.some((s) => s.address === '127.0.0.1' && /Chrome/.test(s.agent));
+        }, 10_000);
+      },
+    },
+    {
+      name: '06b-theme-toggle',
+      needs: ['01-login'],
+      timeoutMs: 20_000,
+      async run() {
+        // Issue 14: a dark/light toggle that sticks across a reload.
+        await visit('/dashboard', () => tid('theme-toggle').waitFor(), '06b-dashboard');
+        const scheme = () => page.evaluate(() => getComputedStyle(document.documentElement).colorScheme);
+        const before = await page.evaluate(() => (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
+        const other = before === 'dark' ? 'light' : 'dark';
+        await tid('theme-toggle').click();
+        if ((await scheme()) !== other) throw new Error(`the toggle left color-scheme at "${await scheme()}", not ${other}`);
+        const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+        await page.reload();
+        await tid('theme-toggle').waitFor();
+        if ((await scheme()) !== other) throw new Error('the chosen scheme did not survive a reload');
+        if ((await page.evaluate(() => getComputedStyle(document.body).backgroundColor)) !== background) throw new Error('the page background changed across the reload');
+        await shot(`06b-theme-${other}`);
+        await tid('theme-toggle').click();
+        if ((await scheme()) !== before) throw new Error('the toggle did not switch back');
       },
     },
     {
@@ -609,6 +675,14 @@ function scenarios(ctx) {
         await visit('/jobs', () => tid('job-code').waitFor(), '16-jobs');
         await tid('job-runtime-python3').click();
         await tid('job-code').fill("print('hello from nexus')");
+        // Tab indents inside the editor; Esc then Tab leaves it (no keyboard trap, issue 14).
+        await tid('job-code').press('End');
+        await tid('job-code').press('Tab');
+        if (!(await tid('job-code').inputValue()).endsWith('    ')) throw new Error('Tab did not indent in the code editor');
+        await tid('job-code').fill("print('hello from nexus')");
+        await tid('job-code').press('Escape');
+        await tid('job-code').press('Tab');
+        if (await tid('job-code').evaluate((el) => el === document.activeElement)) throw new Error('Esc then Tab did not leave the code editor');
         await tid('job-run').click();
         await until('"hello from nexus" in the job output', async () => (await tid('job-output').innerText()).includes('hello from nexus'), 30_000);
         await tid('job-result-status').waitFor({ timeout: 10_000 });
@@ -885,6 +959,9 @@ function scenarios(ctx) {
         await row.locator('[data-testid="server-name"]').click();
         await until('the server page', async () => page.url().includes(`/servers/${ctx.serverId}`), 10_000);
         await until('the badge to show offline', async () => (await stateOf(tid('server-state'))) === 'offline', 15_000);
+        // The details are the sub-user's own (its SFTP user), not the owner's copy from the browser cache.
+        const sftp = await tid('server-sftp-address').innerText({ timeout: 10_000 }).catch(() => '');
+        if (sftp && !sftp.includes(`${SUB.name}.`)) throw new Error(`the sub-user's page shows the SFTP address ${sftp}`);
         for (const hidden of ['server-tab-files', 'server-tab-users', 'server-tab-backups', 'console-input', 'server-settings-panel']) {
           if (await tid(hidden).count()) throw new Error(`a power-only sub-user sees ${hidden}`);
         }

@@ -14,6 +14,9 @@ export interface AuditRow {
   subject: string;
   /** The subject's name for users and roles. */
   subjectName?: string;
+  /** Client address and user agent of the REST request behind the change; null for changes made on the bus. */
+  ip?: string | null;
+  userAgent?: string | null;
 }
 
 /** Filters of `GET /audit`. */

@@ -72,6 +72,10 @@ import { AuditApi, AuditFilter } from './audit-api';
             <th mat-header-cell *matHeaderCellDef>Subject</th>
             <td mat-cell *matCellDef="let r" [title]="r.subject">{{ r.subjectName ? r.subject.split('/')[0] + ' ' + r.subjectName : r.subject }}</td>
           </ng-container>
+          <ng-container matColumnDef="source">
+            <th mat-header-cell *matHeaderCellDef>From</th>
+            <td mat-cell *matCellDef="let r" [title]="r.userAgent ?? ''" data-testid="audit-source">{{ r.ip ? r.ip.replace('::ffff:', '') : '—' }}</td>
+          </ng-container>
           <tr mat-header-row *matHeaderRowDef="columns"></tr>
           <tr mat-row *matRowDef="let r; columns: columns" data-testid="audit-row"></tr>
         </table>
@@ -86,7 +90,7 @@ export class AuditLog {
   protected readonly exporting = signal(false);
   protected readonly exportError = signal<string | null>(null);
   protected readonly list = this.api.list(() => this.filter());
-  protected readonly columns = ['sequence', 'time', 'actor', 'action', 'subject'];
+  protected readonly columns = ['sequence', 'time', 'actor', 'action', 'subject', 'source'];
 
   constructor() {
     inject(DestroyRef).onDestroy(() => this.list.destroy());

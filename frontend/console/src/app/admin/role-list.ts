@@ -95,11 +95,25 @@ export class RoleList {
     if (!(await confirmAction(this.dialog, { title: `Delete role ${role.name}?`, message: 'Users lose the permissions it granted.', action: 'Delete' }))) return;
     try {
       await this.api.remove(role.id);
-      this.list.remove((r) => r.id === role.id);
-      this.snack.open('Role deleted', undefined, { duration: 3000 });
     } catch (e) {
-      this.fail(e);
+      const err = toApiError(e);
+      const holders = Number((err.details as { assignedUsers?: unknown } | undefined)?.assignedUsers ?? 0);
+      if (err.status !== 409 || !holders) return this.fail(e);
+      // Assigned: say to how many users, and offer to take it from them (the API's ?force).
+      const anyway = await confirmAction(this.dialog, {
+        title: `${role.name} is assigned to ${holders} user${holders === 1 ? '' : 's'}`,
+        message: `Delete it anyway? ${holders === 1 ? 'That user loses' : 'Those users lose'} the role and the permissions it granted, and keep any other role they have.`,
+        action: 'Delete anyway',
+      });
+      if (!anyway) return;
+      try {
+        await this.api.remove(role.id, true);
+      } catch (again) {
+        return this.fail(again);
+      }
     }
+    this.list.remove((r) => r.id === role.id);
+    this.snack.open('Role deleted', undefined, { duration: 3000 });
   }
 
   private fail(e: unknown): void {

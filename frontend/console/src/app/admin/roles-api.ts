@@ -48,8 +48,9 @@ export class RolesApi {
     return firstValueFrom(this.http.patch<Role>(`/api/v1/roles/${encodeURIComponent(id)}`, role));
   }
 
-  remove(id: string): Promise<unknown> {
-    return firstValueFrom(this.http.delete(`/api/v1/roles/${encodeURIComponent(id)}`));
+  /** Deletes a role; `force` takes it from the users who hold it first (else 409 while it is assigned). */
+  remove(id: string, force = false): Promise<unknown> {
+    return firstValueFrom(this.http.delete(`/api/v1/roles/${encodeURIComponent(id)}${force ? '?force=true' : ''}`));
   }
 
   /** Every permission the system knows, loaded once. */

@@ -2,7 +2,7 @@ import { ChangeDetectionStrategy, Component, computed, inject, signal } from '@a
 import { toSignal } from '@angular/core/rxjs-interop';
 import { NonNullableFormBuilder, ReactiveFormsModule, Validators } from '@angular/forms';
 import { MatButtonModule } from '@angular/material/button';
-import { MAT_DIALOG_DATA, MatDialogModule, MatDialogRef } from '@angular/material/dialog';
+import { MAT_DIALOG_DATA, MatDialog, MatDialogModule, MatDialogRef } from '@angular/material/dialog';
 import { MatFormFieldModule } from '@angular/material/form-field';
 import { MatInputModule } from '@angular/material/input';
 import { MatProgressBarModule } from '@angular/material/progress-bar';
@@ -10,6 +10,7 @@ import { MatSelectModule } from '@angular/material/select';
 import { MatSlideToggleModule } from '@angular/material/slide-toggle';
 import { toApiError } from '../core/api-error';
 import { Auth } from '../core/auth';
+import { confirmAction } from '../shared/confirm';
 import { applyServerErrors, errorText } from '../shared/form-errors';
 import { Icon } from '../shared/icon';
 import { Avatar } from './avatar';
@@ -47,7 +48,7 @@ const MAX_PICTURE_BYTES = 5 * 1024 * 1024;
               <button mat-stroked-button type="button" (click)="picker.click()" [disabled]="uploading() !== null" data-testid="pfp-upload">
                 <adm-icon name="upload" /> Upload picture
               </button>
-              <input #picker type="file" accept="image/png,image/jpeg,image/webp,image/gif" hidden (change)="upload(picker)" data-testid="pfp-file" />
+              <input #picker type="file" accept="image/png,image/jpeg,image/webp" hidden (change)="upload(picker)" data-testid="pfp-file" />
               @if (uploading() !== null) {
                 <mat-progress-bar mode="determinate" [value]="uploading()" data-testid="pfp-progress" />
               }
@@ -108,6 +109,7 @@ const MAX_PICTURE_BYTES = 5 * 1024 * 1024;
 export class UserDialog {
   private readonly api = inject(UsersApi);
   private readonly ref = inject<MatDialogRef<UserDialog, User | true>>(MatDialogRef);
+  private readonly dialog = inject(MatDialog);
   private readonly data = inject<UserDialogData>(MAT_DIALOG_DATA);
   protected readonly user = this.data.user;
   protected readonly roles = this.data.roles;
@@ -140,6 +142,15 @@ export class UserDialog {
       this.form.controls.current_password.setErrors({ required: true });
       this.form.controls.current_password.markAsTouched();
       return;
+    }
+    // Disabling signs the user out everywhere and stops their API keys: ask first (issue 14).
+    if (this.user && v.disabled && !this.user.disabled) {
+      const sure = await confirmAction(this.dialog, {
+        title: `Disable ${this.user.name}?`,
+        message: `${this.user.name} is signed out everywhere and can no longer sign in; their API keys stop working until you enable them again.`,
+        action: 'Disable',
+      });
+      if (!sure) return;
     }
     this.saving.set(true);
     this.formError.set(null);

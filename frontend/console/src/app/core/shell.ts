@@ -14,6 +14,7 @@ import { Icon, IconName } from '../shared/icon';
 import { AlertToasts } from './alert-toasts';
 import { Auth } from './auth';
 import { ConnectionIndicator } from './connection-indicator';
+import { Theme } from './theme';
 
 interface NavItem {
   path: string;
@@ -56,6 +57,10 @@ const NAV: NavItem[] = [
       <a class="brand" routerLink="/dashboard"><img src="favicon.svg" alt="" width="24" height="24" /> Encedeus</a>
       <span class="spacer"></span>
       <adm-connection-indicator />
+      <button mat-icon-button (click)="theme.toggle()" [attr.aria-label]="theme.effective() === 'dark' ? 'Switch to light mode' : 'Switch to dark mode'"
+              [matTooltip]="theme.effective() === 'dark' ? 'Light mode' : 'Dark mode'" data-testid="theme-toggle">
+        <adm-icon [name]="theme.effective() === 'dark' ? 'light_mode' : 'dark_mode'" />
+      </button>
       <button mat-button [matMenuTriggerFor]="userMenu" class="user" data-testid="user-menu">{{ userName() }}</button>
       <mat-menu #userMenu="matMenu">
         <div class="menu-head">
@@ -109,6 +114,7 @@ const NAV: NavItem[] = [
 export class Shell {
   private readonly auth = inject(Auth);
   private readonly router = inject(Router);
+  protected readonly theme = inject(Theme);
 
   protected readonly compact = toSignal(inject(BreakpointObserver).observe('(max-width: 900px)').pipe(map((s) => s.matches)), { initialValue: false });
   private readonly navToggled = signal(false);

@@ -61,7 +61,9 @@ interface OutputLine {
           <mat-form-field class="full">
             <mat-label>Code</mat-label>
             <textarea matInput formControlName="code" class="code mono" rows="14" spellcheck="false" autocapitalize="off" autocomplete="off"
-                      (keydown.tab)="indent($event)" (keydown.shift.tab)="outdent($event)" data-testid="job-code"></textarea>
+                      (keydown.tab)="indent($event)" (keydown.shift.tab)="outdent($event)" (keydown.escape)="releaseTab()" (blur)="tabReleased = false"
+                      aria-describedby="job-code-keys" data-testid="job-code"></textarea>
+            <mat-hint id="job-code-keys">Tab indents; press Esc, then Tab, to leave the editor.</mat-hint>
             <mat-error>{{ errorText(form.controls.code) }}</mat-error>
           </mat-form-field>
           <mat-form-field class="full">
@@ -207,8 +209,16 @@ export class JobRunner {
     }
   }
 
-  /** Tab inserts spaces instead of leaving the editor. */
+  /** After Esc, the next Tab (or Shift+Tab) moves focus as everywhere else: the editor is no keyboard trap (WCAG 2.1.2). */
+  protected tabReleased = false;
+
+  protected releaseTab(): void {
+    this.tabReleased = true;
+  }
+
+  /** Tab inserts spaces instead of leaving the editor (unless released with Esc). */
   protected indent(event: Event): void {
+    if (this.tabReleased) return;
     event.preventDefault();
     const area = event.target as HTMLTextAreaElement;
     const { selectionStart: start, selectionEnd: end, value } = area;
@@ -222,6 +232,7 @@ export class JobRunner {
   }
 
   protected outdent(event: Event): void {
+    if (this.tabReleased) return;
     event.preventDefault();
     const area = event.target as HTMLTextAreaElement;
     const { selectionStart: start, selectionEnd: end, value } = area;

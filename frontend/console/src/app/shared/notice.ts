@@ -2,7 +2,10 @@ import { ChangeDetectionStrategy, Component, input, output } from '@angular/core
 import { MatButtonModule } from '@angular/material/button';
 import { ApiError } from '../core/api-error';
 
-/** Empty and error states of a list or page. An error shows its message, its code and a retry button. */
+/**
+ * Empty and error states of a list or page. An error shows its message, its code and a retry button,
+ * except for an answer that the same request would get again (not found, forbidden, invalid…).
+ */
 @Component({
   selector: 'adm-notice',
   imports: [MatButtonModule],
@@ -12,7 +15,7 @@ import { ApiError } from '../core/api-error';
     @if (error(); as e) {
       <strong data-testid="error-message">{{ e.message }}</strong>
       <code data-testid="error-code">{{ e.code }}</code>
-      @if (retryable()) {
+      @if (retryable() && !settled(e)) {
         <button mat-stroked-button (click)="retry.emit()">Try again</button>
       }
     } @else {
@@ -30,4 +33,9 @@ export class Notice {
   readonly error = input<ApiError | null>(null);
   readonly retryable = input(true);
   readonly retry = output<void>();
+
+  /** Whether asking again would get the same answer: a 4xx other than 408 and 429. */
+  protected settled(e: ApiError): boolean {
+    return e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429;
+  }
 }
