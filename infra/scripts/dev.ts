@@ -6,7 +6,7 @@
  * gateways on PORT, PORT+1, …; the console is served by each, the log names the first.
  */
 import { execFile, execSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { findOrStartPostgres, startEmbeddedPostgres, startNats, startSmtpCatcher, waitForPort, type PostgresServer } from '@encedeus/testing';
@@ -163,9 +163,9 @@ async function start(onFailure: (fail: (error: unknown) => Promise<void>) => voi
     log(`compiled in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
 
-  // The agent bundle served at /agent/encedeus-agent.tgz (issue 14): built once in the background when
-  // missing (the gateway would build it on the first download otherwise).
-  if (!existsSync(join(root, 'build', 'agent', 'encedeus-agent.tgz')) && process.env.DEV_SKIP_AGENT_BUNDLE !== '1') {
+  // The agent bundle served at /agent/encedeus-agent.tgz (issue 14): built in the background when
+  // missing or older than the agent's sources (the gateway would build a missing one on the first download).
+  if (agentBundleStale() && process.env.DEV_SKIP_AGENT_BUNDLE !== '1' && process.env.DEV_SKIP_AGENT !== '1') {
     log('building the agent bundle in the background (npm run build:agent)…');
     execFile(process.execPath, [join(root, 'infra', 'scripts', 'build-agent.js')], { cwd: root }, (error, _out, stderr) =>
       log(error ? `agent bundle build failed (the gateway retries on the first download): ${String(stderr).trim().split('\n').pop()}` : 'agent bundle built: build/agent/encedeus-agent.tgz'),
@@ -212,4 +212,17 @@ async function start(onFailure: (fail: (error: unknown) => Promise<void>) => voi
   if (existsSync(adminFile)) log(`admin     ${readFileSync(adminFile, 'utf8').trim()}`);
   log('─'.repeat(60));
 
+}
+
+/** Whether build/agent/encedeus-agent.tgz is missing or older than a source of the agent or of the libs it uses. */
+function agentBundleStale(): boolean {
+  const bundle = join(root, 'build', 'agent', 'encedeus-agent.tgz');
+  if (!existsSync(bundle)) return true;
+  const builtAt = statSync(bundle).mtimeMs;
+  const newer = (dir: string): boolean =>
+    existsSync(dir) &&
+    readdirSync(dir, { withFileTypes: true }).some((entry) =>
+      entry.isDirectory() ? newer(join(dir, entry.name)) : entry.name.endsWith('.ts') && statSync(join(dir, entry.name)).mtimeMs > builtAt,
+    );
+  return ['services/agent/src', 'libs/contracts/src', 'libs/messaging/src', 'libs/chunks/src'].some((dir) => newer(join(root, dir)));
 }
