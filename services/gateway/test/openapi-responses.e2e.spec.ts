@@ -104,6 +104,15 @@ describe('OpenAPI answers match the real ones', () => {
     expectDocumented(await http().post(`/api/v1/servers/${id}/power`).set('Authorization', auth()).send({ action: 'start' }), '/api/v1/servers/{id}/power', 'post', 200);
     expectDocumented(await http().patch(`/api/v1/servers/${id}`).set('Authorization', auth()).set('If-Match', '"0"').send({ name: 'stale' }), '/api/v1/servers/{id}', 'patch', 412);
     expectDocumented(await http().get(`/api/v1/servers/${id}/files/list?path=/`).set('Authorization', auth()), '/api/v1/servers/{id}/files/list', 'get', 200);
+    const files = `/api/v1/servers/${id}/files`;
+    expectDocumented(await http().post(`${files}/mkdir`).set('Authorization', auth()).send({ path: '/openapi-dir' }), '/api/v1/servers/{id}/files/mkdir', 'post', 201);
+    expectDocumented(await http().put(`${files}/write?path=/openapi-dir/a.txt`).set('Authorization', auth()).set('Content-Type', 'application/octet-stream').send(Buffer.from('hello')), '/api/v1/servers/{id}/files/write', 'put', 200);
+    expectDocumented(await http().post(`${files}/copy`).set('Authorization', auth()).send({ path: '/openapi-dir/a.txt' }), '/api/v1/servers/{id}/files/copy', 'post', 200);
+    expectDocumented(await http().post(`${files}/chmod`).set('Authorization', auth()).send({ path: '/openapi-dir/a.txt', mode: '640' }), '/api/v1/servers/{id}/files/chmod', 'post', 200);
+    expectDocumented(await http().post(`${files}/rename`).set('Authorization', auth()).send({ from: '/openapi-dir/a.txt', to: '/openapi-dir/b.txt' }), '/api/v1/servers/{id}/files/rename', 'post', 200);
+    expectDocumented(await http().post(`${files}/compress`).set('Authorization', auth()).send({ paths: ['/openapi-dir'], name: 'o.tar.gz' }), '/api/v1/servers/{id}/files/compress', 'post', 200);
+    expectDocumented(await http().post(`${files}/decompress`).set('Authorization', auth()).send({ path: '/o.tar.gz' }), '/api/v1/servers/{id}/files/decompress', 'post', 200);
+    expectDocumented(await http().post(`${files}/delete`).set('Authorization', auth()).send({ paths: ['/openapi-dir', '/o.tar.gz'] }), '/api/v1/servers/{id}/files/delete', 'post', 200);
     expectDocumented(await http().get(`/api/v1/servers/${id}/users`).set('Authorization', auth()), '/api/v1/servers/{id}/users', 'get', 200);
     expectDocumented(await http().get(`/api/v1/servers/${id}/backups`).set('Authorization', auth()), '/api/v1/servers/{id}/backups', 'get', 200);
 
