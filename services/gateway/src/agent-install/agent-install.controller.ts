@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiExcludeEndpoint, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { createZodDto } from 'nestjs-zod';
 import { agentEnrollSchema, DomainError, Subjects, type EnrollReply } from '@encedeus/contracts';
@@ -30,6 +30,7 @@ export class AgentInstallController {
 
   /** `curl -fsSL <gateway>/agent/install.sh | sh -s -- --token <token>` */
   @Public()
+  @ApiExcludeEndpoint() // a file for sh, not an API operation
   @Get(AGENT_INSTALL_ROUTES[0])
   install(@Req() req: Request, @Res() res: Response): void {
     res.setHeader('Content-Type', 'text/x-shellscript; charset=utf-8');
@@ -39,6 +40,7 @@ export class AgentInstallController {
 
   /** The standalone agent (npm-packed layout: encedeus-agent/{bin,lib,node_modules,package.json}). */
   @Public()
+  @ApiExcludeEndpoint() // a file for install.sh, not an API operation
   @Get(AGENT_INSTALL_ROUTES[1])
   async tarball(@Req() req: Request, @Res() res: Response): Promise<void> {
     const { bytes, sha256 } = await this.bundle.get();
@@ -61,6 +63,7 @@ export class AgentInstallController {
    */
   @Public()
   @HttpCode(200)
+  @ApiOkResponse({ description: 'The node id, the agent\'s own NATS credentials (`.creds` content) and the NATS URL to use' })
   @Post('agent/enroll')
   async enroll(@Body() body: AgentEnrollDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<EnrollReply> {
     const address = req.ip ?? 'unknown';
