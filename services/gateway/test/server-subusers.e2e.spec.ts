@@ -100,6 +100,9 @@ describe('server sub-users (REST, sockets, SFTP)', () => {
     expect(filtered.body.items.map((s: { id: string }) => s.id)).toEqual([server.id]);
     expect(one.status).toBe(200);
     expect(one.body.subusers).toEqual([{ user_id: sam.id, permissions: ['power'] }]);
+    // The ETag is the version only, and the body is the caller's: a browser must not keep the owner's copy for sam (the console showed the owner's SFTP user).
+    expect(one.headers['cache-control']).toBe('no-store');
+    expect(one.headers.vary).toMatch(/Authorization/i);
     expect(other.status).toBe(404);
   }, 30_000);
 
