@@ -316,6 +316,9 @@ export class ServerDetail {
 
   /** Keeps the open tab in the address, so a reload or a shared link lands on it. */
   protected showTab(index: number): void {
+    // Signing out clears the permissions, the Files/Backups/Users tabs vanish and the group moves to
+    // Overview by itself: navigating then would cancel the sign-out's navigation to /login.
+    if (!this.auth.me()) return;
     const tab = this.tabs()[index];
     void this.router.navigate([], { queryParams: { tab: tab && tab !== 'overview' ? tab : null }, queryParamsHandling: 'merge', replaceUrl: true });
   }
