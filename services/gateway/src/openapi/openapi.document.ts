@@ -110,10 +110,12 @@ export function describeOperations(doc: OpenAPIObject, app: INestApplication): O
       const responses: Record<string, Record<string, unknown>> = {};
       const declared = Object.keys(op.responses ?? {}).find((s) => /^2\d\d$/.test(s));
       if (reply) {
+        // A description the route gives itself (@ApiOkResponse) wins over the table's default.
+        const routeDescription = declared ? (op.responses?.[declared]?.description as string | undefined) || undefined : undefined;
         const status = String(reply.status ?? ('empty' in reply ? 204 : declared === '204' ? 200 : (declared ?? 200)));
-        if ('schema' in reply) responses[status] = { description: reply.description ?? 'Success', content: { 'application/json': { schema: schemaOf(reply.schema, components) } } };
-        else if ('media' in reply) responses[status] = { description: reply.description ?? 'Success', content: { [reply.media]: { schema: { type: 'string', format: 'binary' } } } };
-        else responses[status] = { description: reply.description ?? 'No content' };
+        if ('schema' in reply) responses[status] = { description: routeDescription ?? reply.description ?? 'Success', content: { 'application/json': { schema: schemaOf(reply.schema, components) } } };
+        else if ('media' in reply) responses[status] = { description: routeDescription ?? reply.description ?? 'Success', content: { [reply.media]: { schema: { type: 'string', format: 'binary' } } } };
+        else responses[status] = { description: routeDescription ?? reply.description ?? 'No content' };
         for (const code of errorStatuses(method, op, path, route, reply)) {
           responses[String(code)] = { description: ERROR_DESCRIPTIONS[code] ?? 'Error', content: { 'application/json': { schema: errorRef } } };
         }
