@@ -164,6 +164,7 @@ function packageClosure(roots) {
     const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
     const deps = { ...pkg.dependencies, ...pkg.optionalDependencies };
     for (const name of Object.keys(deps)) {
+      if (name.startsWith('@types/')) continue; // type declarations some packages list as dependencies; never loaded
       const found = resolvePackage(dir, name);
       if (found) visit(found); // an optional dependency not installed for this platform is skipped
     }
