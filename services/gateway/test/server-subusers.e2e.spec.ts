@@ -223,14 +223,20 @@ describe('server sub-users (REST, sockets, SFTP)', () => {
     expect(fresh.body.permissions).toEqual(['console']);
   }, 30_000);
 
-  it('takes every access away at once when a sub-user is removed: REST, socket call, room, SFTP', async () => {
+  it('takes every access away at once when a sub-user is removed: REST, socket call, room join and pushes, SFTP', async () => {
     const client = await socketAs(world.stack.gateway.url, sam.token);
     sockets.push(client.socket);
     expect(await client.socket.emitWithAck('subscribe', { room: `server:${server.id}` })).toEqual({ ok: true });
     const sftp = (await http().get(`/api/v1/servers/${server.id}`).set('Authorization', as(sam.token))).body.sftp as { port: number; username: string };
 
+    const ownerClient = await socketAs(world.stack.gateway.url, owner.token);
+    sockets.push(ownerClient.socket);
+    expect(await ownerClient.socket.emitWithAck('subscribe', { room: `server:${server.id}` })).toEqual({ ok: true });
+
     const removed = await http().delete(`${users()}/${sam.id}`).set('Authorization', as(owner.token));
     expect(removed.status).toBe(204);
+    const samSeen = client.received.length;
+    const ownerSeen = ownerClient.received.length;
 
     const after = {
       get: (await http().get(`/api/v1/servers/${server.id}`).set('Authorization', as(sam.token))).status,
@@ -239,16 +245,23 @@ describe('server sub-users (REST, sockets, SFTP)', () => {
       list: (await http().get('/api/v1/servers').set('Authorization', as(sam.token))).body.items.length,
       again: (await http().delete(`${users()}/${sam.id}`).set('Authorization', as(owner.token))).status,
     };
+    // Before sam's socket does anything (its next action would look the server up afresh): the
+    // owner restarts the server; its state pushes reach the owner, no longer sam (still in the room).
+    const restart = await http().post(`/api/v1/servers/${server.id}/power`).set('Authorization', as(owner.token)).send({ action: 'restart' });
+    expect(restart.status).toBe(200);
+    await world.stack.waitFor('the owner\'s running push', async () => ownerClient.received.slice(ownerSeen).some((r) => r.event === 'server.state' && r.data.state === 'running'), 60_000);
+    const pushedToSam = client.received.slice(samSeen).filter((r) => r.event.startsWith('server.') || r.event.startsWith('console.'));
     client.socket.emit('call', { id: 'c2', call: 'servers.command', params: { serverId: server.id, command: 'after-removal' } });
     const result = await world.stack.waitFor('command result', async () => client.received.find((r) => r.event === 'result' && r.data.id === 'c2')?.data);
     const rejoin = await client.socket.emitWithAck('subscribe', { room: `server:${server.id}` });
     const login = await sftpBatch(sftp.port, sftp.username, { keyFile: samKey }, ['ls']);
 
+    expect(pushedToSam).toEqual([]);
     expect(after).toEqual({ get: 404, power: 404, files: 404, list: 0, again: 404 });
     expect(result).toMatchObject({ id: 'c2', success: false });
     expect(rejoin).toMatchObject({ code: expect.stringMatching(/NOT_FOUND|FORBIDDEN/) });
     expect(login.code).not.toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   it('lets a sub-user leave a server itself, and lets servers.manage manage anyone\'s sub-users', async () => {
     const leave = await http().delete(`${users()}/${victor.id}`).set('Authorization', as(victor.token));
