@@ -588,8 +588,11 @@ function scenarios(ctx) {
       needs: ['12-server-start-console'],
       timeoutMs: 40_000,
       async run() {
+        await until('current usage figures while running', async () => /CPU\s*[\d.]+%/.test(await tid('server-usage').innerText()), 20_000);
         await tid('power-stop').click();
         await until('state offline', async () => (await stateOf(tid('server-state'))) === 'offline', 30_000);
+        // Issue 14: a stopped server's last CPU and memory figures are not shown as current.
+        await until('no current usage figures once stopped', async () => /CPU\s*—/.test(await tid('server-usage').innerText()), 10_000);
         await shot('14-server-stopped');
       },
     },

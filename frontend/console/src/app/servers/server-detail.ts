@@ -41,6 +41,9 @@ const SERIES: ChartSeries[] = [
 ];
 const HISTORY_SIZE = 50;
 
+/** States in which a server's process may be using CPU and memory (its usage figures are current). */
+const USING_STATES: ReadonlySet<string> = new Set(['starting', 'running', 'stopping']);
+
 /** One server: live state, power, console, usage, settings and deletion. */
 @Component({
   selector: 'adm-server-detail',
@@ -249,9 +252,12 @@ export class ServerDetail {
         // badge stayed "starting" when the server started while its page loaded).
         this.pushedState = m.state;
         this.server.update((s) => (s ? { ...s, state: m.state } : s));
+        // A stopped server uses nothing: its last figures are not shown as current (issue 14).
+        if (!USING_STATES.has(m.state)) this.usage.set(null);
       });
       const offUsage = this.realtime.on<ServerUsage>('server.usage', (u) => {
-        if (u.serverId === id) this.addUsage(u);
+        // A sample in flight when the server stopped is not current either.
+        if (u.serverId === id && USING_STATES.has(this.server()?.state ?? 'running')) this.addUsage(u);
       });
       onCleanup(() => {
         leave();
@@ -272,7 +278,7 @@ export class ServerDetail {
       const server = this.pushedState ? { ...loaded, state: this.pushedState } : loaded;
       this.server.set(server);
       this.settingsBase.set(server);
-      if (server.usage) this.addUsage(server.usage);
+      if (server.usage && USING_STATES.has(server.state)) this.addUsage(server.usage);
       const [template, node] = await Promise.all([
         this.templates.get(server.template_id).catch(() => null),
         this.auth.can('nodes.read') ? this.nodes.get(server.node_id).catch(() => null) : null,
