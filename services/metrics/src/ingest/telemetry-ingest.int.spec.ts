@@ -4,21 +4,13 @@ import { DataSource } from 'typeorm';
 import { ensureStreams } from '@encedeus/messaging';
 import { startTestEnv, type TestEnv } from '@encedeus/testing';
 import { MetricsStore, SCHEMA } from '../storage/metrics-store';
-import { ROLLUPS, type RollupRow } from '../storage/rollups';
+import { ROLLUPS } from '../storage/rollups';
 import { TelemetryIngest } from './telemetry-ingest';
+import { expectSameRollups } from '../storage/rollup-expectations';
 
 const json = JSONCodec<unknown>();
 const HOUR = 3600_000;
 
-/** Rollup rows compared with a tolerance on float sums (the order of additions differs). */
-function expectSameRollups(actual: RollupRow[], expected: RollupRow[]): void {
-  expect(actual.map((r) => [r.series, r.nodeId, r.bucket, r.n])).toEqual(expected.map((r) => [r.series, r.nodeId, r.bucket, r.n]));
-  actual.forEach((row, i) => {
-    row.sum.forEach((v, f) => (v === null ? expect(expected[i].sum[f]).toBeNull() : expect(v).toBeCloseTo(expected[i].sum[f]!, 6)));
-    expect(row.min).toEqual(expected[i].min);
-    expect(row.max).toEqual(expected[i].max);
-  });
-}
 
 describe('TelemetryIngest (real JetStream and Postgres)', () => {
   let env: TestEnv;

@@ -3,20 +3,13 @@ import { DataSource } from 'typeorm';
 import { copyRows, copyText } from '@encedeus/messaging';
 import { startTestEnv, type TestEnv } from '@encedeus/testing';
 import { MetricsStore, SCHEMA } from './metrics-store';
-import { ROLLUPS, type RollupRow } from './rollups';
+import { ROLLUPS } from './rollups';
 import { SAMPLE_FIELDS, type Sample } from './samples';
+import { expectSameRollups } from './rollup-expectations';
 
 const MINUTE = 60_000;
 const HOUR = 3600_000;
 
-function expectSameRollups(actual: RollupRow[], expected: RollupRow[]): void {
-  expect(actual.map((r) => [r.series, r.nodeId, r.bucket, r.n])).toEqual(expected.map((r) => [r.series, r.nodeId, r.bucket, r.n]));
-  actual.forEach((row, i) => {
-    row.sum.forEach((v, f) => (v === null ? expect(expected[i].sum[f]).toBeNull() : expect(v).toBeCloseTo(expected[i].sum[f]!, 6)));
-    expect(row.min).toEqual(expected[i].min);
-    expect(row.max).toEqual(expected[i].max);
-  });
-}
 
 /**
  * Issue 12's ingest rate: samples go in by COPY and nothing is rolled up at write time; rollUp rolls
