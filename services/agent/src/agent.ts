@@ -19,11 +19,9 @@ import type { Driver } from './drivers/driver';
 import { ProcessDriver } from './drivers/process/process-driver';
 import { runJob } from './jobs/run-job';
 import { isolation } from './jobs/job-sandbox';
-import { AgentBus } from './bus/agent-bus';
+import { AgentBus, type CommandHandler } from './bus/agent-bus';
 import { DiskQuotas } from './files/disk-quota';
-import { FileTransfers } from './files/file-transfers';
-import { fsCommandHandlers } from './files/fs-commands';
-import { backupCommandHandlers } from './files/server-backups';
+import type { FileTransfers } from './files/file-transfers';
 import { SftpServer } from './sftp/sftp-server';
 import { enroll, readIdentity, secureDataDir, writeIdentity, type AgentIdentity } from './enrollment/identity';
 import { UidPool } from './sandbox/uid-pool';
@@ -58,6 +56,8 @@ export class Agent {
   private bus?: AgentBus;
   private sftp?: SftpServer;
   private transfers?: FileTransfers;
+  /** The file manager's and the backups' handlers, once loaded (fileCommand). */
+  private fileCommands?: Promise<Record<string, CommandHandler>>;
   /** Each server's disk use, counted once and moved by the file manager's, SFTP's and transfers' writes. */
   private quotas!: DiskQuotas;
   /** Bumped after each reconnect made to apply new credentials. */
@@ -144,7 +144,6 @@ export class Agent {
     });
     this.watchStatus(this.nc);
     this.quotas = new DiskQuotas({ limitMb: (id) => this.servers.diskLimitMb(id), dir: (id) => this.servers.serverDir(id) });
-    this.transfers = new FileTransfers(this.nodeId);
     this.bus = new AgentBus(this.nodeId, {
       ping: async () => ({ node_id: this.nodeId, version: AGENT_VERSION, generation: this.generation }),
       sync: (cmd: SyncCommand) => this.sync(cmd),
@@ -183,26 +182,47 @@ export class Agent {
         setTimeout(() => void this.forgetIdentity(), 0);
         return { revoked: true };
       },
-      // The file manager (fs.list, fs.write, …), jailed to the server's directory.
-      ...fsCommandHandlers((id) => (this.servers.ids().includes(id) ? this.servers.serverDir(id) : undefined), { quotas: this.quotas, transfers: this.transfers }),
-      // Backups and restores of a server's directory into the files service's chunk store (backup.create, backup.restore).
-      ...backupCommandHandlers({
-        nodeId: () => this.nodeId,
-        nc: () => this.nc,
-        serverDir: (id) => (this.servers.ids().includes(id) ? this.servers.serverDir(id) : undefined),
-        // A restore writes around the disk quota's counters: count the server again.
-        restored: (id) => this.quotas.forget(id),
-        log: this.log,
-      }),
-    });
+    }, (verb) => this.fileCommand(verb));
     this.bus.listen(this.nc);
-    // The bytes of streamed transfers (download, upload, VFS import/export): agent.<nodeId>.xfer.<transfer>.<op>.
-    this.transfers.listen(this.nc);
     await this.nc.flush();
     await this.startSftp(this.nc);
     this.startTimers();
     await this.reportBoot();
     this.log(`connected to ${this.config.natsUrl} as node ${this.nodeId}; drivers: ${[...this.drivers.keys()].join(', ')}`);
+  }
+
+  /**
+   * The file manager's verbs (fs.list, fs.write, …, jailed to the server's directory), the backups'
+   * (backup.create, backup.restore) and the streamed transfers they open
+   * (agent.<nodeId>.xfer.<transfer>.<op>), loaded at the first command that is not one of the bus's
+   * own: an agent nobody browses does not carry them nor zod (issue 14, the agent's RSS).
+   */
+  private fileCommand(verb: string): Promise<CommandHandler | undefined> {
+    this.fileCommands ??= (async () => {
+      const [{ FileTransfers }, { fsCommandHandlers }, { backupCommandHandlers }] = await Promise.all([
+        import('./files/file-transfers'),
+        import('./files/fs-commands'),
+        import('./files/server-backups'),
+      ]);
+      const transfers = new FileTransfers(this.nodeId);
+      const serverDir = (id: string) => (this.servers.ids().includes(id) ? this.servers.serverDir(id) : undefined);
+      const handlers = {
+        ...fsCommandHandlers(serverDir, { quotas: this.quotas, transfers }),
+        ...backupCommandHandlers({
+          nodeId: () => this.nodeId,
+          nc: () => this.nc,
+          serverDir,
+          // A restore writes around the disk quota's counters: count the server again.
+          restored: (id) => this.quotas.forget(id),
+          log: this.log,
+        }),
+      };
+      this.transfers = transfers;
+      if (!this.closed && this.nc) transfers.listen(this.nc);
+      return handlers;
+    })();
+    this.fileCommands.catch(() => (this.fileCommands = undefined));
+    return this.fileCommands.then((handlers) => (Object.prototype.hasOwnProperty.call(handlers, verb) ? handlers[verb] : undefined));
   }
 
   /** Stops timers and connections; servers keep running (they are re-attached at the next start). */

@@ -17,6 +17,8 @@ export class AgentBus {
   constructor(
     private readonly nodeId: string,
     private readonly handlers: Record<string, CommandHandler>,
+    /** Handlers loaded on first use (the file manager's and the backups' verbs), asked for a verb not in `handlers`. */
+    private readonly more?: (verb: string) => Promise<CommandHandler | undefined>,
   ) {}
 
   private get prefix(): string {
@@ -56,7 +58,7 @@ export class AgentBus {
     const verb = msg.subject.slice(this.prefix.length);
     let reply: AgentReply;
     try {
-      const handler = Object.prototype.hasOwnProperty.call(this.handlers, verb) ? this.handlers[verb] : undefined;
+      const handler = Object.prototype.hasOwnProperty.call(this.handlers, verb) ? this.handlers[verb] : await this.more?.(verb);
       if (!handler) throw new DomainError('NOT_FOUND', `agent: unknown command ${verb}`);
       const data = msg.data.length ? codec.decode(msg.data) : {};
       reply = { ok: true, data: (await handler(data)) ?? {} };
