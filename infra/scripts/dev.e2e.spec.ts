@@ -3,11 +3,14 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@encedeus/testing';
+import { localRepo } from '../../services/plugins/test/plugin-repo';
 
 /**
  * `npm run dev` on a machine where nothing of ours listens: its own nats-server on a fresh port,
  * an embedded PostgreSQL (forced, as if 5432 were empty), every service, then /health answers 200.
  */
+const DEV_ADMIN = { email: 'dev-admin@example.test', password: 'Dev-Admin-Passw0rd!' };
+
 describe('npm run dev', () => {
   let dev: ChildProcess | undefined;
   let dataDir: string;
@@ -45,6 +48,9 @@ describe('npm run dev', () => {
         NATS_URL: '',
         SMTP_HOST: '',
         LOG_LEVEL: 'warn',
+        ENCEDEUS_ADMIN_EMAIL: DEV_ADMIN.email,
+        ENCEDEUS_ADMIN_PASSWORD: DEV_ADMIN.password,
+        PLUGINS_ALLOW_LOCAL_REPOSITORIES: '',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -65,6 +71,33 @@ describe('npm run dev', () => {
     expect(health.body).toMatchObject({ status: 'up', nats: { status: 'up' }, jetstream: { status: 'up' }, postgres: { status: 'up' } });
     expect(output).toMatch(/postgres \(embedded\)/);
   }, 200_000);
+
+  it('takes a local Git repository of plugins, as issue 13 works with on a developer\'s stack', async () => {
+    const repo = localRepo();
+    try {
+      repo.commit({ 'plugins/hello/plugin.json': { name: 'hello', version: '1.0.0', description: 'says hello', entry: 'index.js', events: ['server.*'], permissions: [] }, 'plugins/hello/index.js': 'export default { onEvent() {} };' });
+      // The first admin is created on the users service's first boot, maybe a moment after /health.
+      const accessToken = await waitForValue(async () => {
+        const login = await fetch(`http://127.0.0.1:${port}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(DEV_ADMIN) });
+        return ((await login.json()) as { accessToken?: string }).accessToken;
+      }, 30_000);
+      const added = await fetch(`http://127.0.0.1:${port}/api/v1/plugins/repositories`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
+        body: JSON.stringify({ name: 'local', url: repo.url, branch: 'main' }),
+      });
+      expect(added.status).toBe(201);
+      const catalog = await waitForValue(async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/api/v1/plugins/catalog?q=hello`, { headers: { authorization: `Bearer ${accessToken}` } });
+        const body = (await res.json()) as { items?: { name: string }[] } | { name: string }[];
+        const items = Array.isArray(body) ? body : (body.items ?? []);
+        return items.some((p) => p.name === 'hello') ? items : undefined;
+      }, 30_000);
+      expect(catalog.map((p) => p.name)).toContain('hello');
+    } finally {
+      repo.remove();
+    }
+  }, 60_000);
 
   it('restarts a service killed with SIGKILL, and /health answers 200 again', async () => {
     const pid = Number(/nodes started \(pid (\d+)\)/.exec(output)?.[1]);

@@ -90,7 +90,10 @@ async function start(onFailure: (fail: (error: unknown) => Promise<void>) => voi
   mkdirSync(dataDir, { recursive: true });
   const port = Number(process.env.PORT ?? 8080);
   const ports = Array.from({ length: replicas }, (_, i) => port + i);
-  const env: NodeJS.ProcessEnv = { DATA_DIR: dataDir, PORT: String(port) };
+  // A developer's machine: plugin repositories may be local (file://, a path), as issue 13's tests use.
+  // Production manifests (docker-compose, infra/k8s) never set this: only https/ssh to public hosts there.
+  // PLUGINS_ALLOW_LOCAL_REPOSITORIES=0 turns it off here too.
+  const env: NodeJS.ProcessEnv = { DATA_DIR: dataDir, PORT: String(port), PLUGINS_ALLOW_LOCAL_REPOSITORIES: process.env.PLUGINS_ALLOW_LOCAL_REPOSITORIES || '1' };
   let stopNats = async () => undefined as unknown;
   let stopPostgres = async () => undefined as unknown;
   let stopping = false;

@@ -13,6 +13,8 @@ async function main(): Promise<void> {
       databaseUrl: config.databaseUrl,
       dataDir: process.env.PLUGINS_DATA_DIR || join(process.env.DATA_DIR || tmpdir(), 'plugins'),
       ...(process.env.PLUGINS_SYNC_SCHEDULE ? { sync: { schedule: process.env.PLUGINS_SYNC_SCHEDULE } } : {}),
+      // Local repositories (file://, paths, plain http) for a development stack only: `npm run dev` sets it.
+      ...(process.env.PLUGINS_ALLOW_LOCAL_REPOSITORIES === '1' ? { git: { allowLocalRepositories: true } } : {}),
     }),
     { servers: config.nats.url, creds },
   );
