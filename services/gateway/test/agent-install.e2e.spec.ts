@@ -121,6 +121,41 @@ describe('agent install from the gateway', () => {
     expect(agentOut).toContain(`as node ${node.body.id}`);
   }, 240_000);
 
+  it('writes and starts a systemd unit where systemd runs (a stand-in systemctl), the node flags and KillMode=process in it', async () => {
+    const node = await stack.http().post('/api/v1/nodes').set('Authorization', auth()).send({ name: 'systemd-node', memory_mb: 1024, cpu_percent: 100, storage_size: '5G' });
+    const text = await (await fetch(`${stack.gateway.url}/agent/install.sh`)).text();
+    const base = join(work, 'systemd');
+    const [runDir, unitDir, bin] = [join(base, 'run'), join(base, 'units'), join(base, 'bin')];
+    execFileSync('mkdir', ['-p', runDir, unitDir, bin]);
+    writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\necho "$*" >> '${join(base, 'systemctl.log')}'\n`, { mode: 0o755 });
+    const prefix = join(base, 'opt');
+    const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const sh = spawn('sh', ['-s', '--', '--prefix', prefix, '--token', node.body.enrollment.token], {
+        cwd: base,
+        env: { PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, HOME: work, TMPDIR: work, ENCEDEUS_SYSTEMD_RUN_DIR: runDir, ENCEDEUS_SYSTEMD_UNIT_DIR: unitDir },
+      });
+      let out = '';
+      sh.stdout.on('data', (c) => (out += c));
+      sh.stderr.on('data', (c) => (out += c));
+      sh.on('exit', (code) => resolve({ code, out }));
+      sh.stdin.end(text);
+    });
+    if (process.getuid?.() !== 0) {
+      // Refused before the download: the token is not spent.
+      expect(result.out).toContain('needs root');
+      expect(existsSync(prefix)).toBe(false);
+      return;
+    }
+    expect(result).toEqual({ code: 0, out: expect.stringContaining('started: systemctl status encedeus-agent') });
+    const unit = readFileSync(join(unitDir, 'encedeus-agent.service'), 'utf8');
+    expect(unit).toContain(`ExecStart=${process.execPath} ${AGENT_NODE_FLAGS.join(' ')} ${prefix}/app/bin/encedeus-agent\n`);
+    expect(unit).toContain(`EnvironmentFile=${prefix}/agent.env\n`);
+    expect(unit).toContain('KillMode=process\n');
+    expect(unit).toContain('Restart=always\n');
+    expect(readFileSync(join(base, 'systemctl.log'), 'utf8')).toBe('daemon-reload\nenable --now encedeus-agent.service\n');
+    expect(readFileSync(join(prefix, 'agent.env'), 'utf8')).toBe(`ENCEDEUS_GATEWAY_URL=${stack.gateway.url}\nAGENT_DATA_DIR=${prefix}/data\n`);
+  }, 120_000);
+
   it('install.sh refuses a token with shell characters, an old Node and a prefix with odd characters, before touching anything', async () => {
     const text = await (await fetch(`${stack.gateway.url}/agent/install.sh`)).text();
     const target = join(work, 'refused');

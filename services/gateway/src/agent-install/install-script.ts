@@ -34,6 +34,9 @@ PREFIX=/opt/encedeus-agent
 TOKEN=
 SERVICE=1
 UNIT=encedeus-agent
+# Where systemd is detected and units go (overridable for tests of this script).
+SYSTEMD_RUN_DIR=\${ENCEDEUS_SYSTEMD_RUN_DIR:-/run/systemd/system}
+UNIT_DIR=\${ENCEDEUS_SYSTEMD_UNIT_DIR:-/etc/systemd/system}
 
 say() { printf '%s\\n' "encedeus-agent: $*"; }
 die() { printf '%s\\n' "encedeus-agent: error: $*" >&2; exit 1; }
@@ -79,6 +82,12 @@ case "$MAJOR" in
 esac
 [ "$MAJOR" -ge 20 ] || die "Node.js 20 or newer is needed (found $("$NODE" -v))"
 command -v tar >/dev/null 2>&1 || die "tar is needed"
+SYSTEMD=0
+if [ "$SERVICE" = 1 ] && [ -d "$SYSTEMD_RUN_DIR" ] && command -v systemctl >/dev/null 2>&1; then
+  SYSTEMD=1
+  # Checked before anything is downloaded or the token spent.
+  [ "$(id -u)" = 0 ] || die "installing the systemd unit needs root (run with sudo, or pass --no-service)"
+fi
 
 TMP=$(mktemp -d "\${TMPDIR:-/tmp}/encedeus-agent.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT INT TERM
@@ -123,9 +132,8 @@ umask 022
 
 FLAGS='${AGENT_NODE_FLAGS.join(' ')}'
 RUN="$NODE $FLAGS $PREFIX/app/bin/encedeus-agent --data-dir $PREFIX/data"
-if [ "$SERVICE" = 1 ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-  [ "$(id -u)" = 0 ] || die "writing the systemd unit needs root (or pass --no-service)"
-  cat > "/etc/systemd/system/$UNIT.service" <<UNIT
+if [ "$SYSTEMD" = 1 ]; then
+  cat > "$UNIT_DIR/$UNIT.service" <<UNIT
 [Unit]
 Description=Encedeus node agent (Skyhook)
 After=network-online.target docker.service
