@@ -119,7 +119,8 @@ if [ -f "$PREFIX/data/identity.json" ]; then
   say "already enrolled (remove $PREFIX/data/identity.json to enroll again)"
 else
   [ -n "$TOKEN" ] || die "--token <enrollment token> is needed (node page of the console)"
-  "$NODE" "$PREFIX/app/bin/encedeus-agent" --enroll-only --gateway "$GATEWAY" --data-dir "$PREFIX/data" --token "$TOKEN" || die "enrollment failed"
+  # In the environment, not argv: other users of the machine can read a process's arguments.
+  ENCEDEUS_ENROLL_TOKEN=$TOKEN "$NODE" "$PREFIX/app/bin/encedeus-agent" --enroll-only --gateway "$GATEWAY" --data-dir "$PREFIX/data" || die "enrollment failed"
 fi
 
 # No secret here: the gateway's address and the data dir.
