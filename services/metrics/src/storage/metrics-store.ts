@@ -244,6 +244,19 @@ export class MetricsStore {
     });
   }
 
+  /** Watermarks for reads, at most a second old (see rollupSource: an older one is still exact). */
+  private marksCache?: { at: number; marks: Promise<Map<string, number>> };
+
+  private currentWatermarks(): Promise<Map<string, number>> {
+    const now = Date.now();
+    if (!this.marksCache || now - this.marksCache.at > 1000) {
+      const marks = watermarks(this.db, '');
+      this.marksCache = { at: now, marks };
+      marks.catch(() => (this.marksCache = undefined));
+    }
+    return this.marksCache.marks;
+  }
+
   /** The rollups' watermarks (epoch ms): each rollup is complete for buckets below its own. */
   async watermarks(): Promise<Record<Rollup['name'], number>> {
     return Object.fromEntries(await watermarks(this.db, '')) as Record<Rollup['name'], number>;
@@ -263,11 +276,11 @@ export class MetricsStore {
       );
       return rows.map(toPoint);
     }
-    const source = rollupSource(resolution, `series = $1 and ($2::uuid is null or node_id = $2::uuid)`);
+    const source = rollupSource(resolution, `series = $1 and ($2::uuid is null or node_id = $2::uuid)`, await this.currentWatermarks(), from, to, 4);
     const rows: Record<string, unknown>[] = await this.db.query(
-      `select extract(epoch from date_bin(make_interval(secs => $5), at, timestamptz '1970-01-01 00:00:00+00')) * 1000 as b, sum(n)::int as n, ${SAMPLE_FIELDS.map((f) => `sum(${f}_sum) / sum(n) as ${f}`).join(', ')}
-         from (${source}) u group by 1 order by 1`,
-      [series, nodeId ?? null, iso(from), iso(to), stepS],
+      `select extract(epoch from date_bin(make_interval(secs => $3), at, timestamptz '1970-01-01 00:00:00+00')) * 1000 as b, sum(n)::int as n, ${SAMPLE_FIELDS.map((f) => `sum(${f}_sum) / sum(n) as ${f}`).join(', ')}
+         from (${source.sql}) u group by 1 order by 1`,
+      [series, nodeId ?? null, stepS, ...source.params],
     );
     return rows.map(toPoint);
   }
@@ -278,16 +291,17 @@ export class MetricsStore {
    */
   async readFleet(from: number, to: number, stepS: number, resolution: MetricsResolution): Promise<StoredPoint[]> {
     const nodeSeries = `series like 'node:%' and series = 'node:' || node_id::text`;
-    const perNode =
-      resolution === 'raw'
-        ? `select date_bin(make_interval(secs => $3), t, timestamptz '1970-01-01 00:00:00+00') as b, series, ${SAMPLE_FIELDS.map((f) => `avg(${f}) as ${f}`).join(', ')}
-             from ${SCHEMA}.samples where ${nodeSeries} and t >= $1 and t < $2 group by 1, 2`
-        : `select date_bin(make_interval(secs => $3), at, timestamptz '1970-01-01 00:00:00+00') as b, series, ${SAMPLE_FIELDS.map((f) => `sum(${f}_sum) / sum(n) as ${f}`).join(', ')}
-             from (${rollupSource(resolution, nodeSeries, { from: '$1', to: '$2' })}) u group by 1, 2`;
+    // Every parameter must appear in the statement (Postgres cannot type an unused one): the rollup path takes the step as $1.
+    const source = resolution === 'raw' ? undefined : rollupSource(resolution, nodeSeries, await this.currentWatermarks(), from, to, 2);
+    const perNode = source
+      ? `select date_bin(make_interval(secs => $1), at, timestamptz '1970-01-01 00:00:00+00') as b, series, ${SAMPLE_FIELDS.map((f) => `sum(${f}_sum) / sum(n) as ${f}`).join(', ')}
+           from (${source.sql}) u group by 1, 2`
+      : `select date_bin(make_interval(secs => $3), t, timestamptz '1970-01-01 00:00:00+00') as b, series, ${SAMPLE_FIELDS.map((f) => `avg(${f}) as ${f}`).join(', ')}
+           from ${SCHEMA}.samples where ${nodeSeries} and t >= $1 and t < $2 group by 1, 2`;
     const rows: Record<string, unknown>[] = await this.db.query(
       `select extract(epoch from b) * 1000 as b, count(*)::int as n, ${SAMPLE_FIELDS.map((f) => (f === 'cpu_percent' ? `avg(${f})` : `sum(${f})`) + ` as ${f}`).join(', ')}
          from (${perNode}) per_node group by 1 order by 1`,
-      [iso(from), iso(to), stepS],
+      source ? [stepS, ...source.params] : [iso(from), iso(to), stepS],
     );
     return rows.map(toPoint);
   }
@@ -481,21 +495,46 @@ function mergeUpdates(): string {
 /**
  * Rows `(at, series, node_id, n, <field>_sum…)` covering [from, to) at `resolution` whatever has
  * been rolled up yet: the rollup's rows below its watermark, then for 1-hour reads the 1-minute
- * rows up to theirs, then the raw samples above the 1-minute watermark. One statement, one
- * snapshot: a concurrent rollUp moves rows and watermark together, so nothing is counted twice.
- * `from`/`to` name the parameters holding the bounds (default $3 and $4).
+ * rows up to theirs, then the raw samples above the 1-minute watermark. Segments that are empty are
+ * left out (a range wholly below the watermarks never plans over the raw samples' partitions); the
+ * bounds go in as parameters from `first` on, so partitions are pruned when the query is planned.
+ * The watermarks may be a moment old (MetricsStore caches them for a second): an older watermark
+ * only moves more of the range to the raw samples, which hold every sample for 48 h, so nothing is
+ * missed or counted twice.
  */
-function rollupSource(resolution: Exclude<MetricsResolution, 'raw'>, where: string, bounds: { from: string; to: string } = { from: '$3', to: '$4' }): string {
-  const mark = (name: string) => `(select done_until from ${SCHEMA}.rollup_watermarks where rollup = '${name}')`;
-  const sums = (prefix: string) => SAMPLE_FIELDS.map((f) => `${prefix}${f}_sum as ${f}_sum`).join(', ');
-  const rollupPart = (table: string, lower: string, upper: string) =>
-    `select bucket as at, series, node_id, n, ${sums('')} from ${SCHEMA}.${table} where ${where} and bucket >= ${lower} and bucket < ${upper}`;
-  const rawPart = (lower: string) =>
-    `select t as at, series, node_id, 1 as n, ${SAMPLE_FIELDS.map((f) => `${f} as ${f}_sum`).join(', ')} from ${SCHEMA}.samples where ${where} and t >= ${lower} and t < ${bounds.to}`;
-  const upTo = (name: string) => `least(${bounds.to}::timestamptz, ${mark(name)})`;
-  const after = (name: string) => `greatest(${bounds.from}::timestamptz, ${mark(name)})`;
-  if (resolution === '1m') return [rollupPart('rollup_1m', `${bounds.from}::timestamptz`, upTo('1m')), rawPart(after('1m'))].join(' union all ');
-  return [rollupPart('rollup_1h', `${bounds.from}::timestamptz`, upTo('1h')), rollupPart('rollup_1m', after('1h'), upTo('1m')), rawPart(after('1m'))].join(' union all ');
+function rollupSource(
+  resolution: Exclude<MetricsResolution, 'raw'>,
+  where: string,
+  marks: Map<string, number>,
+  from: number,
+  to: number,
+  first: number,
+): { sql: string; params: string[] } {
+  const sums = SAMPLE_FIELDS.map((f) => `${f}_sum`).join(', ');
+  const params: string[] = [];
+  const param = (t: number) => `$${first + params.push(iso(t)) - 1}::timestamptz`;
+  const parts: string[] = [];
+  const segment = (table: string | null, lower: number, upper: number) => {
+    if (upper <= lower) return;
+    const [lo, hi] = [param(lower), param(upper)];
+    parts.push(
+      table
+        ? `select bucket as at, series, node_id, n, ${sums} from ${SCHEMA}.${table} where ${where} and bucket >= ${lo} and bucket < ${hi}`
+        : `select t as at, series, node_id, 1 as n, ${SAMPLE_FIELDS.map((f) => `${f} as ${f}_sum`).join(', ')} from ${SCHEMA}.samples where ${where} and t >= ${lo} and t < ${hi}`,
+    );
+  };
+  const m1 = marks.get('1m') ?? 0;
+  const h1 = Math.min(marks.get('1h') ?? 0, m1);
+  if (resolution === '1h') {
+    segment('rollup_1h', from, Math.min(to, h1));
+    segment('rollup_1m', Math.max(from, h1), Math.min(to, m1));
+  } else {
+    segment('rollup_1m', from, Math.min(to, m1));
+  }
+  segment(null, Math.max(from, m1), to);
+  // An empty range still answers with the right columns.
+  if (parts.length === 0) parts.push(`select null::timestamptz as at, null::text as series, null::uuid as node_id, 0 as n, ${SAMPLE_FIELDS.map((f) => `null::float8 as ${f}_sum`).join(', ')} where false`);
+  return { sql: parts.join(' union all '), params };
 }
 
 function toPoint(r: Record<string, unknown>): StoredPoint {
