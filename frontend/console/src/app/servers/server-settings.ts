@@ -11,7 +11,7 @@ import { Server, ServersApi } from './servers-api';
 import { Template, TemplateVariable } from './templates-api';
 import { VariableField, VariableFields, variableFields, variablesGroup } from './variable-fields';
 
-/** Limits and variables of an existing server (`PATCH /servers/:id`). */
+/** Name, limits and variables of an existing server (`PATCH /servers/:id`). */
 @Component({
   selector: 'adm-server-settings',
   imports: [ReactiveFormsModule, MatFormFieldModule, MatInputModule, MatButtonModule, MatProgressBarModule, VariableFields],
@@ -24,6 +24,11 @@ import { VariableField, VariableFields, variableFields, variablesGroup } from '.
       @if (formError(); as e) {
         <p class="form-error" role="alert">{{ e }}</p>
       }
+      <mat-form-field class="full">
+        <mat-label>Name</mat-label>
+        <input matInput formControlName="name" autocomplete="off" maxlength="100" data-testid="settings-name" />
+        <mat-error>{{ errorText(form.controls.name) }}</mat-error>
+      </mat-form-field>
       <h3>Limits</h3>
       <div class="form-grid" formGroupName="limits">
         <mat-form-field>
@@ -44,7 +49,7 @@ import { VariableField, VariableFields, variableFields, variablesGroup } from '.
       </div>
       <h3>Variables</h3>
       <adm-variable-fields [group]="form.controls.variables" [fields]="fields()" />
-      <p class="hint">Changes apply on the next start.</p>
+      <p class="hint">A new name shows at once; limits and variables apply on the next start.</p>
       <div class="form-actions">
         <button mat-button type="button" (click)="reset()">Reset</button>
         <button mat-flat-button type="submit" [disabled]="saving() || form.pristine" data-testid="settings-save">Save</button>
@@ -62,6 +67,7 @@ export class ServerSettings {
   readonly saved = output<Server>();
 
   protected readonly form = this.fb.group({
+    name: ['', [Validators.required, Validators.maxLength(100)]],
     limits: this.fb.group({
       memory_mb: [0, [Validators.required, Validators.min(16)]],
       cpu_percent: [0, [Validators.required, Validators.min(1)]],
@@ -87,6 +93,7 @@ export class ServerSettings {
     const variables: TemplateVariable[] =
       this.template()?.variables ?? Object.keys(server.variables ?? {}).map((name) => ({ name, default: '', rules: '' }));
     this.form.setControl('variables', variablesGroup(variables, server.variables ?? {}));
+    this.form.controls.name.setValue(server.name);
     this.form.controls.limits.setValue({ ...server.limits });
     this.fields.set(variableFields(variables));
     this.form.markAsPristine();
@@ -103,9 +110,11 @@ export class ServerSettings {
     this.formError.set(null);
     try {
       const limits = { memory_mb: Number(v.limits.memory_mb), cpu_percent: Number(v.limits.cpu_percent), disk_mb: Number(v.limits.disk_mb) };
-      const updated = await this.api.update(this.server().id, { limits, variables: v.variables });
+      const name = v.name.trim();
+      const renamed = name !== this.server().name ? { name } : {};
+      const updated = await this.api.update(this.server().id, { ...renamed, limits, variables: v.variables });
       this.snack.open('Settings saved', undefined, { duration: 3000 });
-      this.saved.emit({ ...this.server(), limits, variables: v.variables, ...(updated && typeof updated === 'object' ? updated : {}) });
+      this.saved.emit({ ...this.server(), ...renamed, limits, variables: v.variables, ...(updated && typeof updated === 'object' ? updated : {}) });
     } catch (e) {
       this.formError.set(applyServerErrors(this.form, toApiError(e)).join(' ') || null);
     } finally {
