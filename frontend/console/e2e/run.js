@@ -332,29 +332,6 @@ function scenarios(ctx) {
         await changeOwnEmail('admin-renamed@example.com', ADMIN.email);
         await noErrorNotice('own email change');
 
-        // Issue 14: disabling a user asks first; Cancel changes nothing, Disable disables.
-        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
-        const victim = await api(ctx.stack.base, 'POST', '/users', accessToken, { name: 'e2e-disable-me', email: 'e2e-disable-me@example.com', password: 'E2e-Disable-Passw0rd!', role_name: 'user' });
-        await page.reload();
-        const row = page.locator('[data-testid="user-row"][data-user-email="e2e-disable-me@example.com"]');
-        const disableVia = async (answer) => {
-          await row.locator('[data-testid="user-edit"]').click();
-          await tid('user-disabled').click();
-          await tid('user-save').click();
-          await tid(answer).click();
-        };
-        await disableVia('confirm-cancel');
-        await tid('user-form').waitFor(); // still editing: nothing was sent
-        if ((await api(ctx.stack.base, 'GET', `/users/${victim.id}`, accessToken)).disabled) throw new Error('Cancel disabled the user anyway');
-        await page.keyboard.press('Escape');
-        await tid('user-form').waitFor({ state: 'detached' });
-        await disableVia('confirm-ok');
-        await until('the user is disabled', async () => (await api(ctx.stack.base, 'GET', `/users/${victim.id}`, accessToken)).disabled === true, 10_000);
-
-        // A page that is not there says so, without a "Try again" that would only fail again.
-        await page.goto(url(`/servers/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`));
-        await page.locator('adm-notice[data-kind="error"], [data-testid="not-found"]').first().waitFor({ timeout: 10_000 });
-        if (await page.getByRole('button', { name: 'Try again' }).count()) throw new Error('a 404 offers "Try again"');
       },
     },
     {
