@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
 import { Client } from 'pg';
-import { io, type Socket } from 'socket.io-client';
 import { agentPermissions, inboxPrefixFromCreds, mintUserCreds } from '@encedeus/messaging';
 import { STACK_ADMIN, startStack, type Stack } from './stack-harness';
+import { socketAs } from './socket-client';
 
 const NODE_ECHO_TEMPLATE = '00000000-0000-4000-8000-000000000001';
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -25,21 +25,6 @@ async function freePort(): Promise<number> {
 }
 const json = JSONCodec<unknown>();
 
-interface Received {
-  event: string;
-  data: any;
-}
-
-async function socketAs(url: string, token: string): Promise<{ socket: Socket; received: Received[] }> {
-  const socket = io(url, { path: '/socket.io', transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true });
-  const received: Received[] = [];
-  socket.onAny((event, data) => received.push({ event, data }));
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
-  return { socket, received };
-}
 
 async function natsAs(url: string, creds: string): Promise<NatsConnection> {
   return connect({ servers: url, inboxPrefix: inboxPrefixFromCreds(creds), authenticator: credsAuthenticator(new TextEncoder().encode(creds)) });

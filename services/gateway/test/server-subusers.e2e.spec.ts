@@ -2,26 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { DEFAULT_USER_PERMISSIONS } from '@encedeus/contracts';
 import { as, startFilesWorld, type FilesWorld } from './server-files-fixture';
 import { sftpBatch } from './sftp-client';
+import { socketAs } from './socket-client';
 
-interface Received {
-  event: string;
-  data: any;
-}
-
-async function socketAs(url: string, token: string): Promise<{ socket: Socket; received: Received[] }> {
-  const socket = io(url, { path: '/socket.io', transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true });
-  const received: Received[] = [];
-  socket.onAny((event, data) => received.push({ event, data }));
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
-  return { socket, received };
-}
 
 /**
  * Per-server sub-users (issue 14, docs/subusers.md) on the real stack with a real agent: the REST
