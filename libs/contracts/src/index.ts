@@ -382,12 +382,15 @@ export {
   SFTP_SERVER_ID_CHARS,
   sftpAccessCommandSchema,
   sftpLoginCommandSchema,
+  sftpRecheckAfter,
+  sftpRecheckCommandSchema,
   sftpUsername,
   type ServerSftpView,
   type SftpAccessCommand,
   type SftpAccessReply,
   type SftpAction,
   type SftpLoginCommand,
+  type SftpRecheckCommand,
 } from './fleet/sftp';
 export { FileDeleted, FileMoved, FileUploaded, FolderCreated, QuotaSet } from './events/files.events';
 export {

@@ -106,6 +106,29 @@ describe('Projector', () => {
     expect(await rows('again')).toEqual(await rows('ref'));
   });
 
+  it('hands every event to `committed` once, after its commit, from whichever replica leads, and none of a catch-up replay', async () => {
+    const seen: number[] = [];
+    const afterCommit: Promise<boolean>[] = [];
+    const committed = (events: RecordedEvent[]) => {
+      const newest = Math.max(...events.map((e) => e.sequence));
+      seen.push(...events.map((e) => e.sequence));
+      afterCommit.push(db.query(`select last_sequence from notified.projection_checkpoints where name = 'notified_tallies'`).then(([row]) => Number(row.last_sequence) >= newest));
+    };
+    const a = new Projector(await env.connect('admin'), db, new TallyProjection('notified'), { batchSize: 100, committed });
+    const b = new Projector(await env.connect('admin'), db, new TallyProjection('notified'), { batchSize: 100, committed });
+    await a.start();
+    await b.start();
+    await waitUntil(a, last);
+    await a.stop();
+    await b.stop();
+    await new Projector(await env.connect('admin'), db, new TallyProjection('replayed'), { committed }).catchUp(1);
+
+    expect(seen).toHaveLength(1500);
+    expect(new Set(seen).size).toBe(1500);
+    expect(Math.max(...seen)).toBe(last);
+    expect(await Promise.all(afterCommit)).not.toContain(false);
+  });
+
   it('lets a write wait on either of two replicas sharing one durable, whichever applied it', async () => {
     const projection = new TallyProjection('replicas');
     const a = new Projector(await env.connect('admin'), db, projection);

@@ -47,6 +47,13 @@ export interface ProjectorOptions {
   maxAttempts?: number;
   /** Pause before the next attempt of a failing event, times the attempts so far. @default 100 */
   retryDelayMs?: number;
+  /**
+   * Called by the leader once a batch is committed, with the events it applied (never during a
+   * catch-up replay, nor for parked ones): for notices that must follow the read model, which a
+   * reader told by them then finds up to date. Called once per event in the fleet, unless the
+   * leader dies between its commit and the call. It must not throw, and it is not awaited.
+   */
+  committed?: (events: RecordedEvent[]) => void;
 }
 
 /** An event the projection could not apply, parked so the events after it are not held up. */
@@ -480,7 +487,8 @@ export class Projector {
     // A leader whose lock connection broke may have been replaced: committing now could interleave.
     if (ack && !this.leading) throw new Error('projector: lost the lead');
     try {
-      await this.commit(events, last, invalid, ack);
+      const applied = await this.commit(events, last, invalid, ack);
+      if (ack) this.notify(applied);
     } catch (error) {
       if (error instanceof FencedError) {
         this.logger.warn(error.message);
@@ -489,7 +497,10 @@ export class Projector {
       if (!(error instanceof ApplyFailedError)) throw error;
       // One event spoils its whole batch: apply them one at a time to find it and park it alone.
       this.logger.warn(`${error.message}; applying the batch event by event`);
-      for (const event of events) await this.applyAlone(event, ack);
+      for (const event of events) {
+        const applied = await this.applyAlone(event, ack);
+        if (ack) this.notify(applied);
+      }
       await this.commit([], last, invalid, ack);
     }
     this.applied = Math.max(this.applied, last);
@@ -497,14 +508,14 @@ export class Projector {
     this.release(this.applied);
   }
 
-  /** Applies one event, retrying it; after maxAttempts it is parked and its sequence checkpointed. */
-  private async applyAlone(event: RecordedEvent, fenced: boolean): Promise<void> {
+  /** Applies one event, retrying it; after maxAttempts it is parked and its sequence checkpointed. Answers what was applied (nothing when parked). */
+  private async applyAlone(event: RecordedEvent, fenced: boolean): Promise<RecordedEvent[]> {
     const maxAttempts = Math.max(1, this.options.maxAttempts ?? 5);
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.commit([event], event.sequence, [], fenced);
+        const applied = await this.commit([event], event.sequence, [], fenced);
         this.applied = Math.max(this.applied, event.sequence);
-        return;
+        return applied;
       } catch (error) {
         if (!(error instanceof ApplyFailedError)) throw error;
         if (attempt >= maxAttempts) {
@@ -515,7 +526,7 @@ export class Projector {
           this.logger.error(`parking event ${event.event.type} at sequence ${event.sequence} after ${attempt} attempts: ${cause}`);
           await this.commit([], event.sequence, [{ sequence: event.sequence, subject: `evt.${event.event.subject.replace('/', '.')}`, type: event.event.type, error: cause, attempts: attempt }], fenced);
           this.applied = Math.max(this.applied, event.sequence);
-          return;
+          return [];
         }
         await sleep((this.options.retryDelayMs ?? 100) * attempt);
       }
@@ -524,7 +535,8 @@ export class Projector {
 
   /** One transaction: the events, the parked ones, and the checkpoint at `last`. */
   /** @param fenced the leader's commit: refused (FencedError) unless the checkpoint is where this instance left it */
-  private async commit(events: RecordedEvent[], last: number, parked: Omit<DeadLetter, 'parkedAt'>[], fenced = false): Promise<void> {
+  private async commit(events: RecordedEvent[], last: number, parked: Omit<DeadLetter, 'parkedAt'>[], fenced = false): Promise<RecordedEvent[]> {
+    let applied: RecordedEvent[] = [];
     await this.dataSource.transaction(async (em) => {
       // A read model is rebuildable from EVENTS and its checkpoint commits with it, so a crash that
       // loses the last commits only replays them: no need to wait for the WAL flush (latency of
@@ -544,6 +556,7 @@ export class Projector {
           throw new ApplyFailedError(fresh, { cause });
         }
       }
+      applied = fresh;
       for (const p of parked.filter((d) => d.sequence > checkpoint)) {
         await em.query(
           `insert into ${this.deadLetterTable} (projection, sequence, subject, type, error, attempts) values ($1, $2, $3, $4, $5, $6)
@@ -553,6 +566,17 @@ export class Projector {
       }
       await em.query(`update ${this.checkpointTable} set last_sequence = $2, updated_at = now() where name = $1`, [this.projection.name, last]);
     });
+    return applied;
+  }
+
+  /** Hands what the leader just committed to the `committed` option; its failure is logged, never the projector's. */
+  private notify(events: RecordedEvent[]): void {
+    if (events.length === 0 || !this.options.committed) return;
+    try {
+      this.options.committed(events);
+    } catch (error) {
+      this.logger.warn(`committed(): ${(error as Error).message}`);
+    }
   }
 }
 

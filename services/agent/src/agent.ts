@@ -11,6 +11,7 @@ import {
   type JobResultReply,
   type PowerCommand,
   type RunJobCommand,
+  type SftpRecheckCommand,
   type SyncCommand,
 } from '@encedeus/contracts';
 import { CommandClient, credsExpiry, inboxPrefixFromCreds } from '@encedeus/messaging';
@@ -177,6 +178,8 @@ export class Agent {
         else this.rememberCancelled(cmd.job_id);
         return { cancelled: true };
       },
+      // Published by the nodes service right after an access change (no answer awaited); without SFTP there is nothing to end.
+      sftp_recheck: async (cmd: SftpRecheckCommand) => (this.sftp ? this.sftp.recheckNow(cmd) : { sessions: 0 }),
       // The node was deleted: forget the credentials (after this reply is out) and stop.
       revoke: async () => {
         setTimeout(() => void this.forgetIdentity(), 0);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Socket } from 'socket.io-client';
 import { DEFAULT_USER_PERMISSIONS } from '@encedeus/contracts';
 import { as, startFilesWorld, type FilesWorld } from './server-files-fixture';
-import { sftpBatch } from './sftp-client';
+import { sftpBatch, sftpInteractive, type SftpLogin } from './sftp-client';
 import { socketAs } from './socket-client';
 
 
@@ -22,10 +22,41 @@ describe('server sub-users (REST, sockets, SFTP)', () => {
   let server: { id: string; dir: string };
   let adminServer: { id: string; dir: string };
   const sockets: Socket[] = [];
+  const keys = mkdtempSync(join(tmpdir(), 'encedeus-subusers-'));
   /** Sam's SSH key (OpenSSH's sftp logs in with it; the password path reaches the same access check). */
-  const samKey = join(mkdtempSync(join(tmpdir(), 'encedeus-subusers-')), 'id_ed25519');
+  const samKey = join(keys, 'id_ed25519');
+  /** The owner's key: a session of another user on the same server that must stay open. */
+  const oliviaKey = join(keys, 'olivia_ed25519');
   const http = () => world.stack.http();
   const users = (id = server.id) => `/api/v1/servers/${id}/users`;
+  const sftpOf = async (token: string, id = server.id) => (await http().get(`/api/v1/servers/${id}`).set('Authorization', as(token))).body.sftp as { port: number; username: string };
+  /** An interactive OpenSSH sftp session (on the shared server unless `id` names another), logged in and answering. */
+  const openSession = async (token: string, login: SftpLogin, id = server.id) => {
+    const { port, username } = await sftpOf(token, id);
+    const session = sftpInteractive(port, username, login);
+    session.send('pwd');
+    await world.stack.waitFor(`sftp session of ${username}`, async () => session.output().includes('Remote working directory'), 45_000);
+    return session;
+  };
+  /**
+   * Milliseconds until an open session's process ends, or null when it still runs after `withinMs`
+   * (then it is killed). sftp notices a closed connection only at its next request, so it is kept
+   * asking (`ls`) every 50 ms meanwhile.
+   */
+  const endsWithin = async (session: ReturnType<typeof sftpInteractive>, withinMs: number): Promise<number | null> => {
+    const since = Date.now();
+    const asking = setInterval(() => session.child.stdin!.writable && session.send('ls'), 50);
+    const ended = await Promise.race([session.done.then(() => Date.now() - since), new Promise<null>((resolve) => setTimeout(() => resolve(null), withinMs))]);
+    clearInterval(asking);
+    if (ended === null) session.child.kill('SIGKILL');
+    return ended;
+  };
+  /** Whether a session still answers a request (a second `pwd` is printed). */
+  const answers = async (session: ReturnType<typeof sftpInteractive>): Promise<boolean> => {
+    const seen = session.output().split('Remote working directory').length;
+    session.send('pwd');
+    return world.stack.waitFor('sftp answer', async () => session.output().split('Remote working directory').length > seen, 10_000).then(() => true, () => false);
+  };
 
   beforeAll(async () => {
     world = await startFilesWorld();
@@ -35,9 +66,11 @@ describe('server sub-users (REST, sockets, SFTP)', () => {
     victor = await world.userWith('victor', DEFAULT_USER_PERMISSIONS);
     server = await world.server('shared', owner.id);
     adminServer = await world.server('admins-own');
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'sam@laptop', '-f', samKey]);
-    const key = await world.stack.http().post('/api/v1/users/me/ssh-keys').set('Authorization', as(sam.token)).send({ name: 'laptop', public_key: readFileSync(`${samKey}.pub`, 'utf8') });
-    if (key.status !== 201) throw new Error(`ssh key: ${key.status} ${JSON.stringify(key.body)}`);
+    for (const [who, file] of [[sam, samKey], [owner, oliviaKey]] as const) {
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'laptop', '-f', file]);
+      const key = await world.stack.http().post('/api/v1/users/me/ssh-keys').set('Authorization', as(who.token)).send({ name: 'laptop', public_key: readFileSync(`${file}.pub`, 'utf8') });
+      if (key.status !== 201) throw new Error(`ssh key: ${key.status} ${JSON.stringify(key.body)}`);
+    }
     await world.stack.waitFor('node spec with sftp', async () => !!(await http().get(`/api/v1/nodes/${world.nodeId}`).set('Authorization', as(world.admin))).body.spec?.sftp, 30_000);
   }, 240_000);
 
@@ -160,6 +193,23 @@ describe('server sub-users (REST, sockets, SFTP)', () => {
     expect(files.status).toBe(200);
   }, 90_000);
 
+  it('ends an open SFTP session of a sub-user within a second of losing files.read, and only that one', async () => {
+    const samSession = await openSession(sam.token, { keyFile: samKey });
+    const ownerSession = await openSession(owner.token, { keyFile: oliviaKey });
+
+    const narrowed = await http().patch(`${users()}/${sam.id}`).set('Authorization', as(owner.token)).send({ permissions: ['power'] });
+    const ended = await endsWithin(samSession, 1000);
+    const ownerAnswers = await answers(ownerSession);
+    ownerSession.child.kill('SIGKILL');
+    // Back to files.read for the tests below, before anything here can fail.
+    const restored = await http().patch(`${users()}/${sam.id}`).set('Authorization', as(owner.token)).send({ permissions: ['power', 'files.read'] });
+
+    expect(narrowed.status).toBe(200);
+    expect(ended).not.toBeNull();
+    expect(ownerAnswers).toBe(true);
+    expect(restored.status).toBe(200);
+  }, 120_000);
+
   it('lets a sub-user granted `users` manage others only within what it holds itself', async () => {
     const grantUna = await http().post(users()).set('Authorization', as(owner.token)).send({ user_id: una.id, permissions: ['users', 'power', 'files.read'] });
     expect(grantUna.status).toBe(201);
@@ -213,7 +263,8 @@ describe('server sub-users (REST, sockets, SFTP)', () => {
     const client = await socketAs(world.stack.gateway.url, sam.token);
     sockets.push(client.socket);
     expect(await client.socket.emitWithAck('subscribe', { room: `server:${server.id}` })).toEqual({ ok: true });
-    const sftp = (await http().get(`/api/v1/servers/${server.id}`).set('Authorization', as(sam.token))).body.sftp as { port: number; username: string };
+    const sftp = await sftpOf(sam.token);
+    const samSession = await openSession(sam.token, { keyFile: samKey });
 
     const ownerClient = await socketAs(world.stack.gateway.url, owner.token);
     sockets.push(ownerClient.socket);
@@ -221,6 +272,8 @@ describe('server sub-users (REST, sockets, SFTP)', () => {
 
     const removed = await http().delete(`${users()}/${sam.id}`).set('Authorization', as(owner.token));
     expect(removed.status).toBe(204);
+    // The open session is pushed out (not left to the agent's periodic re-check, 10 s here).
+    const sessionEnded = await endsWithin(samSession, 1000);
     const samSeen = client.received.length;
     const ownerSeen = ownerClient.received.length;
 
@@ -242,6 +295,7 @@ describe('server sub-users (REST, sockets, SFTP)', () => {
     const rejoin = await client.socket.emitWithAck('subscribe', { room: `server:${server.id}` });
     const login = await sftpBatch(sftp.port, sftp.username, { keyFile: samKey }, ['ls']);
 
+    expect(sessionEnded).not.toBeNull();
     expect(pushedToSam).toEqual([]);
     expect(after).toEqual({ get: 404, power: 404, files: 404, list: 0, again: 404 });
     expect(result).toMatchObject({ id: 'c2', success: false });
@@ -258,4 +312,27 @@ describe('server sub-users (REST, sockets, SFTP)', () => {
     expect(byAdmin.status).toBe(201);
     expect(adminList.body.items.map((i: { user_id: string }) => i.user_id)).toContain(victor.id);
   }, 30_000);
+
+  it('ends every open SFTP session of a deleted server, and of a disabled user, within a second', async () => {
+    const doomed = await world.server('doomed', owner.id);
+    expect((await http().post(users(doomed.id)).set('Authorization', as(owner.token)).send({ user_id: una.id, permissions: ['files.read'] })).status).toBe(201);
+    const unaKey = join(keys, 'una_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'laptop', '-f', unaKey]);
+    expect((await http().post('/api/v1/users/me/ssh-keys').set('Authorization', as(una.token)).send({ name: 'laptop', public_key: readFileSync(`${unaKey}.pub`, 'utf8') })).status).toBe(201);
+    const unaOnDoomed = await openSession(una.token, { keyFile: unaKey }, doomed.id);
+    const oliviaOnDoomed = await openSession(owner.token, { keyFile: oliviaKey }, doomed.id);
+    const oliviaOnShared = await openSession(owner.token, { keyFile: oliviaKey });
+
+    const deleted = await http().delete(`/api/v1/servers/${doomed.id}`).set('Authorization', as(owner.token));
+    const endedOnDelete = await Promise.all([endsWithin(unaOnDoomed, 1000), endsWithin(oliviaOnDoomed, 1000)]);
+    const sharedStillAnswers = await answers(oliviaOnShared);
+    const disabled = await http().patch(`/api/v1/users/${owner.id}`).set('Authorization', as(world.admin)).send({ disabled: true });
+    const endedOnDisable = await endsWithin(oliviaOnShared, 1000);
+
+    expect(deleted.status).toBeLessThan(300);
+    expect(endedOnDelete).toEqual([expect.any(Number), expect.any(Number)]);
+    expect(sharedStillAnswers).toBe(true);
+    expect(disabled.status).toBe(200);
+    expect(endedOnDisable).not.toBeNull();
+  }, 180_000);
 });

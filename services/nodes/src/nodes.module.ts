@@ -24,6 +24,7 @@ import { UsageCache } from './telemetry/usage-cache';
 import { FleetTimers } from './process-managers/fleet-timers';
 import { InstallServerProcessManager } from './process-managers/install-server.process-manager';
 import { RestartServerProcessManager } from './process-managers/restart-server.process-manager';
+import { RevokeSftpSessionsProcessManager } from './process-managers/revoke-sftp-sessions.process-manager';
 
 export type { NodesModuleOptions } from './nodes.options';
 
@@ -123,7 +124,18 @@ export class NodesModule {
         },
         { provide: CommandHandler, useFactory: (store: EventStore) => new CommandHandler(store), inject: [EventStore] },
         { provide: AdvisoryLocks, useFactory: (db: DataSource) => new AdvisoryLocks(db), inject: [DataSource] },
-        { provide: Projector, useFactory: (nc: NatsConnection, db: DataSource) => new Projector(nc, db, new FleetProjection(), { batchSize: 500 }), inject: [NATS_CONNECTION, DataSource] },
+        {
+          provide: RevokeSftpSessionsProcessManager,
+          useFactory: (nc: NatsConnection, store: EventStore, db: DataSource) => new RevokeSftpSessionsProcessManager(nc, store, db),
+          inject: [NATS_CONNECTION, EventStore, DataSource],
+        },
+        {
+          provide: Projector,
+          // Sessions are told after the commit, so the auth service's re-check reads the change.
+          useFactory: (nc: NatsConnection, db: DataSource, sftp: RevokeSftpSessionsProcessManager) =>
+            new Projector(nc, db, new FleetProjection(), { batchSize: 500, committed: (events) => sftp.committed(events) }),
+          inject: [NATS_CONNECTION, DataSource, RevokeSftpSessionsProcessManager],
+        },
         { provide: AgentClient, useFactory: (nc: NatsConnection) => new AgentClient(nc), inject: [NATS_CONNECTION] },
         {
           provide: Liveness,

@@ -23,6 +23,8 @@ export const AGENT_VERBS = {
   runJob: 'run_job',
   cancelJob: 'cancel_job',
   ping: 'ping',
+  /** Open SFTP sessions an access change may have ended: re-check them, or end them (fleet/sftp.ts). */
+  sftpRecheck: 'sftp_recheck',
 } as const;
 
 /** Report kinds on `agent.<nodeId>.report.<kind>` (stream AGENT_REPORTS). */

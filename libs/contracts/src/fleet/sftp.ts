@@ -62,6 +62,47 @@ export type SftpLoginCommand = z.infer<typeof sftpLoginCommandSchema>;
 export const sftpAccessCommandSchema = z.object({ node_id: uuid, server_id: uuid, user_id: uuid });
 export type SftpAccessCommand = z.infer<typeof sftpAccessCommandSchema>;
 
+/**
+ * `agent.<nodeId>.cmd.sftp_recheck` (nodes service → one agent; no answer is needed): a committed
+ * change may have ended open SFTP sessions. The agent takes its sessions matching every field given
+ * (neither id: all of them). With `revoked` it ends them at once, because the change alone says the
+ * access is gone. Otherwise it re-checks them at once with `cmd.auth.sftp_access`, as its periodic
+ * re-check does.
+ */
+export const sftpRecheckCommandSchema = z.strictObject({ server_id: uuid.optional(), user_id: uuid.optional(), revoked: z.boolean().optional() });
+export type SftpRecheckCommand = z.infer<typeof sftpRecheckCommandSchema>;
+
+/**
+ * Which open SFTP sessions an event may end (docs/subusers.md, "When a removal takes effect"), or
+ * null when it cannot end any. With a `server_id`, only the agent of that server's node is told.
+ * Without one, the change is about a user or a role, and every node may hold such a session.
+ * A change that grants access (a sub-user added) ends nothing.
+ */
+export function sftpRecheckAfter(event: { type: string; subject: string; data: unknown }): SftpRecheckCommand | null {
+  const id = event.subject.slice(event.subject.indexOf('/') + 1);
+  const data = (event.data ?? {}) as Record<string, unknown>;
+  switch (event.type) {
+    case 'server.subuser_changed':
+    case 'server.subuser_removed':
+      return { server_id: id, user_id: String(data.user_id) };
+    case 'server.deleted':
+      return { server_id: id, revoked: true };
+    case 'user.updated':
+      return data.disabled === true ? { user_id: id, revoked: true } : null;
+    case 'user.deleted':
+      return { user_id: id, revoked: true };
+    case 'user.role_assigned':
+      return { user_id: id };
+    case 'role.updated':
+      // A rename changes no access; new permissions may take the file permissions from the role's users.
+      return data.permissions !== undefined ? {} : null;
+    case 'role.deleted':
+      return {};
+    default:
+      return null;
+  }
+}
+
 /** What a session may do: the user, and the SFTP actions contracts' canControlServer allows on the server. */
 export interface SftpAccessReply {
   user_id: string;

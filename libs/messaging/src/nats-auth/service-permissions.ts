@@ -221,6 +221,9 @@ export function integratorPermissions(consumerNames: string[], filter = 'evt.>')
 /**
  * What an enrolled agent may touch: its own `agent.<id>.>` and `tel.<id>.>`, the console subjects
  * of the servers it runs, reply inboxes, and the SFTP login checks of the auth service (AGENT_COMMANDS). Enforced by the NATS server, not by our code.
+ * The nodes service's commands arrive on `agent.<id>.cmd.<verb>`, among them
+ * `agent.<id>.cmd.sftp_recheck`: an access change may have ended open SFTP sessions. It names a
+ * server only to that server's node; a user's or a role's change goes to every node and names no server.
  */
 export function agentPermissions(nodeId: string, serverIds: string[] = []): SubjectPermissions {
   const consoles = serverIds.map((id) => `console.${id}.>`);

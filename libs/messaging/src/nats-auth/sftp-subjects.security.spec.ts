@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { connect, credsAuthenticator, type NatsConnection } from 'nats';
+import { AGENT_VERBS, Subjects } from '@encedeus/contracts';
 import { startNats, type NatsHandle } from '@encedeus/testing';
 import { agentOfReply, isCommandRequest } from './command-guard';
 import { inboxPrefixFromCreds, mintUserCreds } from './operator';
@@ -66,6 +67,42 @@ describe('SFTP login subjects (NATS allow-lists)', () => {
 
     expect(errors).toEqual(['PERMISSIONS_VIOLATION']);
     await auth.close();
+  });
+});
+
+/** Issue 14: the nodes service tells one agent at once that an access change may have ended SFTP sessions. */
+describe('sftp_recheck (NATS allow-lists)', () => {
+  let nats: NatsHandle;
+  const nodeId = randomUUID();
+  const otherNode = randomUUID();
+  const recheck = (node: string) => Subjects.agentCommand(node, AGENT_VERBS.sftpRecheck);
+
+  beforeAll(async () => {
+    nats = await startNats();
+  });
+  afterAll(() => nats.stop());
+
+  it('reaches the agent of the node named from the nodes service, and no other agent or service may send or read it', async () => {
+    const agent = await as(nats, await mintUserCreds(nats.signer, `agent-${nodeId}`, agentPermissions(nodeId)));
+    const nodes = await as(nats, await nats.creds('nodes'));
+    const auth = await as(nats, await nats.creds('auth'));
+    const received: string[] = [];
+    agent.subscribe(recheck(nodeId), { callback: (_e, m) => received.push(m.subject) });
+    await agent.flush();
+
+    const agentErrors = await violations(agent, () => {
+      agent.subscribe(recheck(otherNode));
+      agent.publish(recheck(otherNode), new Uint8Array());
+    });
+    const authErrors = await violations(auth, () => auth.publish(recheck(nodeId), new Uint8Array()));
+    nodes.publish(recheck(nodeId), new TextEncoder().encode('{}'));
+    await nodes.flush();
+    await new Promise((r) => setTimeout(r, 150));
+
+    expect(received).toEqual([recheck(nodeId)]);
+    expect(agentErrors).toEqual(['PERMISSIONS_VIOLATION', 'PERMISSIONS_VIOLATION']);
+    expect(authErrors).toEqual(['PERMISSIONS_VIOLATION']);
+    for (const nc of [agent, nodes, auth]) await nc.close();
   });
 });
 

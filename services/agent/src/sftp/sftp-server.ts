@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import type { AuthContext, Connection, PublicKeyAuthContext, Server, SFTPWrapper } from 'ssh2';
 import {
   AuthVerbs,
+  DomainError,
   parseSftpUsername,
   Subjects,
-  type DomainError,
   type SftpAccessReply,
   type SftpAction,
+  type SftpRecheckCommand,
 } from '@encedeus/contracts';
 import type { CommandClient } from '@encedeus/messaging';
 import type { DiskQuota } from '../files/disk-quota';
@@ -61,6 +62,8 @@ const MAX_CONNECTIONS_PER_USER = 16;
 const LOGIN_TIMEOUT_MS = 10_000;
 /** Answers of the auth service that end a session: the user is gone or disabled, the server hidden, no SFTP action left. */
 const DEFINITIVE = new Set(['UNAUTHENTICATED', 'NOT_FOUND', 'FORBIDDEN']);
+/** Sessions re-checked at once by one `sftp_recheck`: a role change re-checks them all, without a burst on the auth service. */
+const RECHECK_CONCURRENCY = 16;
 
 /** What the SFTP server needs of its agent. */
 export interface SftpServerOptions {
@@ -119,6 +122,8 @@ interface LiveSession {
   handles: HandleBudget;
   /** The connection's open SFTP subsystems. */
   sftps: Set<SFTPWrapper>;
+  /** Re-checks asked so far, and the latest of them whose answer was applied (see recheckSession). */
+  checks?: { asked: number; applied: number };
 }
 
 /** ssh2's socket of a connection (not in its typings). */
@@ -133,7 +138,9 @@ function socketOf(client: Connection): Socket {
  * (`cmd.auth.sftp_login`, answered on `agent.<id>.reply.<n>`), and is chrooted to that
  * server's directory through the file manager's jail. Each open session is re-checked every
  * `recheckMs` (`cmd.auth.sftp_access`): a disabled user, a hidden server or no SFTP permission left
- * ends it; a changed permission applies to the next request.
+ * ends it; a changed permission applies to the next request. The nodes service does not wait for
+ * that: right after a change that may end sessions it sends `sftp_recheck` (recheckNow), and the
+ * periodic re-check stays as the backstop for a notice that did not arrive.
  */
 export class SftpServer {
   /** The ssh2 server, made at the first connection (with the host key, generated then the first time). */
@@ -338,23 +345,55 @@ export class SftpServer {
   }
 
   private async recheckAll(): Promise<void> {
-    for (const s of [...this.sessions]) {
-      try {
-        const reply = await this.ask<SftpAccessReply>(AuthVerbs.sftpAccess, { node_id: this.options.nodeId(), server_id: s.serverId, user_id: s.userId });
-        s.allowed = new Set(reply.allowed);
-      } catch (error) {
-        // A definitive no ends the session; an unreachable auth service keeps the last answer until it is back.
-        const e = error as DomainError;
-        if (DEFINITIVE.has(e.code)) {
-          s.allowed = new Set();
-          this.sessions.delete(s);
-          this.options.log(`sftp: session of user ${s.userId} on server ${s.serverId} ended: ${e.message}`);
-          s.client.end();
-        } else {
-          this.options.log(`sftp: session of user ${s.userId} could not be re-checked (kept): ${e.message}`);
-        }
-      }
+    for (const s of [...this.sessions]) await this.recheckSession(s);
+  }
+
+  /**
+   * `sftp_recheck` from the nodes service: an access change was just committed. The sessions
+   * matching every id given (none: all) end at once when `revoked` says the access is gone (a
+   * disabled or deleted user, a deleted server), else they are re-checked now rather than at the
+   * next round. Sessions of other users, or on other servers, are left alone.
+   */
+  async recheckNow(cmd: SftpRecheckCommand): Promise<{ sessions: number }> {
+    const id = (v: unknown) => v === undefined || typeof v === 'string';
+    if (!cmd || typeof cmd !== 'object' || !id(cmd.server_id) || !id(cmd.user_id) || !(cmd.revoked === undefined || typeof cmd.revoked === 'boolean')) {
+      throw new DomainError('VALIDATION_FAILED', 'sftp_recheck takes { server_id?, user_id?, revoked? }');
     }
+    const matching = [...this.sessions].filter((s) => (cmd.server_id === undefined || s.serverId === cmd.server_id) && (cmd.user_id === undefined || s.userId === cmd.user_id));
+    if (cmd.revoked) {
+      for (const s of matching) this.end(s, 'the access was revoked');
+    } else {
+      for (let i = 0; i < matching.length; i += RECHECK_CONCURRENCY) await Promise.all(matching.slice(i, i + RECHECK_CONCURRENCY).map((s) => this.recheckSession(s)));
+    }
+    return { sessions: matching.length };
+  }
+
+  private async recheckSession(s: LiveSession): Promise<void> {
+    if (!this.sessions.has(s)) return;
+    // A periodic re-check asked before a change may answer after the pushed one asked since: the
+    // older answer must not bring back what the change took away.
+    const checks = (s.checks ??= { asked: 0, applied: 0 });
+    const n = ++checks.asked;
+    try {
+      const reply = await this.ask<SftpAccessReply>(AuthVerbs.sftpAccess, { node_id: this.options.nodeId(), server_id: s.serverId, user_id: s.userId });
+      if (this.sessions.has(s) && n > checks.applied) {
+        checks.applied = n;
+        s.allowed = new Set(reply.allowed);
+      }
+    } catch (error) {
+      // A definitive no ends the session; an unreachable auth service keeps the last answer until it is back.
+      const e = error as DomainError;
+      if (DEFINITIVE.has(e.code)) this.end(s, e.message);
+      else this.options.log(`sftp: session of user ${s.userId} could not be re-checked (kept): ${e.message}`);
+    }
+  }
+
+  /** Ends a session: no request is served from here on, and the connection closes. */
+  private end(s: LiveSession, reason: string): void {
+    s.allowed = new Set();
+    if (!this.sessions.delete(s)) return;
+    this.options.log(`sftp: session of user ${s.userId} on server ${s.serverId} ended: ${reason}`);
+    s.client.end();
   }
 
   private ask<T>(verb: string, data: unknown): Promise<T> {

@@ -1,0 +1,58 @@
+import { sftpRecheckAfter, sftpRecheckCommandSchema } from './sftp';
+
+const server = '11111111-1111-4111-8111-111111111111';
+const user = '22222222-2222-4222-8222-222222222222';
+const role = '33333333-3333-4333-8333-333333333333';
+
+describe('sftpRecheckAfter', () => {
+  it('re-checks one user on one server when its grant changes or goes', () => {
+    const changed = sftpRecheckAfter({ type: 'server.subuser_changed', subject: `server/${server}`, data: { user_id: user, permissions: ['power'] } });
+    const removed = sftpRecheckAfter({ type: 'server.subuser_removed', subject: `server/${server}`, data: { user_id: user } });
+
+    expect(changed).toEqual({ server_id: server, user_id: user });
+    expect(removed).toEqual({ server_id: server, user_id: user });
+  });
+
+  it('ends every session of a deleted server, and of a disabled or deleted user, without asking', () => {
+    const deleted = sftpRecheckAfter({ type: 'server.deleted', subject: `server/${server}`, data: {} });
+    const disabled = sftpRecheckAfter({ type: 'user.updated', subject: `user/${user}`, data: { userId: user, disabled: true } });
+    const gone = sftpRecheckAfter({ type: 'user.deleted', subject: `user/${user}`, data: { userId: user } });
+
+    expect(deleted).toEqual({ server_id: server, revoked: true });
+    expect(disabled).toEqual({ user_id: user, revoked: true });
+    expect(gone).toEqual({ user_id: user, revoked: true });
+  });
+
+  it('re-checks on every node after a change of roles or of a role\'s permissions', () => {
+    const assigned = sftpRecheckAfter({ type: 'user.role_assigned', subject: `user/${user}`, data: { userId: user, roleIds: [] } });
+    const narrowed = sftpRecheckAfter({ type: 'role.updated', subject: `role/${role}`, data: { roleId: role, permissions: [] } });
+    const roleGone = sftpRecheckAfter({ type: 'role.deleted', subject: `role/${role}`, data: { roleId: role } });
+
+    expect(assigned).toEqual({ user_id: user });
+    expect(narrowed).toEqual({});
+    expect(roleGone).toEqual({});
+  });
+
+  it('ignores what cannot take access away', () => {
+    const ignored = [
+      { type: 'server.subuser_added', subject: `server/${server}`, data: { user_id: user, permissions: ['files.read'] } },
+      { type: 'server.running', subject: `server/${server}`, data: { run_id: 'r1' } },
+      { type: 'user.updated', subject: `user/${user}`, data: { userId: user, disabled: false } },
+      { type: 'user.updated', subject: `user/${user}`, data: { userId: user, name: 'renamed' } },
+      { type: 'role.updated', subject: `role/${role}`, data: { roleId: role, name: 'renamed' } },
+    ];
+
+    const rechecks = ignored.map(sftpRecheckAfter);
+
+    expect(rechecks).toEqual(ignored.map(() => null));
+  });
+});
+
+describe('sftpRecheckCommandSchema', () => {
+  it('refuses unknown fields and ids that are not UUIDs', () => {
+    expect(sftpRecheckCommandSchema.safeParse({ server_id: server, user_id: user, revoked: true }).success).toBe(true);
+    expect(sftpRecheckCommandSchema.safeParse({}).success).toBe(true);
+    expect(sftpRecheckCommandSchema.safeParse({ server_id: 'not-a-uuid' }).success).toBe(false);
+    expect(sftpRecheckCommandSchema.safeParse({ server_id: server, shell: 'rm -rf /' }).success).toBe(false);
+  });
+});

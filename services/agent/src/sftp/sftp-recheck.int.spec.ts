@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'ssh2';
+import type { SftpAccessReply } from '@encedeus/contracts';
+import type { CommandClient } from '@encedeus/messaging';
+import { SftpServer } from './sftp-server';
+
+/**
+ * Issue 14: `sftp_recheck` from the nodes service ends or re-checks exactly the sessions it names,
+ * at once, with the periodic re-check an hour away. The real ssh2 server and client are used; the
+ * auth service's answers are given here. The whole flow, with OpenSSH, is in
+ * services/gateway/test/server-subusers.e2e.spec.ts.
+ */
+describe('SftpServer.recheckNow', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'encedeus-sftp-recheck-'));
+  const serverDir = mkdtempSync(join(tmpdir(), 'encedeus-sftp-recheck-dir-'));
+  const servers = [randomUUID(), randomUUID()];
+  const users: Record<string, string> = { ann: randomUUID(), bob: randomUUID() };
+  /** `user id/server id` pairs the auth service refuses (403) from now on. */
+  const refused = new Set<string>();
+  const asked: string[] = [];
+  const commands = {
+    send: async (_service: string, verb: string, data: { user_name?: string; user_id?: string; server_id: string }) => {
+      const userId = data.user_id ?? users[data.user_name!];
+      if (verb === 'sftp_access') asked.push(`${userId}/${data.server_id}`);
+      if (refused.has(`${userId}/${data.server_id}`)) throw Object.assign(new Error('You may not use the files of this server'), { code: 'FORBIDDEN' });
+      return { user_id: userId, user_name: data.user_name ?? '?', server_id: data.server_id, allowed: ['files.read'] } satisfies SftpAccessReply;
+    },
+  } as unknown as CommandClient;
+  let server: SftpServer;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    server = new SftpServer({
+      dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      recheckMs: 3_600_000,
+      nodeId: () => randomUUID(),
+      commands: () => commands,
+      servers: () => servers,
+      serverDir: () => serverDir,
+      log: () => undefined,
+    });
+    await server.start();
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.destroy();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(serverDir, { recursive: true, force: true });
+  });
+
+  /** A logged-in connection of `user` on `serverId`, and whether it closed within a second from now. */
+  const login = (user: string, serverId: string) =>
+    new Promise<{ client: Client; closesWithin: () => Promise<boolean> }>((resolve, reject) => {
+      const client = new Client();
+      clients.push(client);
+      const closed = new Promise<true>((done) => client.once('close', () => done(true)));
+      const closesWithin = () => Promise.race([closed, new Promise<false>((r) => setTimeout(() => r(false), 1000))]);
+      client.once('ready', () => resolve({ client, closesWithin }));
+      client.once('error', reject);
+      client.connect({ host: '127.0.0.1', port: server.port, username: `${user}.${serverId.slice(0, 8)}`, password: 'any', readyTimeout: 10_000 });
+    });
+  /** Whether a connection still serves SFTP: it lists its server's directory. */
+  const serves = (client: Client) =>
+    new Promise<boolean>((resolve) =>
+      client.sftp((error, sftp) => (error ? resolve(false) : sftp.readdir('/', (e) => resolve(!e)))),
+    );
+
+  it('ends the named user\'s session on the named server at once, and leaves every other session', async () => {
+    const annOnFirst = await login('ann', servers[0]);
+    const annOnSecond = await login('ann', servers[1]);
+    const bobOnFirst = await login('bob', servers[0]);
+
+    const result = await server.recheckNow({ server_id: servers[0], user_id: users.ann, revoked: true });
+
+    expect(result).toEqual({ sessions: 1 });
+    expect(await annOnFirst.closesWithin()).toBe(true);
+    expect([await serves(annOnSecond.client), await serves(bobOnFirst.client)]).toEqual([true, true]);
+  });
+
+  it('re-checks without `revoked` and ends only the sessions the auth service refuses', async () => {
+    const bobOnFirst = await login('bob', servers[0]);
+    const bobOnSecond = await login('bob', servers[1]);
+    refused.add(`${users.bob}/${servers[0]}`);
+    asked.length = 0;
+
+    const result = await server.recheckNow({ user_id: users.bob });
+
+    // Bob's session of the first test too: every session of his on this node is asked about.
+    expect(result).toEqual({ sessions: 3 });
+    expect(asked.sort()).toEqual([`${users.bob}/${servers[0]}`, `${users.bob}/${servers[0]}`, `${users.bob}/${servers[1]}`].sort());
+    expect(await bobOnFirst.closesWithin()).toBe(true);
+    expect(await serves(bobOnSecond.client)).toBe(true);
+  });
+
+  it('refuses a malformed notice', async () => {
+    const attempts = [{ server_id: 42 }, { user_id: ['x'] }, { revoked: 'yes' }, null].map((cmd) => server.recheckNow(cmd as never).then(() => 'ok', (e: { code: string }) => e.code));
+
+    expect(await Promise.all(attempts)).toEqual(['VALIDATION_FAILED', 'VALIDATION_FAILED', 'VALIDATION_FAILED', 'VALIDATION_FAILED']);
+  });
+});
