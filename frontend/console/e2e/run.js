@@ -316,7 +316,8 @@ function scenarios(ctx) {
     {
       name: '03-admin-users',
       needs: ['01-login'],
-      timeoutMs: 45_000,
+      // The waits inside are bounded one by one; the step's budget covers them under load.
+      timeoutMs: 120_000,
       async run() {
         await visit('/admin/users', () => page.locator('h1', { hasText: 'Users' }).waitFor(), '03-admin-users');
         await page.getByText(ADMIN.email).first().waitFor({ timeout: 10_000 });
@@ -332,6 +333,70 @@ function scenarios(ctx) {
         await changeOwnEmail('admin-renamed@example.com', ADMIN.email);
         await noErrorNotice('own email change');
 
+        // Issue 14: disabling a user asks first, from the row's quick toggle and from the edit dialog;
+        // Cancel changes nothing, Disable disables. Every wait is on a concrete state (the row, a dialog
+        // by its role and title, the PATCH's answer), never a fixed delay: under load a fresh-clone CI
+        // needed longer than the old step allowed (ed0af91).
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        const victim = await api(ctx.stack.base, 'POST', '/users', accessToken, { name: 'e2e-disable-me', email: 'e2e-disable-me@example.com', password: 'E2e-Disable-Passw0rd!', role_name: 'user' });
+        const isDisabled = async () => (await api(ctx.stack.base, 'GET', `/users/${victim.id}`, accessToken)).disabled === true;
+        const patches = [];
+        const countPatch = (req) => req.method() === 'PATCH' && req.url().endsWith(`/api/v1/users/${victim.id}`) && patches.push(req.url());
+        page.on('request', countPatch);
+        try {
+          const listed = page.waitForResponse((r) => r.request().method() === 'GET' && new URL(r.url()).pathname === '/api/v1/users' && r.ok(), { timeout: 30_000 });
+          await page.reload();
+          await listed;
+          const row = page.locator(`[data-testid="user-row"][data-user-id="${victim.id}"]`);
+          await row.waitFor({ timeout: 20_000 });
+          const confirm = page.getByRole('dialog', { name: 'Disable e2e-disable-me?' });
+          const editor = page.getByRole('dialog').filter({ has: tid('user-form') });
+
+          await row.locator('[data-testid="user-toggle-disabled"]').click();
+          await confirm.waitFor({ timeout: 20_000 });
+          await confirm.locator('[data-testid="confirm-cancel"]').click();
+          await confirm.waitFor({ state: 'detached', timeout: 20_000 });
+          if (patches.length) throw new Error(`Cancel on the row's toggle sent ${patches.length} PATCH(es)`);
+          if (await isDisabled()) throw new Error('Cancel on the row\'s toggle disabled the user anyway');
+
+          await row.locator('[data-testid="user-edit"]').click();
+          await editor.waitFor({ timeout: 20_000 });
+          const toggle = editor.getByRole('switch', { name: /Disabled/ });
+          await toggle.click();
+          await until('the Disabled switch to be on', async () => (await toggle.getAttribute('aria-checked')) === 'true', 10_000);
+          await editor.locator('[data-testid="user-save"]').click();
+          await confirm.waitFor({ timeout: 20_000 });
+          await confirm.locator('[data-testid="confirm-cancel"]').click();
+          await confirm.waitFor({ state: 'detached', timeout: 20_000 });
+          // Still editing, and nothing was sent.
+          await editor.waitFor({ timeout: 5000 });
+          if (patches.length) throw new Error(`Cancel in the edit dialog sent ${patches.length} PATCH(es)`);
+          if (await isDisabled()) throw new Error('Cancel in the edit dialog disabled the user anyway');
+
+          await editor.locator('[data-testid="user-save"]').click();
+          await confirm.waitFor({ timeout: 20_000 });
+          const answered = page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().endsWith(`/api/v1/users/${victim.id}`), { timeout: 30_000 });
+          await confirm.locator('[data-testid="confirm-ok"]').click();
+          const answer = await answered;
+          if (answer.status() !== 200) throw new Error(`PATCH /users/${victim.id} answered ${answer.status()}: ${(await answer.text()).slice(0, 200)}`);
+          await editor.waitFor({ state: 'detached', timeout: 20_000 });
+          if (!(await isDisabled())) throw new Error('Disable answered 200 but the user is not disabled');
+          await until('the row to show the user as disabled', async () => (await row.locator('[data-testid="user-status"]').getAttribute('data-state')) === 'disabled', 20_000);
+        } finally {
+          page.off('request', countPatch);
+        }
+
+        // A page that is not there says so, without a "Try again" that would only fail again.
+        const missingId = `${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`;
+        const notFound = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/servers/${missingId}`, { timeout: 30_000 });
+        await page.goto(url(`/servers/${missingId}`));
+        const missing = await notFound;
+        if (missing.status() !== 404) throw new Error(`GET /servers/${missingId} answered ${missing.status()}, not 404`);
+        const notice = page.locator('adm-notice[data-kind="error"], [data-testid="not-found"]').first();
+        await notice.waitFor({ timeout: 20_000 });
+        // The button is rendered in the same pass as the message, so once the notice is there it is final.
+        if (await notice.getByRole('button', { name: 'Try again' }).count()) throw new Error('a 404 offers "Try again"');
+        if (await page.getByRole('button', { name: 'Try again' }).count()) throw new Error('a 404 page offers "Try again" elsewhere');
       },
     },
     {
@@ -594,6 +659,34 @@ function scenarios(ctx) {
         await rename(`${SERVER_NAME}-renamed`);
         await shot('14b-server-renamed');
         await rename(SERVER_NAME);
+      },
+    },
+    {
+      // Issue 14: the audit log and the event feed name the server an action was taken on; the id
+      // stays in the cell's title.
+      name: '14c-audit-events-names',
+      needs: ['14-server-stop'],
+      timeoutMs: 45_000,
+      async run() {
+        const subject = `server/${ctx.serverId}`;
+        await visit('/admin/audit', () => page.locator('h1', { hasText: 'Audit' }).waitFor(), '14c-audit-names');
+        await tid('audit-subject').fill(subject);
+        const filtered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/audit' && new URL(r.url()).searchParams.get('subject') === subject, { timeout: 20_000 });
+        await tid('audit-apply').click();
+        if ((await filtered).status() !== 200) throw new Error(`GET /audit?subject=${subject} answered ${(await filtered).status()}`);
+        const cells = page.locator('[data-testid="audit-row"] [data-testid="audit-subject-cell"]');
+        await until(`the audit rows of ${subject} named "server ${SERVER_NAME}"`, async () => {
+          const all = await cells.evaluateAll((tds) => tds.map((td) => ({ text: td.textContent?.trim(), title: td.getAttribute('title') })));
+          return all.length > 0 && all.every((c) => c.text === `server ${SERVER_NAME}` && c.title === subject);
+        }, 15_000);
+
+        await visit('/admin/events', () => page.locator('h1', { hasText: 'Event' }).waitFor(), '14c-events-names');
+        await tid('events-aggregate').fill('server');
+        await tid('events-apply').click();
+        const named = page.locator(`[data-testid="event-item"] [data-testid="event-subject"][title="${subject}"]`);
+        await named.first().waitFor({ timeout: 15_000 });
+        const texts = await named.allInnerTexts();
+        if (!texts.every((t) => t.trim() === `server ${SERVER_NAME}`)) throw new Error(`the event feed shows ${JSON.stringify([...new Set(texts)])} for ${subject}, not "server ${SERVER_NAME}"`);
       },
     },
     {

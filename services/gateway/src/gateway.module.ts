@@ -11,6 +11,7 @@ import { PermissionGuard, PRINCIPAL_RESOLVER, type PrincipalResolver } from '@en
 import { AuditController } from './audit/audit.controller';
 import { AuditProjection, GATEWAY_SCHEMA } from './audit/audit.projection';
 import { RequestSourceInterceptor, RequestSources } from './audit/request-sources';
+import { SubjectNames } from './audit/subject-names';
 import { HttpErrorFilter } from './common/http-exception.filter';
 import { MsgpackInterceptor } from './common/msgpack.interceptor';
 import { EventsController } from './events/events.controller';
@@ -81,6 +82,7 @@ export class GatewayModule implements NestModule {
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         RequestSources,
         { provide: APP_INTERCEPTOR, useClass: RequestSourceInterceptor },
+        SubjectNames,
         {
           provide: AUDIT_PROJECTOR,
           useFactory: (nc: NatsConnection, ds: DataSource) => new Projector(nc, ds, new AuditProjection(), { coalesceMs: 50 }),

@@ -275,6 +275,67 @@ describe('fleet access (security)', () => {
     expect(created).toMatchObject({ actor: `user:${me.id}`, actorName: me.name, subjectName: 'auditee' });
   }, 60_000);
 
+  it('names servers, nodes and templates in the audit log and the event feed, only to whoever may see them (issue 14)', async () => {
+    const http = stack.http;
+    const me = (await http().get('/api/v1/users/me').set('Authorization', as(admin))).body as { id: string; name: string };
+    const templateName = (await http().get(`/api/v1/templates/${NODE_ECHO_TEMPLATE}`).set('Authorization', as(admin))).body.name as string;
+    const fleetSubjects: [string, string][] = [
+      [`server/${serverId}`, 'admins-echo'],
+      [`node/${nodeId}`, 'sec-node'],
+      [`template/${NODE_ECHO_TEMPLATE}`, templateName],
+    ];
+    type Row = { subject: string; subjectName?: string; actor: string; actorName?: string };
+    const auditOf = async (token: string, subject: string): Promise<Row[]> => {
+      const res = await http().get(`/api/v1/audit?subject=${encodeURIComponent(subject)}`).set('Authorization', as(token));
+      expect(res.status).toBe(200);
+      return res.body.items;
+    };
+    type Item = { event: { type: string; actor: string }; subjectName?: string; actorName?: string };
+    const serverEvents = async (token: string): Promise<Item[]> => {
+      const res = await http().get(`/api/v1/events?aggregate=server&aggregate_id=${serverId}&limit=200`).set('Authorization', as(token));
+      expect(res.status).toBe(200);
+      return res.body.items;
+    };
+
+    // The admin sees the whole fleet: every row of each subject carries its name, and the id stays.
+    for (const [subject, name] of fleetSubjects) {
+      const rows = await stack.waitFor(`audit rows of ${subject}`, async () => {
+        const r = await auditOf(admin, subject);
+        return r.length ? r : undefined;
+      }, 20_000);
+      expect({ subject, names: [...new Set(rows.map((r) => r.subjectName))], ids: [...new Set(rows.map((r) => r.subject))] }).toEqual({ subject, names: [name], ids: [subject] });
+    }
+    const events = await serverEvents(admin);
+    expect(events.map((i) => i.event.type)).toEqual(expect.arrayContaining(['server.created', 'server.running']));
+    expect([...new Set(events.map((i) => i.subjectName))]).toEqual(['admins-echo']);
+    expect(events.find((i) => i.event.type === 'server.created')).toMatchObject({ event: { actor: `user:${me.id}` }, actorName: me.name });
+    const byAgent = events.find((i) => i.event.actor === `agent:${nodeId}`);
+    expect(byAgent).toMatchObject({ actorName: 'agent of sec-node' });
+
+    // An auditor who may read the logs but sees no server, node or template gets ids only.
+    const auditor = await userWith('auditor', ['audit.read', 'events.read']);
+    for (const [subject, name] of fleetSubjects) {
+      const rows = await auditOf(auditor.token, subject);
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.filter((r) => r.subjectName !== undefined)).toEqual([]);
+      expect(JSON.stringify(rows)).not.toContain(name);
+    }
+    const hidden = await serverEvents(auditor.token);
+    expect(hidden.filter((i) => i.subjectName !== undefined)).toEqual([]);
+    expect(hidden.find((i) => i.event.actor === `agent:${nodeId}`)?.actorName).toBeUndefined();
+
+    // Made a sub-user of the server, the same auditor sees that server's name, still not the node's.
+    const added = await http().post(`/api/v1/servers/${serverId}/users`).set('Authorization', as(admin)).send({ user_id: auditor.id, permissions: ['console'] });
+    expect(added.status).toBe(201);
+    clean.push(() => http().delete(`/api/v1/servers/${serverId}/users/${auditor.id}`).set('Authorization', as(admin)));
+    const shared = await stack.waitFor('the shared server named for its sub-user', async () => {
+      const rows = await auditOf(auditor.token, `server/${serverId}`);
+      return rows.every((r) => r.subjectName === 'admins-echo') ? rows : undefined;
+    }, 20_000);
+    expect(shared.length).toBeGreaterThan(0);
+    expect((await auditOf(auditor.token, `node/${nodeId}`)).filter((r) => r.subjectName !== undefined)).toEqual([]);
+  }, 60_000);
+
   it('records the address and user agent of the request behind each change, and none for changes made on the bus (issue 14)', async () => {
     const http = stack.http;
     const ua = `audit-check/1.0 (${randomUUID()})`;

@@ -463,6 +463,8 @@ export const recordedEventSchema = z
         aggregateversion: z.number().int(),
       })
       .loose(),
+    subjectName: z.string().optional().describe('Name of the server, node, template, user or role the event is about, when the caller may see it'),
+    actorName: z.string().optional().describe('Name of the user (or API key owner, or node of the agent) that caused it'),
   })
   .meta({ id: 'RecordedEvent' });
 
@@ -476,7 +478,7 @@ export const auditEntrySchema = z
     actorName: z.string().optional(),
     action: z.string(),
     subject: z.string(),
-    subjectName: z.string().optional(),
+    subjectName: z.string().optional().describe('Name of the server, node, template, user or role, when the caller may see it'),
     correlationId: z.string().nullable(),
   })
   .loose()

@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Optional, Query, Res } from '@nestjs/common';
+import { Controller, Get, Query, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { createZodDto } from 'nestjs-zod';
@@ -6,9 +6,9 @@ import { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { text, ValidationError } from '@encedeus/contracts';
 import type { Page } from '@encedeus/contracts';
-import { RequirePermission } from '@encedeus/security';
-import { IdentityProjection } from '../identity/identity.projection';
+import { CurrentPrincipal, RequirePermission, type Principal } from '@encedeus/security';
 import { GATEWAY_SCHEMA } from './audit.projection';
+import { SubjectNames, type Names } from './subject-names';
 
 const filters = {
   actor: text().max(200).optional().describe('e.g. user:<uuid>'),
@@ -36,11 +36,11 @@ export interface AuditEntry {
   sequence: number;
   time: string;
   actor: string;
-  /** The actor's name where it is a user, or an API key's owner; absent otherwise. */
+  /** The actor's name where it is a user, an API key's owner or a node's agent; absent otherwise. */
   actorName?: string;
   action: string;
   subject: string;
-  /** The subject's name where it is a user or a role; absent otherwise. */
+  /** The subject's name where it is a user, role, server, node or template the caller may see (SubjectNames); absent otherwise. */
   subjectName?: string;
   correlationId: string | null;
   /** Client address of the REST request that caused it (behind GATEWAY_TRUSTED_PROXIES: the forwarded one); null for changes made on the bus or by the system. */
@@ -73,12 +73,12 @@ export function csvCell(value: string | number | null | undefined): string {
 export class AuditController {
   constructor(
     private readonly dataSource: DataSource,
-    @Optional() @Inject(IdentityProjection) private readonly identity?: IdentityProjection,
+    private readonly names: SubjectNames,
   ) {}
 
   @RequirePermission('audit.read')
   @Get()
-  async list(@Query() query: AuditQuery): Promise<Page<AuditEntry>> {
+  async list(@Query() query: AuditQuery, @CurrentPrincipal() p: Principal): Promise<Page<AuditEntry>> {
     const { where, params } = this.filter(query);
     if (query.cursor) where.push(`sequence < $${params.push(Number(query.cursor))}`);
     params.push(query.limit);
@@ -86,14 +86,15 @@ export class AuditController {
       `${AUDIT_SELECT} ${where.length ? `where ${where.join(' and ')}` : ''} order by sequence desc limit $${params.length}`,
       params,
     );
-    const items = rows.map((r) => this.entry(r));
+    const names = await this.namesOf(rows, p);
+    const items = rows.map((r) => this.entry(r, names));
     return { items, nextCursor: items.length === query.limit ? String(items[items.length - 1].sequence) : null };
   }
 
   /** The same entries as CSV (newest first, at most AUDIT_EXPORT_MAX_ROWS), streamed page by page. */
   @RequirePermission('audit.read')
   @Get('export')
-  async export(@Query() query: AuditExportQuery, @Res() res: Response): Promise<void> {
+  async export(@Query() query: AuditExportQuery, @CurrentPrincipal() principal: Principal, @Res() res: Response): Promise<void> {
     const { where, params } = this.filter(query);
     res.setHeader('Content-Type', 'text/csv; charset=utf-8');
     res.setHeader('Content-Disposition', 'attachment; filename="audit.csv"');
@@ -111,8 +112,9 @@ export class AuditController {
         p,
       );
       if (rows.length === 0) break;
+      const names = await this.namesOf(rows, principal);
       const lines = rows.map((r) => {
-        const e = this.entry(r);
+        const e = this.entry(r, names);
         return [e.sequence, e.time, e.actor, e.actorName, e.action, e.subject, e.subjectName, e.correlationId, e.ip, e.userAgent].map(csvCell).join(',');
       });
       if (!res.write(lines.join('\r\n') + '\r\n')) await new Promise((resolve) => res.once('drain', resolve));
@@ -140,9 +142,14 @@ export class AuditController {
     return { where, params };
   }
 
-  private entry(r: AuditRow): AuditEntry {
-    const actorName = this.actorName(r.actor);
-    const subjectName = this.subjectName(r.subject);
+  /** One lookup of every name a page of rows shows, as far as the caller may see them. */
+  private namesOf(rows: AuditRow[], p: Principal): Promise<Names> {
+    return this.names.resolve(p, rows.map((r) => r.subject), rows.map((r) => r.actor));
+  }
+
+  private entry(r: AuditRow, names: Names): AuditEntry {
+    const actorName = names.actor(r.actor);
+    const subjectName = names.subject(r.subject);
     return {
       sequence: Number(r.sequence),
       time: new Date(r.time).toISOString(),
@@ -155,25 +162,5 @@ export class AuditController {
       ip: r.ip ?? null,
       userAgent: r.user_agent ?? null,
     };
-  }
-
-  private actorName(actor: string): string | undefined {
-    const [kind, id] = actor.split(':');
-    if (!this.identity || !id) return undefined;
-    if (kind === 'user') return this.identity.users.get(id)?.name;
-    if (kind === 'apikey') {
-      const owner = this.identity.keys.get(id)?.ownerId;
-      const name = owner ? this.identity.users.get(owner)?.name : undefined;
-      return name ? `API key of ${name}` : undefined;
-    }
-    return undefined;
-  }
-
-  private subjectName(subject: string): string | undefined {
-    const [aggregate, id] = subject.split('/');
-    if (!this.identity || !id) return undefined;
-    if (aggregate === 'user') return this.identity.users.get(id)?.name;
-    if (aggregate === 'role') return this.identity.roles.get(id)?.name;
-    return undefined;
   }
 }

@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { text } from '@encedeus/contracts';
 import { AGGREGATES, readEventData, STREAMS, Subjects, type AggregateName, type CloudEvent, type Page, type RecordedEvent } from '@encedeus/contracts';
 import { EventStore, NATS_CONNECTION, readRange } from '@encedeus/messaging';
-import { RequirePermission } from '@encedeus/security';
+import { CurrentPrincipal, RequirePermission, type Principal } from '@encedeus/security';
+import { SubjectNames } from '../audit/subject-names';
 
 const eventsQuery = z.object({
   after: z.coerce.number().int().min(0).optional().describe('Stream sequence to start after (exclusive)'),
@@ -20,18 +21,22 @@ class EventsQuery extends createZodDto(eventsQuery) {}
 
 const codec = JSONCodec<CloudEvent>();
 
-/** `GET /api/v1/events`: the raw CloudEvents of stream EVENTS, paginated by stream sequence. */
+/** One event of the feed, with the names of what it is about and who did it (SubjectNames: only those the caller may see). */
+export type NamedEvent = RecordedEvent & { subjectName?: string; actorName?: string };
+
+/** `GET /api/v1/events`: the raw CloudEvents of stream EVENTS, paginated by stream sequence, with names beside ids. */
 @ApiTags('events')
 @Controller('events')
 export class EventsController {
   constructor(
     private readonly store: EventStore,
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    private readonly names: SubjectNames,
   ) {}
 
   @RequirePermission('events.read')
   @Get()
-  async list(@Query() query: EventsQuery): Promise<Page<RecordedEvent> & { lastSequence: number }> {
+  async list(@Query() query: EventsQuery, @CurrentPrincipal() p: Principal): Promise<Page<NamedEvent> & { lastSequence: number }> {
     const after = query.after ?? (query.cursor ? Number(query.cursor) : 0);
     const filterSubject = query.aggregate
       ? query.aggregate_id
@@ -48,7 +53,13 @@ export class EventsController {
       items.push({ sequence: m.seq, event });
       if (items.length >= query.limit) break;
     }
+    const names = await this.names.resolve(p, items.map((i) => i.event.subject), items.map((i) => i.event.actor));
+    const named: NamedEvent[] = items.map((item) => {
+      const subjectName = names.subject(item.event.subject);
+      const actorName = names.actor(item.event.actor);
+      return { ...item, ...(subjectName ? { subjectName } : {}), ...(actorName ? { actorName } : {}) };
+    });
     const last = items[items.length - 1]?.sequence;
-    return { items, nextCursor: items.length === query.limit && last !== undefined ? String(last) : null, lastSequence };
+    return { items: named, nextCursor: items.length === query.limit && last !== undefined ? String(last) : null, lastSequence };
   }
 }

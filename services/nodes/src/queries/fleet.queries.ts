@@ -10,7 +10,11 @@ import { Liveness } from '../liveness/liveness';
 const idSchema = z.object({ id: z.uuid() });
 // Fleet lists page by id: a cursor is the last id of the previous page, so anything else is 422
 // (it used to reach Postgres as a uuid and come back as a 500).
-const pageSchema = pageQuerySchema.extend({ cursor: z.uuid().optional() });
+const pageSchema = pageQuerySchema.extend({
+  cursor: z.uuid().optional(),
+  /** Only these ids (the gateway names the servers, nodes and templates of an audit or events page in one ask). */
+  ids: z.array(z.uuid()).max(500).optional(),
+});
 
 /** Read-side: every answer comes from the `nodes` schema plus in-memory liveness and usage (usage history is the metrics service's). */
 @Controller()
@@ -34,6 +38,7 @@ export class FleetQueries {
     const params: unknown[] = [q.limit + 1];
     const where: string[] = [];
     if (q.cursor) where.push(`id > $${params.push(q.cursor)}`);
+    if (q.ids) where.push(`id = any($${params.push(q.ids)}::uuid[])`);
     if (q.q) where.push(`name ilike $${params.push(`%${q.q.replace(/[\\%_]/g, '\\$&')}%`)}`);
     if (q.tag) where.push(`tags ? $${params.push(q.tag)}`);
     const rows: NodeRow[] = await this.db.query(`select * from ${SCHEMA}.nodes ${where.length ? 'where ' + where.join(' and ') : ''} order by id limit $1`, params);
@@ -53,10 +58,11 @@ export class FleetQueries {
   @MessagePattern(Subjects.command('nodes', 'list_templates'))
   async listTemplates(@Payload() data: unknown): Promise<Page<TemplateView>> {
     const q = pageSchema.parse(data ?? {});
-    const rows: TemplateRow[] = await this.db.query(
-      `select * from ${SCHEMA}.templates ${q.cursor ? 'where id > $2' : ''} order by id limit $1`,
-      q.cursor ? [q.limit + 1, q.cursor] : [q.limit + 1],
-    );
+    const params: unknown[] = [q.limit + 1];
+    const where: string[] = [];
+    if (q.cursor) where.push(`id > $${params.push(q.cursor)}`);
+    if (q.ids) where.push(`id = any($${params.push(q.ids)}::uuid[])`);
+    const rows: TemplateRow[] = await this.db.query(`select * from ${SCHEMA}.templates ${where.length ? 'where ' + where.join(' and ') : ''} order by id limit $1`, params);
     const page = rows.slice(0, q.limit);
     return { items: page.map((r) => this.views.template(r)), nextCursor: rows.length > q.limit ? page[page.length - 1].id : null };
   }
@@ -84,6 +90,7 @@ export class FleetQueries {
     const params: unknown[] = [q.limit + 1];
     const where: string[] = [];
     if (q.cursor) where.push(`id > $${params.push(q.cursor)}`);
+    if (q.ids) where.push(`id = any($${params.push(q.ids)}::uuid[])`);
     if (q.owner_id) where.push(`owner_id = $${params.push(q.owner_id)}`);
     if (q.member_id) {
       const n = params.push(q.member_id);

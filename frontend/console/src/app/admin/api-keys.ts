@@ -8,7 +8,7 @@ import { MatSnackBar } from '@angular/material/snack-bar';
 import { MatTableModule } from '@angular/material/table';
 import { MatTooltipModule } from '@angular/material/tooltip';
 import { firstValueFrom } from 'rxjs';
-import { toApiError } from '../core/api-error';
+import { toApiError, readableMessage } from '../core/api-error';
 import { confirmAction } from '../shared/confirm';
 import { NamesPipe } from '../shared/format';
 import { Icon } from '../shared/icon';
@@ -188,7 +188,7 @@ export class ApiKeys {
 
   private fail(e: unknown): null {
     const err = toApiError(e);
-    this.snack.open(`${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+    this.snack.open(readableMessage(err), 'Dismiss', { duration: 6000 });
     return null;
   }
 }

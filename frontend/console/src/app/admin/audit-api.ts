@@ -12,7 +12,7 @@ export interface AuditRow {
   actorName?: string;
   action: string;
   subject: string;
-  /** The subject's name for users and roles. */
+  /** The subject's name: users, roles, and the servers, nodes and templates the caller may see. */
   subjectName?: string;
   /** Client address and user agent of the REST request behind the change; null for changes made on the bus. */
   ip?: string | null;

@@ -10,7 +10,8 @@ import { saveBlob } from '../shared/download';
 import { ActorPipe } from '../shared/format';
 import { Notice } from '../shared/notice';
 import { Pager } from '../shared/pager';
-import { AuditApi, AuditFilter } from './audit-api';
+import { subjectLabel } from '../shared/events-api';
+import { AuditApi, AuditFilter, AuditRow } from './audit-api';
 
 /** Who did what to which aggregate, newest first. */
 @Component({
@@ -70,7 +71,7 @@ import { AuditApi, AuditFilter } from './audit-api';
           </ng-container>
           <ng-container matColumnDef="subject">
             <th mat-header-cell *matHeaderCellDef>Subject</th>
-            <td mat-cell *matCellDef="let r" [title]="r.subject">{{ r.subjectName ? r.subject.split('/')[0] + ' ' + r.subjectName : r.subject }}</td>
+            <td mat-cell *matCellDef="let r" [title]="r.subject" data-testid="audit-subject-cell">{{ label(r) }}</td>
           </ng-container>
           <ng-container matColumnDef="source">
             <th mat-header-cell *matHeaderCellDef>From</th>
@@ -95,6 +96,11 @@ export class AuditLog {
   constructor() {
     inject(DestroyRef).onDestroy(() => this.list.destroy());
     this.list.first();
+  }
+
+  /** `server e2e-echo` where the gateway named the subject (servers, nodes, templates, users, roles the caller sees), else the raw id. */
+  protected label(r: AuditRow): string {
+    return subjectLabel(r.subject, r.subjectName);
   }
 
   protected apply(event: Event, actor: string, action: string, subject: string, from = '', to = ''): void {

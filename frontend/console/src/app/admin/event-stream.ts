@@ -6,8 +6,7 @@ import { MatInputModule } from '@angular/material/input';
 import { MatProgressBarModule } from '@angular/material/progress-bar';
 import { MatSlideToggleModule } from '@angular/material/slide-toggle';
 import { Realtime } from '../core/realtime';
-import { EventFilter, EventsApi, FeedItem } from '../shared/events-api';
-import { ActorPipe } from '../shared/format';
+import { EventFilter, EventsApi, FeedItem, describeActor, subjectLabel } from '../shared/events-api';
 import { Notice } from '../shared/notice';
 import { Pager } from '../shared/pager';
 
@@ -16,7 +15,7 @@ const MAX_LIVE = 200;
 /** The raw EVENTS stream: filter by sequence, type and aggregate, or follow it live. */
 @Component({
   selector: 'adm-event-stream',
-  imports: [MatFormFieldModule, MatInputModule, MatButtonModule, MatProgressBarModule, MatSlideToggleModule, DatePipe, JsonPipe, ActorPipe, Notice, Pager],
+  imports: [MatFormFieldModule, MatInputModule, MatButtonModule, MatProgressBarModule, MatSlideToggleModule, DatePipe, JsonPipe, Notice, Pager],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <header class="page-head">
@@ -52,8 +51,8 @@ const MAX_LIVE = 200;
                 <span class="seq">#{{ item.sequence }}</span>
                 <span class="time">{{ item.event.time | date: 'medium' }}</span>
                 <code class="type">{{ item.event.type }}</code>
-                <span class="subject">{{ item.event.subject }}</span>
-                <span class="actor">{{ item.event.actor | actor }}</span>
+                <span class="subject" [title]="item.event.subject" data-testid="event-subject">{{ item.subjectLabel }}</span>
+                <span class="actor" [title]="item.event.actor">{{ item.actorLabel }}</span>
               </summary>
               <pre class="mono">{{ item.event | json }}</pre>
             </details>
@@ -87,9 +86,9 @@ export class EventStream {
    */
   protected readonly rows = computed(() => {
     const page = this.list.items();
-    if (this.list.hasNext()) return page;
     const last = page.length ? page[page.length - 1].sequence : 0;
-    return [...page, ...this.liveItems().filter((i) => i.sequence > last)];
+    const items = this.list.hasNext() ? page : [...page, ...this.liveItems().filter((i) => i.sequence > last)];
+    return items.map((item) => this.labelled(item, page));
   });
   private stopFollowing: (() => void) | null = null;
 
@@ -121,6 +120,16 @@ export class EventStream {
       leave();
       off();
     };
+  }
+
+  /**
+   * Names beside ids (issue 14): REST items carry the names the gateway may tell this caller; a live
+   * push carries none, so it borrows them from the loaded page when the page named the same subject.
+   */
+  private labelled(item: FeedItem, page: FeedItem[]): FeedItem & { subjectLabel: string; actorLabel: string } {
+    const subjectName = item.subjectName ?? page.find((p) => p.subjectName && p.event.subject === item.event.subject)?.subjectName;
+    const actorName = item.actorName ?? page.find((p) => p.actorName && p.event.actor === item.event.actor)?.actorName;
+    return { ...item, subjectLabel: subjectLabel(item.event.subject, subjectName), actorLabel: actorName ?? describeActor(item.event.actor) };
   }
 
   private matches(item: FeedItem): boolean {

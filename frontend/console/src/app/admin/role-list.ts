@@ -6,7 +6,7 @@ import { MatSnackBar } from '@angular/material/snack-bar';
 import { MatTableModule } from '@angular/material/table';
 import { MatTooltipModule } from '@angular/material/tooltip';
 import { firstValueFrom } from 'rxjs';
-import { toApiError } from '../core/api-error';
+import { toApiError, readableMessage } from '../core/api-error';
 import { Auth } from '../core/auth';
 import { confirmAction } from '../shared/confirm';
 import { Icon } from '../shared/icon';
@@ -118,6 +118,6 @@ export class RoleList {
 
   private fail(e: unknown): void {
     const err = toApiError(e);
-    this.snack.open(`${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+    this.snack.open(readableMessage(err), 'Dismiss', { duration: 6000 });
   }
 }

@@ -8,7 +8,7 @@ import { MatInputModule } from '@angular/material/input';
 import { MatProgressBarModule } from '@angular/material/progress-bar';
 import { MatSelectModule } from '@angular/material/select';
 import { MatSlideToggleModule } from '@angular/material/slide-toggle';
-import { toApiError } from '../core/api-error';
+import { toApiError, readableMessage } from '../core/api-error';
 import { Auth } from '../core/auth';
 import { confirmAction } from '../shared/confirm';
 import { applyServerErrors, errorText } from '../shared/form-errors';
@@ -16,7 +16,7 @@ import { Icon } from '../shared/icon';
 import { Avatar } from './avatar';
 import { Role } from './roles-api';
 import { User, UserPatch, UsersApi } from './users-api';
-import { needsCurrentPassword } from './user-rules';
+import { disableConfirmation, needsCurrentPassword } from './user-rules';
 
 /** What the user dialog edits: an existing user, or none to create one. */
 export interface UserDialogData {
@@ -145,12 +145,7 @@ export class UserDialog {
     }
     // Disabling signs the user out everywhere and stops their API keys: ask first (issue 14).
     if (this.user && v.disabled && !this.user.disabled) {
-      const sure = await confirmAction(this.dialog, {
-        title: `Disable ${this.user.name}?`,
-        message: `${this.user.name} is signed out everywhere and can no longer sign in; their API keys stop working until you enable them again.`,
-        action: 'Disable',
-      });
-      if (!sure) return;
+      if (!(await confirmAction(this.dialog, disableConfirmation(this.user)))) return;
     }
     this.saving.set(true);
     this.formError.set(null);
@@ -185,7 +180,7 @@ export class UserDialog {
       error: (e: unknown) => {
         this.uploading.set(null);
         const err = toApiError(e);
-        this.pictureError.set(`${err.message} (${err.code})`);
+        this.pictureError.set(readableMessage(err));
       },
     });
   }

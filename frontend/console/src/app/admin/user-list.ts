@@ -10,16 +10,18 @@ import { MatSnackBar } from '@angular/material/snack-bar';
 import { MatTableModule } from '@angular/material/table';
 import { MatTooltipModule } from '@angular/material/tooltip';
 import { firstValueFrom } from 'rxjs';
-import { toApiError } from '../core/api-error';
+import { toApiError, readableMessage } from '../core/api-error';
 import { Auth } from '../core/auth';
 import { NamesPipe } from '../shared/format';
 import { Icon } from '../shared/icon';
 import { Notice } from '../shared/notice';
+import { confirmAction } from '../shared/confirm';
 import { Pager } from '../shared/pager';
 import { StateChip } from '../shared/state-chip';
 import { Avatar } from './avatar';
 import { Role, RolesApi } from './roles-api';
 import { UserDialog, UserDialogData } from './user-dialog';
+import { disableConfirmation } from './user-rules';
 import { User, UserFilter, UsersApi } from './users-api';
 
 /** Users with filters; create, edit, disable and change role. */
@@ -150,14 +152,16 @@ export class UserList {
     else this.list.first();
   }
 
+  /** The row's quick toggle: enabling is immediate, disabling asks first as the edit dialog does. */
   protected async toggleDisabled(user: User): Promise<void> {
+    if (!user.disabled && !(await confirmAction(this.dialog, disableConfirmation(user)))) return;
     try {
       await this.api.update(user.id, { disabled: !user.disabled });
       this.list.patch((u) => u.id === user.id, (u) => ({ ...u, disabled: !user.disabled }));
       this.snack.open(user.disabled ? `${user.name} enabled` : `${user.name} disabled`, undefined, { duration: 3000 });
     } catch (e) {
       const err = toApiError(e);
-      this.snack.open(`${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+      this.snack.open(readableMessage(err), 'Dismiss', { duration: 6000 });
     }
   }
 }

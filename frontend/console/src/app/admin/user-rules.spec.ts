@@ -1,4 +1,4 @@
-import { needsCurrentPassword } from './user-rules';
+import { disableConfirmation, needsCurrentPassword } from './user-rules';
 
 describe('needsCurrentPassword', () => {
   const user = { email: 'admin@example.com' };
@@ -13,5 +13,14 @@ describe('needsCurrentPassword', () => {
 
   it('does not ask for a change of name, role or disabled only', () => {
     expect(needsCurrentPassword(user, { email: user.email, password: '' })).toBe(false);
+  });
+});
+
+describe('disableConfirmation', () => {
+  it('names the user and says what disabling does', () => {
+    const ask = disableConfirmation({ name: 'alice' });
+
+    expect(ask).toMatchObject({ title: 'Disable alice?', action: 'Disable' });
+    expect(ask.message).toContain('signed out everywhere');
   });
 });

@@ -55,3 +55,15 @@ export function toApiError(e: unknown): ApiError {
   }
   return new ApiError(e instanceof Error ? e.message : String(e), 'CLIENT', 0);
 }
+
+/** A UUID inside a sentence, with the space before it. */
+const UUID_IN_TEXT = /\s*\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi;
+
+/**
+ * The sentence the console shows for an error (issue 14): the API's message without the ids it
+ * names, since a UUID tells an operator nothing the page does not already say, and without the
+ * machine code, which stays in ApiError.code for tooltips and tests.
+ */
+export function readableMessage(e: ApiError): string {
+  return e.message.replace(UUID_IN_TEXT, '').replace(/\s{2,}/g, ' ').trim() || 'Something went wrong';
+}

@@ -9,7 +9,7 @@ import { Realtime } from '../core/realtime';
 import { FleetNode, NodeUsage, NodesApi } from '../nodes/nodes-api';
 import { ServerState, ServersApi } from '../servers/servers-api';
 import type { AlertRuleView } from '@encedeus/contracts/alerts';
-import { EventsApi, FeedItem, describeActor } from '../shared/events-api';
+import { EventsApi, FeedItem, describeActor, subjectLabel } from '../shared/events-api';
 import { MetricsApi } from '../shared/metrics-api';
 import { PercentValuePipe } from '../shared/format';
 import { Notice } from '../shared/notice';
@@ -129,8 +129,8 @@ interface NodeCard {
               <li data-testid="event-row">
                 <span class="time">{{ item.event.time | date: 'mediumTime' }}</span>
                 <code class="type">{{ item.event.type }}</code>
-                <span class="subject">{{ item.event.subject }}</span>
-                <span class="actor">{{ item.actor }}</span>
+                <span class="subject" [title]="item.event.subject">{{ item.subject }}</span>
+                <span class="actor" [title]="item.event.actor">{{ item.actor }}</span>
               </li>
             } @empty {
               <li class="hint empty">Nothing has happened yet.</li>
@@ -180,7 +180,7 @@ export class Dashboard {
   protected readonly loading = signal(false);
   protected readonly cards = signal<NodeCard[]>([]);
   private readonly serverStates = signal<Map<string, ServerState>>(new Map());
-  protected readonly events = signal<(FeedItem & { actor: string })[]>([]);
+  protected readonly events = signal<(FeedItem & { actor: string; subject: string })[]>([]);
   protected readonly nodesError = signal<ApiError | null>(null);
   protected readonly serversError = signal<ApiError | null>(null);
   protected readonly eventsError = signal<ApiError | null>(null);
@@ -246,7 +246,7 @@ export class Dashboard {
     try {
       const items = await this.eventsApi.recent(MAX_EVENTS);
       const sorted = [...items].sort((a, b) => b.sequence - a.sequence);
-      this.events.set(sorted.map((i) => ({ ...i, actor: describeActor(i.event?.actor) })));
+      this.events.set(sorted.map((i) => ({ ...i, actor: i.actorName ?? describeActor(i.event?.actor), subject: subjectLabel(i.event.subject, i.subjectName) })));
     } catch (e) {
       this.eventsError.set(toApiError(e));
     }
@@ -293,10 +293,12 @@ export class Dashboard {
 
   private addEvent(item: FeedItem): void {
     if (item.event?.type.startsWith('alert.') && this.canMetrics()) void this.loadAlerts();
-    this.events.update((list) =>
-      list.some((e) => e.sequence === item.sequence)
-        ? list
-        : [{ ...item, actor: describeActor(item.event?.actor) }, ...list].slice(0, MAX_EVENTS),
-    );
+    // A push carries no names: it borrows those the loaded events had for the same subject and actor.
+    this.events.update((list) => {
+      if (list.some((e) => e.sequence === item.sequence)) return list;
+      const subjectName = list.find((e) => e.subjectName && e.event.subject === item.event.subject)?.subjectName;
+      const actor = list.find((e) => e.actorName && e.event.actor === item.event.actor)?.actorName ?? describeActor(item.event?.actor);
+      return [{ ...item, subjectName, actor, subject: subjectLabel(item.event.subject, subjectName) }, ...list].slice(0, MAX_EVENTS);
+    });
   }
 }

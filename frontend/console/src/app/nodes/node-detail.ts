@@ -10,7 +10,7 @@ import { MatDialog } from '@angular/material/dialog';
 import { MatProgressBarModule } from '@angular/material/progress-bar';
 import { MatSnackBar } from '@angular/material/snack-bar';
 import { Router, RouterLink } from '@angular/router';
-import { ApiError, toApiError } from '../core/api-error';
+import { ApiError, toApiError, readableMessage } from '../core/api-error';
 import { Auth } from '../core/auth';
 import { Realtime } from '../core/realtime';
 import { confirmAction } from '../shared/confirm';
@@ -365,7 +365,7 @@ export class NodeDetail {
       after();
     } catch (e) {
       const err = toApiError(e);
-      this.snack.open(`${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+      this.snack.open(readableMessage(err), 'Dismiss', { duration: 6000 });
     } finally {
       this.busy.set(false);
     }

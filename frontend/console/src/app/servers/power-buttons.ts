@@ -3,7 +3,7 @@ import { MatButtonModule } from '@angular/material/button';
 import { MatProgressSpinnerModule } from '@angular/material/progress-spinner';
 import { MatSnackBar } from '@angular/material/snack-bar';
 import { MatTooltipModule } from '@angular/material/tooltip';
-import { toApiError } from '../core/api-error';
+import { toApiError, readableMessage } from '../core/api-error';
 import { Icon, IconName } from '../shared/icon';
 import { ServerAccess } from './server-access';
 import { PowerAction, Server, ServerState, ServersApi } from './servers-api';
@@ -76,7 +76,7 @@ export class PowerButtons {
       if (server && typeof server === 'object' && 'state' in server) this.changed.emit(server);
     } catch (e) {
       const err = toApiError(e);
-      this.snack.open(`${action} failed: ${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+      this.snack.open(`${action} failed: ${readableMessage(err)}`, 'Dismiss', { duration: 6000 });
     } finally {
       this.pending.set(null);
     }

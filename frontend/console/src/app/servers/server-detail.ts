@@ -11,7 +11,7 @@ import { MatSnackBar } from '@angular/material/snack-bar';
 import { MatTabsModule } from '@angular/material/tabs';
 import { MatTooltipModule } from '@angular/material/tooltip';
 import { Router, RouterLink } from '@angular/router';
-import { ApiError, toApiError } from '../core/api-error';
+import { ApiError, toApiError, readableMessage } from '../core/api-error';
 import { Auth } from '../core/auth';
 import { Realtime } from '../core/realtime';
 import { confirmAction } from '../shared/confirm';
@@ -306,7 +306,7 @@ export class ServerDetail {
       this.command.setValue('');
     } catch (e) {
       const err = toApiError(e);
-      this.snack.open(`Command failed: ${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+      this.snack.open(`Command failed: ${readableMessage(err)}`, 'Dismiss', { duration: 6000 });
     } finally {
       this.sending.set(false);
     }
@@ -344,7 +344,7 @@ export class ServerDetail {
       await this.router.navigate(['/servers']);
     } catch (e) {
       const err = toApiError(e);
-      this.snack.open(`${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+      this.snack.open(readableMessage(err), 'Dismiss', { duration: 6000 });
     } finally {
       this.deleting.set(false);
     }

@@ -8,7 +8,7 @@ import { MatInputModule } from '@angular/material/input';
 import { MatProgressBarModule } from '@angular/material/progress-bar';
 import { MatSnackBar } from '@angular/material/snack-bar';
 import { MatTooltipModule } from '@angular/material/tooltip';
-import { ApiError, toApiError } from '../core/api-error';
+import { ApiError, toApiError, readableMessage } from '../core/api-error';
 import { confirmAction } from '../shared/confirm';
 import { Icon } from '../shared/icon';
 import { Notice } from '../shared/notice';
@@ -155,7 +155,7 @@ export class ServerUsers {
       this.changedList.emit();
     } catch (e) {
       const err = toApiError(e);
-      this.snack.open(`${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+      this.snack.open(readableMessage(err), 'Dismiss', { duration: 6000 });
     } finally {
       this.adding.set(false);
     }
@@ -169,7 +169,7 @@ export class ServerUsers {
       this.changedList.emit();
     } catch (e) {
       const err = toApiError(e);
-      this.snack.open(`${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+      this.snack.open(readableMessage(err), 'Dismiss', { duration: 6000 });
     }
   }
 
@@ -182,7 +182,7 @@ export class ServerUsers {
       this.changedList.emit();
     } catch (e) {
       const err = toApiError(e);
-      this.snack.open(`${err.message} (${err.code})`, 'Dismiss', { duration: 6000 });
+      this.snack.open(readableMessage(err), 'Dismiss', { duration: 6000 });
     }
   }
 }

@@ -20,6 +20,15 @@ export interface CloudEvent {
 export interface FeedItem {
   sequence: number;
   event: CloudEvent;
+  /** Name of the server, node, template, user or role the event is about; REST items only, and only what the caller may see. */
+  subjectName?: string;
+  /** Name of the user (or API key owner, or node of the agent) that caused it; REST items only. */
+  actorName?: string;
+}
+
+/** `server e2e-echo` for a named subject, else the raw `server/<id>`. */
+export function subjectLabel(subject: string, name: string | undefined): string {
+  return name ? `${subject.split('/')[0]} ${name}` : subject;
 }
 
 /** Filters of `GET /events`. */
