@@ -195,9 +195,11 @@ export {
   type MetricsSeries,
 } from './metrics/metrics';
 export {
+  AGENT_DATA_BATCH_MAX,
   AGENT_SUCCESS,
   AgentBecameActive,
   agentByeSchema,
+  agentDataBatchSchema,
   agentDataQuerySchema,
   agentDataSchema,
   agentPingSchema,
@@ -209,6 +211,7 @@ export {
   MAX_AGENT_TIMEOUT_S,
   type AgentBye,
   type AgentData,
+  type AgentDataBatch,
   type AgentPing,
   type ExternalAgentDatum,
   type ExternalAgentView,

@@ -52,3 +52,4 @@ export {
 } from './nats-auth/operator';
 export { agentPermissions, DURABLE_OWNERS, integratorConsumerNames, integratorPermissions, integratorUserName, SERVICE_PERMISSIONS, type NatsUserName } from './nats-auth/service-permissions';
 export { healthControllerFor, startServiceApp, type ServiceAppOptions, type ServiceHealth } from './service-app';
+export { Batcher, type BatcherOptions } from './batcher';

@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
 import { existsSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Logger } from 'nestjs-pino';
 import { bodyParserMiddleware } from './common/body-parser.middleware';
@@ -12,6 +13,8 @@ import { GatewayModule } from './gateway.module';
 import type { GatewayOptions } from './gateway.options';
 import { trustedProxiesFromEnv } from './identity/trusted-proxies';
 import { METRICS_ROUTES } from './metrics/metrics.controllers';
+import { agentDataFastPath, AgentDataIngest } from './metrics/agent-ingest';
+import { PRINCIPAL_RESOLVER } from '@encedeus/security';
 import { AGENT_INSTALL_ROUTES } from './agent-install/agent-install.controller';
 import { buildOpenApiDocument, OPENAPI_JSON_PATH } from './openapi/openapi.document';
 
@@ -20,6 +23,13 @@ export interface GatewayApp {
   /** `http://127.0.0.1:<port>` */
   url: string;
   close(): Promise<void>;
+}
+
+/** Puts `handler` in front of the server's request handler (Express), which it calls to pass a request on. */
+function handleAhead(server: Server, handler: (req: IncomingMessage, res: ServerResponse, passOn: () => void) => void): void {
+  const regular = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => handler(req, res, () => regular.forEach((listener) => listener.call(server, req, res))));
 }
 
 /** Builds and starts the gateway (main.ts and tests both use this). `port` 0 picks a free port. */
@@ -33,6 +43,10 @@ export async function createGatewayApp(options: GatewayOptions, port = 8080, hos
   // Only configured proxies may name the client (issue #8: any local process could spoof it).
   const trustedProxies = options.trustedProxies ?? trustedProxiesFromEnv(process.env.TRUSTED_PROXIES);
   app.set('trust proxy', trustedProxies.length > 0 ? trustedProxies : false);
+  // External agents' reports skip Nest's pipeline in the plain case (metrics/agent-ingest.ts).
+  // (Only with the metrics feature: app.get of a provider that is missing ends the process.)
+  const withAgentData = (options.features ?? []).some((f) => (f.exports ?? []).includes(AgentDataIngest));
+  if (withAgentData) handleAhead(app.getHttpServer(), agentDataFastPath(app.get(PRINCIPAL_RESOLVER), app.get(AgentDataIngest)));
   app.use(bodyParserMiddleware);
   answerClientErrorsAsJson(app.getHttpServer());
   applyRequestDeadlines(app.getHttpServer(), options.requestDeadlines ?? requestDeadlinesFromEnv());

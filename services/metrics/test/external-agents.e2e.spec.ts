@@ -115,6 +115,47 @@ describe('external agents (seed 002, real stack)', () => {
     expect(typesOf('poa-quiet')).toEqual(['agent.became_active', 'agent.went_inactive', 'agent.became_active']);
   });
 
+  it('stores every document of a burst of concurrent reports, sent to the metrics service in batches', async () => {
+    const batches: number[] = [];
+    const spy = nc.subscribe('cmd.metrics.agent_data_batch', { callback: (_e, m) => batches.push((JSON.parse(Buffer.from(m.data).toString()) as { data: { items: unknown[] } }).data.items.length) });
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, n) => (n % 2 ? post('data', { id: 'poa-burst', type: 'load', data: { n } }) : postMsgpack('data', { id: 'poa-burst', type: 'load', data: { n } }))),
+    );
+    spy.unsubscribe();
+
+    expect(answers.map((a) => a.status)).toEqual(Array(200).fill(200));
+    const stored = await stack.http().get('/api/v1/agents/poa-burst/data?type=load&limit=1000').set('Authorization', as(readKey));
+    expect((stored.body.items as { data: { n: number } }[]).map((i) => i.data.n).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, n) => n));
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(batches.length).toBeLessThan(200);
+    expect((await agent('poa-burst'))?.types).toEqual(['load']);
+  });
+
+  it('answers the cases the fast path hands on exactly as the full pipeline does', async () => {
+    const raw = (type: string, body: Buffer | string, headers: Record<string, string> = {}) => {
+      const req = stack.http().post('/api/v1/agents/data').set('Authorization', as(ingestKey)).set('Content-Type', type);
+      for (const [k, v] of Object.entries(headers)) req.set(k, v);
+      return req.send(body);
+    };
+    const badMsgpack = await raw('application/msgpack', Buffer.from([0x82, 0xa2, 0x69])); // a map cut short
+    const badJson = await raw('application/json', '{"id":');
+    const invalid = await raw('application/msgpack', pack({ id: 'poa-x' }));
+    const tooLarge = await raw('application/json', JSON.stringify({ id: 'poa-x', type: 'big', data: { s: 'x'.repeat(1024 * 1024) } }));
+    const key = { 'Idempotency-Key': 'poa-idem-1' };
+    const once = await raw('application/json', JSON.stringify({ id: 'poa-idem', type: 'load', data: { n: 1 } }), key);
+    const again = await raw('application/json', JSON.stringify({ id: 'poa-idem', type: 'load', data: { n: 1 } }), key);
+    const named = await raw('application/json', JSON.stringify({ id: 'poa-idem', type: 'load', data: { n: 2 } }), { 'X-Request-Id': 'agent-report-42' });
+
+    expect([badMsgpack.status, badMsgpack.body.code, badJson.status, badJson.body.code]).toEqual([400, 'MALFORMED_BODY', 400, 'MALFORMED_BODY']);
+    expect([invalid.status, (invalid.body.details.fields as { path: string }[]).map((f) => f.path).sort()]).toEqual([422, ['data', 'type']]);
+    expect([tooLarge.status, tooLarge.body.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    expect([once.status, again.status, named.status, named.headers['x-request-id']]).toEqual([200, 200, 200, 'agent-report-42']);
+    const stored = await stack.http().get('/api/v1/agents/poa-idem/data?type=load').set('Authorization', as(readKey));
+    expect((stored.body.items as { data: { n: number } }[]).map((i) => i.data.n)).toEqual([1, 2]);
+    const scrape = await stack.http().get('/metrics').set('Authorization', as(readKey));
+    expect(scrape.text).toMatch(/encedeus_http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/agents\/data",status="200"\} \d+/);
+  });
+
   it('keeps the states across a restart of the metrics service, and the new instance times agents out', async () => {
     await post('ping', { id: 'poa-restart', timeout_s: 4 });
     await stack.metrics!.close();
@@ -130,4 +171,11 @@ describe('external agents (seed 002, real stack)', () => {
     await stack.waitFor('timed out by the new instance', async () => (await agent('poa-restart'))?.state === 'inactive', 15_000);
     expect(typesOf('poa-restart')).toContain('agent.became_active');
   }, 60_000);
+
+  it('answers 503 in the {error, code} shape while no metrics service runs, and stores nothing', async () => {
+    for (const app of extra.splice(0)) await app.close();
+    const report = await post('data', { id: 'poa-away', type: 'load', data: { n: 1 } });
+
+    expect([report.status, report.body.code, typeof report.body.error]).toEqual([503, 'SERVICE_UNAVAILABLE', 'string']);
+  });
 });

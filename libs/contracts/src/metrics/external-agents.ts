@@ -29,6 +29,17 @@ export const agentDataSchema = z.object({
 });
 /** `POST /agents/bye {id}`: the agent leaves; it is inactive at once. */
 export const agentByeSchema = z.object({ id: externalAgentIdSchema });
+/** Data documents of a batch: at most this many. */
+export const AGENT_DATA_BATCH_MAX = 1000;
+/**
+ * `cmd.metrics.agent_data_batch {items}`: data documents of many `POST /agents/data` requests, as
+ * the gateway gathered them (each stamped with the time it arrived, epoch ms); stored together or
+ * not at all.
+ */
+export const agentDataBatchSchema = z.object({
+  items: z.array(agentDataSchema.extend({ t: z.number().int().min(0) })).min(1).max(AGENT_DATA_BATCH_MAX),
+});
+export type AgentDataBatch = z.infer<typeof agentDataBatchSchema>;
 export type AgentPing = z.infer<typeof agentPingSchema>;
 export type AgentData = z.infer<typeof agentDataSchema>;
 export type AgentBye = z.infer<typeof agentByeSchema>;
@@ -88,6 +99,7 @@ export const AgentSaidBye = defineEvent('agent.said_bye', z.object({ agent_id: e
 export const ExternalAgentVerbs = {
   ping: 'agent_ping',
   data: 'agent_data',
+  dataBatch: 'agent_data_batch',
   bye: 'agent_bye',
   list: 'list_agents',
   queryData: 'agent_data_query',

@@ -1,9 +1,18 @@
+import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { DomainError } from '@encedeus/contracts';
 import { MSGPACK_TYPES, unpack } from './negotiation';
 
 /** Largest JSON/MessagePack body accepted. Uploads stream through multipart instead. */
 export const MAX_BODY_BYTES = 1024 * 1024;
+
+const PARSED = Symbol('encedeus.bodyParsed');
+
+/** Hands on a body read and parsed by an earlier handler (the agent-data fast path): the parser leaves it as it is. */
+export function markParsed(req: IncomingMessage, body: unknown): void {
+  (req as IncomingMessage & { body: unknown; [PARSED]?: true }).body = body;
+  (req as IncomingMessage & { [PARSED]?: true })[PARSED] = true;
+}
 
 function hasBody(req: Request): boolean {
   const length = req.headers['content-length'];
@@ -27,7 +36,7 @@ const RAW_BODY_ROUTES = [
  * parse is 400; one over MAX_BODY_BYTES is 413.
  */
 export function bodyParserMiddleware(req: Request, _res: Response, next: NextFunction): void {
-  if (!hasBody(req) || req.method === 'GET' || req.method === 'HEAD') return next();
+  if (!hasBody(req) || req.method === 'GET' || req.method === 'HEAD' || (req as Request & { [PARSED]?: true })[PARSED]) return next();
   if (RAW_BODY_ROUTES.some((r) => r.method === req.method && r.path.test(req.path))) return next();
   const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type === 'multipart/form-data') return next();

@@ -8,6 +8,7 @@ import {
   agentDataSchema,
   agentPingSchema,
   agentSeriesQuerySchema,
+  AGENT_SUCCESS,
   externalAgentIdSchema,
   ExternalAgentVerbs,
   ValidationError,
@@ -17,6 +18,7 @@ import {
 import { CommandClient } from '@encedeus/messaging';
 import { CurrentPrincipal, RequirePermission, type Principal } from '@encedeus/security';
 import { commandMeta } from '../common/request-meta';
+import { AgentDataIngest } from './agent-ingest';
 
 class AgentPingDto extends createZodDto(agentPingSchema) {}
 class AgentDataDto extends createZodDto(agentDataSchema) {}
@@ -35,7 +37,10 @@ type Success = { result: 'success' };
 @ApiTags('agents')
 @Controller('agents')
 export class ExternalAgentsController {
-  constructor(private readonly commands: CommandClient) {}
+  constructor(
+    private readonly commands: CommandClient,
+    private readonly ingest: AgentDataIngest,
+  ) {}
 
   @RequirePermission('metrics.ingest')
   @Post('ping')
@@ -44,11 +49,16 @@ export class ExternalAgentsController {
     return this.commands.send<Success>('metrics', ExternalAgentVerbs.ping, body, commandMeta(req, p));
   }
 
+  /**
+   * Most reports never get here: agentDataFastPath (agent-ingest.ts) answers the plain case ahead of
+   * Nest. This route answers the rest (refusals, Idempotency-Key replays) and stores through the same batches.
+   */
   @RequirePermission('metrics.ingest')
   @Post('data')
   @HttpCode(200)
-  data(@Body() body: AgentDataDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.commands.send<Success>('metrics', ExternalAgentVerbs.data, body, commandMeta(req, p));
+  async data(@Body() body: AgentDataDto, @Req() req: Request): Promise<Success> {
+    await this.ingest.ingest(body, Number(req.headers['content-length']) || 0);
+    return AGENT_SUCCESS;
   }
 
   @RequirePermission('metrics.ingest')

@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { AgentDataIngest } from './agent-ingest';
 import { ExternalAgentsController } from './agents.controller';
 import { AlertRulesController } from './alert-rules.controller';
 import { UsageMetricsController } from './metrics.controllers';
@@ -7,6 +8,6 @@ import { UsageMetricsController } from './metrics.controllers';
 @Module({})
 export class MetricsModule {
   static forRoot(): DynamicModule {
-    return { module: MetricsModule, controllers: [UsageMetricsController, ExternalAgentsController, AlertRulesController] };
+    return { module: MetricsModule, controllers: [UsageMetricsController, ExternalAgentsController, AlertRulesController], providers: [AgentDataIngest], exports: [AgentDataIngest] };
   }
 }

@@ -1,5 +1,6 @@
 import { Controller, Get, Injectable, Res, type NestMiddleware } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import { RequirePermission } from '@encedeus/security';
@@ -38,15 +39,25 @@ new Counter({
   },
 });
 
-/** Times every request; the route label is the matched route pattern, never the raw path (cardinality). */
+/**
+ * Times a request until its answer is sent, under `route` or else the matched route pattern, never
+ * the raw path (cardinality). `cancel` drops the timing (a handler that hands the request on).
+ */
+export function timeHttpRequest(req: IncomingMessage & Partial<Pick<Request, 'route' | 'baseUrl'>>, res: ServerResponse, route?: string): { cancel(): void } {
+  const end = httpDuration.startTimer();
+  let cancelled = false;
+  res.once('finish', () => {
+    if (cancelled) return;
+    end({ method: req.method ?? '', route: route ?? (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.baseUrl || 'other'), status: String(res.statusCode) });
+  });
+  return { cancel: () => void (cancelled = true) };
+}
+
+/** Times every request that reaches Nest's routes. */
 @Injectable()
 export class HttpMetricsMiddleware implements NestMiddleware {
   use(req: Request, res: Response, next: NextFunction): void {
-    const end = httpDuration.startTimer();
-    res.on('finish', () => {
-      const route = (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.baseUrl || 'other');
-      end({ method: req.method, route, status: String(res.statusCode) });
-    });
+    timeHttpRequest(req, res);
     next();
   }
 }

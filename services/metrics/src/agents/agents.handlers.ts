@@ -3,6 +3,7 @@ import { Ctx, MessagePattern, Payload, type NatsContext } from '@nestjs/microser
 import {
   AGENT_SUCCESS,
   agentByeSchema,
+  agentDataBatchSchema,
   agentDataQuerySchema,
   agentDataSchema,
   agentPingSchema,
@@ -46,6 +47,15 @@ export class AgentsHandlers {
     const cmd = agentDataSchema.parse(data);
     await Promise.all([this.writer.write(cmd.id, cmd.type, Date.now(), cmd.data), this.monitor.sawType(cmd.id, cmd.type)]);
     return AGENT_SUCCESS;
+  }
+
+  /** Documents of many requests the gateway gathered (agent-ingest.ts there): one write for all, each agent's types noted. */
+  @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.dataBatch))
+  async dataBatch(@Payload() data: unknown): Promise<{ result: 'success'; stored: number }> {
+    const { items } = agentDataBatchSchema.parse(data);
+    const types = new Map(items.map((d) => [`${d.id}\u0000${d.type}`, d]));
+    await Promise.all([this.writer.writeMany(items.map((d) => ({ agentId: d.id, type: d.type, t: d.t, data: d.data }))), ...[...types.values()].map((d) => this.monitor.sawType(d.id, d.type))]);
+    return { result: 'success', stored: items.length };
   }
 
   @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.bye))

@@ -325,38 +325,40 @@ export class MetricsStore {
   async writeAgentData(rows: { agentId: string; type: string; t: number; data: unknown }[], values: { agentId: string; series: string; t: number; value: number }[]): Promise<void> {
     if (rows.length === 0 && values.length === 0) return;
     await this.ensurePartitions([...rows.map((r) => r.t), ...values.map((v) => v.t)]);
-    await this.db.transaction(async (em) => {
-      await em.query('set local synchronous_commit = off');
-      if (rows.length > 0) {
-        await em.query(
-          `insert into ${SCHEMA}.agent_data (agent_id, type, t, data) select a, y, to_timestamp(t / 1000.0), d::jsonb from unnest($1::text[], $2::text[], $3::float8[], $4::text[]) as u(a, y, t, d)`,
-          [rows.map((r) => r.agentId), rows.map((r) => r.type), rows.map((r) => r.t), rows.map((r) => JSON.stringify(r.data))],
-        );
+    const params: unknown[] = [rows.map((r) => r.agentId), rows.map((r) => r.type), rows.map((r) => r.t), rows.map((r) => JSON.stringify(r.data))];
+    params.push(values.map((v) => v.agentId), values.map((v) => v.series), values.map((v) => v.t), values.map((v) => v.value));
+    const upserts: string[] = [];
+    for (const [table, bucketMs] of [['agent_values_1m', 60_000], ['agent_values_1h', 3600_000]] as const) {
+      const rollup = new Map<string, { agentId: string; series: string; bucket: number; n: number; sum: number; min: number; max: number }>();
+      for (const v of values) {
+        const bucket = Math.floor(v.t / bucketMs) * bucketMs;
+        const key = `${v.agentId}|${v.series}|${bucket}`;
+        const r = rollup.get(key);
+        if (!r) rollup.set(key, { agentId: v.agentId, series: v.series, bucket, n: 1, sum: v.value, min: v.value, max: v.value });
+        else Object.assign(r, { n: r.n + 1, sum: r.sum + v.value, min: Math.min(r.min, v.value), max: Math.max(r.max, v.value) });
       }
-      if (values.length === 0) return;
-      await em.query(
-        `insert into ${SCHEMA}.agent_values (agent_id, series, t, value) select a, s, to_timestamp(t / 1000.0), v from unnest($1::text[], $2::text[], $3::float8[], $4::float8[]) as u(a, s, t, v)`,
-        [values.map((v) => v.agentId), values.map((v) => v.series), values.map((v) => v.t), values.map((v) => v.value)],
+      // In key order, so two statements merging the same rows lock them in the same order (no deadlock).
+      const list = [...rollup.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
+      const at = params.length;
+      params.push(list.map((r) => r.agentId), list.map((r) => r.series), list.map((r) => r.bucket), list.map((r) => r.n), list.map((r) => r.sum), list.map((r) => r.min), list.map((r) => r.max));
+      upserts.push(
+        `${table} as (insert into ${SCHEMA}.${table} as r (agent_id, series, bucket, n, sum, min, max)
+           select a, s, to_timestamp(b / 1000.0), n, su, mi, ma from unnest($${at + 1}::text[], $${at + 2}::text[], $${at + 3}::float8[], $${at + 4}::int[], $${at + 5}::float8[], $${at + 6}::float8[], $${at + 7}::float8[]) as u(a, s, b, n, su, mi, ma)
+           on conflict (agent_id, series, bucket) do update set n = r.n + excluded.n, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max))`,
       );
-      for (const [table, bucketMs] of [['agent_values_1m', 60_000], ['agent_values_1h', 3600_000]] as const) {
-        const rollup = new Map<string, { agentId: string; series: string; bucket: number; n: number; sum: number; min: number; max: number }>();
-        for (const v of values) {
-          const bucket = Math.floor(v.t / bucketMs) * bucketMs;
-          const key = `${v.agentId}|${v.series}|${bucket}`;
-          const r = rollup.get(key);
-          if (!r) rollup.set(key, { agentId: v.agentId, series: v.series, bucket, n: 1, sum: v.value, min: v.value, max: v.value });
-          else Object.assign(r, { n: r.n + 1, sum: r.sum + v.value, min: Math.min(r.min, v.value), max: Math.max(r.max, v.value) });
-        }
-        // In key order, so two transactions merging the same rows lock them in the same order (no deadlock).
-        const list = [...rollup.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
-        await em.query(
-          `insert into ${SCHEMA}.${table} as r (agent_id, series, bucket, n, sum, min, max)
-           select a, s, to_timestamp(b / 1000.0), n, su, mi, ma from unnest($1::text[], $2::text[], $3::float8[], $4::int[], $5::float8[], $6::float8[], $7::float8[]) as u(a, s, b, n, su, mi, ma)
-           on conflict (agent_id, series, bucket) do update set n = r.n + excluded.n, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)`,
-          [list.map((r) => r.agentId), list.map((r) => r.series), list.map((r) => r.bucket), list.map((r) => r.n), list.map((r) => r.sum), list.map((r) => r.min), list.map((r) => r.max)],
-        );
-      }
-    });
+    }
+    // One statement, so one round trip and its own transaction: documents, values and both rollups
+    // land together or not at all. Written without waiting for the WAL flush (set_config(..., true)
+    // holds for this transaction): agents report every few seconds, and a crash that loses the last
+    // fraction of a second of their data loses what a missed report would.
+    await this.db.query(
+      `with docs as (insert into ${SCHEMA}.agent_data (agent_id, type, t, data) select a, y, to_timestamp(t / 1000.0), d::jsonb from unnest($1::text[], $2::text[], $3::float8[], $4::text[]) as u(a, y, t, d)),
+         vals as (insert into ${SCHEMA}.agent_values (agent_id, series, t, value) select a, s, to_timestamp(t / 1000.0), v from unnest($5::text[], $6::text[], $7::float8[], $8::float8[]) as u(a, s, t, v)),
+         ${upserts.join(',\n         ')},
+         unflushed as (select set_config('synchronous_commit', 'off', true) as v)
+       select v from unflushed`,
+      params,
+    );
   }
 
   /** One agent series over [from, to) in steps of `stepS`: average, minimum and maximum per step. */
