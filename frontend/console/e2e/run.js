@@ -351,21 +351,25 @@ function scenarios(ctx) {
           await row.waitFor({ timeout: 20_000 });
           const confirm = page.getByRole('dialog', { name: 'Disable e2e-disable-me?' });
           const editor = page.getByRole('dialog').filter({ has: tid('user-form') });
+          // Which wait failed, in words: a bare "locator.waitFor: Timeout" says little in a CI log.
+          const expectShown = (locator, what, state = 'visible') => locator.waitFor({ state, timeout: 20_000 }).catch((e) => {
+            throw new Error(`${what}: ${e.message.split('\n')[0]}`);
+          });
 
           await row.locator('[data-testid="user-toggle-disabled"]').click();
-          await confirm.waitFor({ timeout: 20_000 });
+          await expectShown(confirm, 'the row\'s Disable asks for confirmation');
           await confirm.locator('[data-testid="confirm-cancel"]').click();
           await confirm.waitFor({ state: 'detached', timeout: 20_000 });
           if (patches.length) throw new Error(`Cancel on the row's toggle sent ${patches.length} PATCH(es)`);
           if (await isDisabled()) throw new Error('Cancel on the row\'s toggle disabled the user anyway');
 
           await row.locator('[data-testid="user-edit"]').click();
-          await editor.waitFor({ timeout: 20_000 });
+          await expectShown(editor, 'the edit dialog opens');
           const toggle = editor.getByRole('switch', { name: /Disabled/ });
           await toggle.click();
           await until('the Disabled switch to be on', async () => (await toggle.getAttribute('aria-checked')) === 'true', 10_000);
           await editor.locator('[data-testid="user-save"]').click();
-          await confirm.waitFor({ timeout: 20_000 });
+          await expectShown(confirm, 'saving Disabled in the edit dialog asks for confirmation');
           await confirm.locator('[data-testid="confirm-cancel"]').click();
           await confirm.waitFor({ state: 'detached', timeout: 20_000 });
           // Still editing, and nothing was sent.
@@ -374,12 +378,12 @@ function scenarios(ctx) {
           if (await isDisabled()) throw new Error('Cancel in the edit dialog disabled the user anyway');
 
           await editor.locator('[data-testid="user-save"]').click();
-          await confirm.waitFor({ timeout: 20_000 });
+          await expectShown(confirm, 'saving again asks again');
           const answered = page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().endsWith(`/api/v1/users/${victim.id}`), { timeout: 30_000 });
           await confirm.locator('[data-testid="confirm-ok"]').click();
           const answer = await answered;
           if (answer.status() !== 200) throw new Error(`PATCH /users/${victim.id} answered ${answer.status()}: ${(await answer.text()).slice(0, 200)}`);
-          await editor.waitFor({ state: 'detached', timeout: 20_000 });
+          await expectShown(editor, 'the edit dialog closes after Disable', 'detached');
           if (!(await isDisabled())) throw new Error('Disable answered 200 but the user is not disabled');
           await until('the row to show the user as disabled', async () => (await row.locator('[data-testid="user-status"]').getAttribute('data-state')) === 'disabled', 20_000);
         } finally {
@@ -397,6 +401,9 @@ function scenarios(ctx) {
         // The button is rendered in the same pass as the message, so once the notice is there it is final.
         if (await notice.getByRole('button', { name: 'Try again' }).count()) throw new Error('a 404 offers "Try again"');
         if (await page.getByRole('button', { name: 'Try again' }).count()) throw new Error('a 404 page offers "Try again" elsewhere');
+        // Issue 14: the sentence names no raw id and no error code (both stay in its tooltip).
+        const said = await notice.innerText();
+        if (said.includes(missingId) || said.includes('NOT_FOUND')) throw new Error(`the 404 notice shows an id or a code: "${said.replace(/\s+/g, ' ').trim()}"`);
       },
     },
     {
@@ -681,12 +688,16 @@ function scenarios(ctx) {
         }, 15_000);
 
         await visit('/admin/events', () => page.locator('h1', { hasText: 'Event' }).waitFor(), '14c-events-names');
-        await tid('events-aggregate').fill('server');
+        // The Aggregate field takes `server/<id>` (the console splits it into aggregate and aggregate_id).
+        await tid('events-aggregate').fill(subject);
+        const feed = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/events' && new URL(r.url()).searchParams.get('aggregate_id') === ctx.serverId, { timeout: 20_000 });
         await tid('events-apply').click();
-        const named = page.locator(`[data-testid="event-item"] [data-testid="event-subject"][title="${subject}"]`);
-        await named.first().waitFor({ timeout: 15_000 });
-        const texts = await named.allInnerTexts();
-        if (!texts.every((t) => t.trim() === `server ${SERVER_NAME}`)) throw new Error(`the event feed shows ${JSON.stringify([...new Set(texts)])} for ${subject}, not "server ${SERVER_NAME}"`);
+        if ((await feed).status() !== 200) throw new Error(`GET /events for ${subject} answered ${(await feed).status()}`);
+        const shown = page.locator('[data-testid="event-item"] [data-testid="event-subject"]');
+        await until(`the events of ${subject} named "server ${SERVER_NAME}"`, async () => {
+          const all = await shown.evaluateAll((spans) => spans.map((s) => ({ text: s.textContent?.trim(), title: s.getAttribute('title') })));
+          return all.length > 0 && all.every((c) => c.text === `server ${SERVER_NAME}` && c.title === subject);
+        }, 15_000);
       },
     },
     {

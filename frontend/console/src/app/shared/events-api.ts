@@ -72,7 +72,12 @@ export class EventsApi {
       const f = filter();
       if (f.after) params = params.set('after', f.after);
       if (f.type) params = params.set('type', f.type);
-      if (f.aggregate) params = params.set('aggregate', f.aggregate);
+      if (f.aggregate) {
+        // The field takes `server` or `server/<id>`; the API wants the two apart (`server/<id>` was a 422).
+        const [aggregate, id] = f.aggregate.split('/');
+        params = params.set('aggregate', aggregate);
+        if (id) params = params.set('aggregate_id', id);
+      }
       return this.http.get<Page<FeedItem>>('/api/v1/events', { params }).pipe(map(asPage));
     });
   }
