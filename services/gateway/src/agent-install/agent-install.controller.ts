@@ -32,10 +32,12 @@ export class AgentInstallController {
   @Public()
   @ApiExcludeEndpoint() // a file for sh, not an API operation
   @Get(AGENT_INSTALL_ROUTES[0])
-  install(@Req() req: Request, @Res() res: Response): void {
+  async install(@Req() req: Request, @Res() res: Response): Promise<void> {
+    // The script carries the bundle's checksum; without a bundle yet it is served anyway (the download then says why).
+    const sha256 = await this.bundle.get().then((b) => b.sha256, () => undefined);
     res.setHeader('Content-Type', 'text/x-shellscript; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache');
-    res.send(installScript(gatewayPublicUrl(req)));
+    res.send(installScript(gatewayPublicUrl(req), sha256));
   }
 
   /** The standalone agent (npm-packed layout: encedeus-agent/{bin,lib,node_modules,package.json}). */

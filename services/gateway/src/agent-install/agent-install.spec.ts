@@ -1,7 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Request } from 'express';
 import { EnrollLimiter } from './enroll-limiter';
 import { installScript, isSafeGatewayUrl } from './install-script';
@@ -43,6 +46,33 @@ describe('agent install (issue 14)', () => {
         }
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a download that does not match the checksum the script carries, before unpacking anything', async () => {
+    expect(() => installScript('http://127.0.0.1:1', 'not-a-checksum')).toThrow();
+    const served = Buffer.from('an altered bundle');
+    const server = createServer((_req, res) => res.end(served));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(join(tmpdir(), 'encedeus-install-sum-'));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const script = installScript(url, createHash('sha256').update('the real bundle').digest('hex'));
+      expect(script).toContain(`BUNDLE_SHA256='${createHash('sha256').update('the real bundle').digest('hex')}'`);
+      const prefix = join(dir, 'opt');
+      const run = await new Promise<{ code: number | null; err: string }>((resolve) => {
+        const sh = spawn('sh', ['-s', '--', '--prefix', prefix, '--no-service', '--token', 'enc_0123abcd_' + 'A'.repeat(32)], { cwd: dir, env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, HOME: dir, TMPDIR: dir } });
+        let err = '';
+        sh.stderr.on('data', (c) => (err += c));
+        sh.on('exit', (code) => resolve({ code, err }));
+        sh.stdin.end(script);
+      });
+      expect(run.code).toBe(1);
+      expect(run.err).toContain(`does not match the gateway's checksum (got ${createHash('sha256').update(served).digest('hex')})`);
+      expect(existsSync(prefix)).toBe(false);
+    } finally {
+      server.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -15,13 +15,17 @@ export function isSafeGatewayUrl(url: string): boolean {
 /**
  * The installer (`curl -fsSL <gateway>/agent/install.sh | sh -s -- --token <token>`): POSIX sh under
  * `set -eu`, every expansion quoted, the token checked against the token alphabet and never
- * evaluated. Checks Node >= 20, downloads the bundle from the same gateway, installs it under
+ * evaluated. Checks Node >= 20, downloads the bundle from the same gateway, checks it against the
+ * SHA-256 the gateway put in the script (a download cut short or altered on the way is refused before
+ * anything is unpacked; with `sha256` undefined, when the gateway has no bundle yet, it is only
+ * checked to be a bundle), installs it under
  * /opt/encedeus-agent (`--prefix`), trades the token once for the agent's credentials (stored in
  * <prefix>/data, 0600; the token is written nowhere), then writes and starts a systemd unit where
  * systemd runs, else says how to run the agent (`--no-service`: install only).
  */
-export function installScript(gatewayUrl: string): string {
+export function installScript(gatewayUrl: string, sha256?: string): string {
   if (!isSafeGatewayUrl(gatewayUrl)) throw new Error('gateway: unsafe gateway URL for install.sh');
+  if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) throw new Error('gateway: a bundle checksum is 64 hex digits');
   return `#!/bin/sh
 # Encedeus node agent (Skyhook) installer, served by the gateway at /agent/install.sh.
 #   curl -fsSL ${gatewayUrl}/agent/install.sh | sh -s -- --token <enrollment token>
@@ -30,6 +34,7 @@ export function installScript(gatewayUrl: string): string {
 set -eu
 
 GATEWAY='${gatewayUrl}'
+BUNDLE_SHA256='${sha256 ?? ''}'
 PREFIX=/opt/encedeus-agent
 TOKEN=
 SERVICE=1
@@ -99,6 +104,16 @@ elif command -v wget >/dev/null 2>&1; then
   wget -q -O "$TMP/encedeus-agent.tgz" "$GATEWAY/agent/encedeus-agent.tgz" || die "download failed"
 else
   die "curl or wget is needed"
+fi
+if [ -n "$BUNDLE_SHA256" ]; then
+  if command -v sha256sum >/dev/null 2>&1; then
+    GOT=$(sha256sum "$TMP/encedeus-agent.tgz" | cut -d' ' -f1)
+  elif command -v shasum >/dev/null 2>&1; then
+    GOT=$(shasum -a 256 "$TMP/encedeus-agent.tgz" | cut -d' ' -f1)
+  else
+    die "sha256sum (coreutils) or shasum is needed to check the download"
+  fi
+  [ "$GOT" = "$BUNDLE_SHA256" ] || die "the download does not match the gateway's checksum (got $GOT); run the installer again"
 fi
 tar -xzf "$TMP/encedeus-agent.tgz" -C "$TMP" || die "the download is not a valid bundle"
 [ -f "$TMP/encedeus-agent/bin/encedeus-agent" ] || die "the download is not a valid bundle"
