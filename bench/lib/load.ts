@@ -33,8 +33,8 @@ export function closedLoop(options: RequestOptions & { connections: number; dura
   return child('load-child.js', options);
 }
 
-/** Open loop at a constant rate, latency from each request's due time (lib/rate-child.js). */
-export function constantRate(options: (RequestOptions | (Omit<RequestOptions, 'url'> & { urls: string[] })) & { rate: number; duration: number }): Promise<LoadResult> {
+/** Open loop at a constant rate, latency from each request's due time (lib/rate-child.js); `warmup` seconds at the rate come first, unrecorded. */
+export function constantRate(options: (RequestOptions | (Omit<RequestOptions, 'url'> & { urls: string[] })) & { rate: number; duration: number; warmup?: number }): Promise<LoadResult> {
   return child('rate-child.js', options);
 }
 
