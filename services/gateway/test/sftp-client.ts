@@ -14,7 +14,7 @@ export interface SftpRun {
 export type SftpLogin = { password: string } | { keyFile: string };
 
 // `-b` turns BatchMode on, which disables password prompts: password runs pass `-o BatchMode=no` BEFORE `-b` (the first value wins) for sshpass to answer.
-const COMMON = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=10'];
+const COMMON = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=20'];
 
 /** The argv of OpenSSH's `sftp` (behind `sshpass -e` for a password) for `user` on 127.0.0.1:`port`. */
 function argv(port: number, user: string, login: SftpLogin, batch?: string): { command: string; args: string[]; env: NodeJS.ProcessEnv } {

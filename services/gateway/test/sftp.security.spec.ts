@@ -53,7 +53,7 @@ describe('sftp (security)', () => {
 
   it('keeps `cd ..` inside the server directory', async () => {
     const run = await sftpBatch(port, admin, { password: STACK_ADMIN.password }, ['cd ..', 'cd ../../..', 'pwd', 'ls -1a', `lcd ${local}`, '-get ../../agent-secret.txt', '-get /../agent-secret.txt']);
-    expect(run.code).toBe(0);
+    expect(run).toMatchObject({ code: 0 }); // on failure, shows what sftp printed
     expect(run.stdout).toContain('Remote working directory: /\n');
     // The server's own entries, not the host's or the agent's.
     const listing = run.stdout.split('sftp> ls -1a\n')[1].split('sftp>')[0].trim().split('\n');
@@ -73,7 +73,7 @@ describe('sftp (security)', () => {
       '-put /etc/hostname abs-dir/hostname-copy',
       '-rename abs-file abs-dir/moved',
     ]);
-    expect(run.code).toBe(0);
+    expect(run).toMatchObject({ code: 0 }); // on failure, shows what sftp printed
     expect(fetched().join('')).not.toContain(AGENT_SECRET.text.trim());
     expect(readdirSync(local)).not.toContain('abs-file');
     expect(run.stdout).not.toMatch(/passwd|identity\.json/);
@@ -83,7 +83,7 @@ describe('sftp (security)', () => {
 
   it('refuses to create symbolic links', async () => {
     const run = await sftpBatch(port, admin, { password: STACK_ADMIN.password }, ['-symlink /etc/passwd out-link', '-ln -s ../../agent-secret.txt out-link2', '-symlink nested in-link']);
-    expect(run.code).toBe(0);
+    expect(run).toMatchObject({ code: 0 }); // on failure, shows what sftp printed
     expect(run.stderr).toMatch(/denied|failure/i);
     for (const name of ['out-link', 'out-link2', 'in-link']) expect(() => lstatSync(join(server.dir, name))).toThrow();
   }, 30_000);
@@ -91,7 +91,7 @@ describe('sftp (security)', () => {
   it("keeps the mode of the server's root directory", async () => {
     const before = lstatSync(server.dir).mode & 0o777;
     const run = await sftpBatch(port, admin, { password: STACK_ADMIN.password }, ['-chmod 777 /', '-chmod 777 .', '-chmod 777 ..', '-rmdir /', '-rename / /moved']);
-    expect(run.code).toBe(0);
+    expect(run).toMatchObject({ code: 0 }); // on failure, shows what sftp printed
     expect(run.stderr).toMatch(/denied|failure/i);
     expect(lstatSync(server.dir).mode & 0o777).toBe(before);
     expect(existsSync(server.dir)).toBe(true);
@@ -146,7 +146,7 @@ describe('sftp (security)', () => {
       '-rm readme.txt',
       '-chmod 777 readme.txt',
     ]);
-    expect(run.code).toBe(0);
+    expect(run).toMatchObject({ code: 0 }); // on failure, shows what sftp printed
     expect(readFileSync(join(local, 'readme.txt'), 'utf8')).toBe('read me\n');
     expect(existsSync(join(own.dir, 'upload.txt'))).toBe(false);
     expect(existsSync(join(own.dir, 'made'))).toBe(false);
