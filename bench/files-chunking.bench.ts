@@ -20,7 +20,6 @@ const VERSIONS = 10;
 const EDITS_PER_VERSION = 3;
 const STORE_BYTES = 64 * MiB;
 
-/** MiB/s of `fn` over `bytes`, the median of ROUNDS runs. */
 /** Runs `work` over `items` with at most four calls in flight. */
 async function fourAtATime<T>(items: T[], work: (item: T, index: number) => Promise<unknown>): Promise<void> {
   let next = 0;
@@ -32,6 +31,7 @@ async function fourAtATime<T>(items: T[], work: (item: T, index: number) => Prom
   }));
 }
 
+/** MiB/s of `fn` over `bytes`, the median of ROUNDS runs. */
 function throughput(bytes: number, fn: () => unknown): number {
   const rates: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -110,20 +110,30 @@ export async function run(): Promise<void> {
   const env = benchEnv();
   const nc = await env.connect('files', 'bench-files-chunking');
   const store = await JetStreamChunkStore.open(nc);
-  const chunks: Chunk[] = chunkBuffer(data.subarray(0, STORE_BYTES));
-  // Four in flight, as putStream and the raw reference below: all at once times out on a loaded box.
-  const putRate = await throughputAsync(STORE_BYTES, () => fourAtATime(chunks, (c) => store.put(c.hash, c.data)), 1);
-  const getRate = await throughputAsync(STORE_BYTES, () => fourAtATime(chunks, (c) => store.get(c.hash)), 3);
-
   const admin = await env.connect('admin', 'bench-files-chunking-raw');
   const jsm = await admin.jetstreamManager();
   await jsm.streams.add({ name: 'BENCH_RAW_CHUNKS', subjects: ['rawchunk.>'], allow_direct: true, max_msgs_per_subject: 1 });
   const js = admin.jetstream();
-  const pieces = Array.from({ length: STORE_BYTES / MiB }, (_, k) => data.subarray(k * MiB, (k + 1) * MiB));
-  const rawPut = await throughputAsync(STORE_BYTES, () => fourAtATime(pieces, (p, k) => js.publish(`rawchunk.${k}`, p)), 1);
   const direct = (jsm as unknown as { direct: { getMessage(stream: string, query: { last_by_subj: string }): Promise<unknown> } }).direct;
-  const rawGet = await throughputAsync(STORE_BYTES, () => fourAtATime(pieces, (_, k) => direct.getMessage('BENCH_RAW_CHUNKS', { last_by_subj: `rawchunk.${k}` })), 3);
-  record({ bench: BENCH, name: 'JetStreamChunkStore.put (verifies SHA-256)', value: putRate, unit: 'MiB/s', raw: { name: 'js.publish of the same bytes, 1 MiB messages', value: rawPut, unit: 'MiB/s' }, minShareOfRaw: 0.6 });
-  record({ bench: BENCH, name: 'JetStreamChunkStore.get (direct get, verifies SHA-256)', value: getRate, unit: 'MiB/s', raw: { name: 'direct get of the same bytes, 1 MiB messages', value: rawGet, unit: 'MiB/s' }, minShareOfRaw: 0.6 });
-  conditions(BENCH, { 'store figures': `${STORE_BYTES / MiB} MiB in ${chunks.length} chunks, four puts (then four gets) in flight, stream ${STREAMS.chunks} R1 on one nats-server` });
+  // Two rounds, raw and ours alternating, each on bytes not stored before (a repeated put is a cheap
+  // duplicate), the better of the two each: the first writes of a fresh server (files made, caches
+  // cold) count against neither side alone. Four in flight, as putStream: all at once times out on a loaded box.
+  const put: number[] = [];
+  const get: number[] = [];
+  const rawPut: number[] = [];
+  const rawGet: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    const bytes = data.subarray(round * STORE_BYTES, (round + 1) * STORE_BYTES);
+    const pieces = Array.from({ length: STORE_BYTES / MiB }, (_, k) => bytes.subarray(k * MiB, (k + 1) * MiB));
+    rawPut.push(await throughputAsync(STORE_BYTES, () => fourAtATime(pieces, (p, k) => js.publish(`rawchunk.${round}.${k}`, p)), 1));
+    rawGet.push(await throughputAsync(STORE_BYTES, () => fourAtATime(pieces, (_, k) => direct.getMessage('BENCH_RAW_CHUNKS', { last_by_subj: `rawchunk.${round}.${k}` })), 3));
+    const chunks: Chunk[] = chunkBuffer(bytes);
+    put.push(await throughputAsync(STORE_BYTES, () => fourAtATime(chunks, (c) => store.put(c.hash, c.data)), 1));
+    get.push(await throughputAsync(STORE_BYTES, () => fourAtATime(chunks, (c) => store.get(c.hash)), 3));
+  }
+  const [putRate, getRate] = [Math.max(...put), Math.max(...get)];
+  const chunks = chunkBuffer(data.subarray(0, STORE_BYTES));
+  record({ bench: BENCH, name: 'JetStreamChunkStore.put (verifies SHA-256)', value: putRate, unit: 'MiB/s', raw: { name: 'js.publish of the same bytes, 1 MiB messages', value: Math.max(...rawPut), unit: 'MiB/s' }, minShareOfRaw: 0.6 });
+  record({ bench: BENCH, name: 'JetStreamChunkStore.get (direct get, verifies SHA-256)', value: getRate, unit: 'MiB/s', raw: { name: 'direct get of the same bytes, 1 MiB messages', value: Math.max(...rawGet), unit: 'MiB/s' }, minShareOfRaw: 0.6 });
+  conditions(BENCH, { 'store figures': `${STORE_BYTES / MiB} MiB in ${chunks.length} chunks, four puts (then four gets) in flight, better of 2 alternating rounds (raw then ours) each, stream ${STREAMS.chunks} R1 on one nats-server` });
 }
