@@ -2,6 +2,7 @@ import type { NatsConnection } from 'nats';
 import { DirectoryChunkStore, JetStreamChunkStore } from '@encedeus/chunks';
 import type { Projection } from '@encedeus/messaging';
 import { AuditProjection } from '../../services/gateway/src/audit/audit.projection';
+import { FleetNamesProjection } from '../../services/gateway/src/audit/fleet-names.projection';
 import { IdentityTablesProjection } from '../../services/gateway/src/identity/identity-tables.projection';
 import { FilesProjection } from '../../services/files/src/projections/files.projection';
 import { FleetProjection } from '../../services/nodes/src/projections/fleet.projection';
@@ -10,7 +11,7 @@ import { UsersReadModelProjection } from '../../services/users/src/projections/u
 
 /** Every service's read-model projections, for `npm run projections:rebuild`. */
 const REGISTRY: Record<string, (nc: NatsConnection) => Projection[] | Promise<Projection[]>> = {
-  gateway: () => [new AuditProjection(), new IdentityTablesProjection()],
+  gateway: () => [new AuditProjection(), new FleetNamesProjection(), new IdentityTablesProjection()],
   users: () => [new UsersReadModelProjection()],
   nodes: () => [new FleetProjection()],
   plugins: () => [new PluginsProjection()],

@@ -10,6 +10,7 @@ import { MessagingModule, NATS_CONNECTION, Projector } from '@encedeus/messaging
 import { PermissionGuard, PRINCIPAL_RESOLVER, type PrincipalResolver } from '@encedeus/security';
 import { AuditController } from './audit/audit.controller';
 import { AuditProjection, GATEWAY_SCHEMA } from './audit/audit.projection';
+import { FleetNamesProjection } from './audit/fleet-names.projection';
 import { RequestSourceInterceptor, RequestSources } from './audit/request-sources';
 import { SubjectNames } from './audit/subject-names';
 import { HttpErrorFilter } from './common/http-exception.filter';
@@ -26,12 +27,16 @@ import { HttpMetricsMiddleware, MetricsController } from './observability/metric
 const anonymousResolver: PrincipalResolver = { resolve: async () => null };
 
 export const AUDIT_PROJECTOR = Symbol('AUDIT_PROJECTOR');
+export const FLEET_NAMES_PROJECTOR = Symbol('FLEET_NAMES_PROJECTOR');
 
-/** Starts the gateway's own projections (the audit log) and stops them on shutdown. */
+/** Starts the gateway's own projections (the audit log, the names of deleted servers, nodes and templates) and stops them on shutdown. */
 class GatewayProjections implements OnApplicationBootstrap, OnApplicationShutdown {
-  constructor(@Inject(AUDIT_PROJECTOR) private readonly audit: Projector) {}
-  async onApplicationBootstrap() { await this.audit.start(); }
-  async onApplicationShutdown() { await this.audit.stop(); }
+  constructor(
+    @Inject(AUDIT_PROJECTOR) private readonly audit: Projector,
+    @Inject(FLEET_NAMES_PROJECTOR) private readonly fleetNames: Projector,
+  ) {}
+  async onApplicationBootstrap() { await Promise.all([this.audit.start(), this.fleetNames.start()]); }
+  async onApplicationShutdown() { await Promise.all([this.audit.stop(), this.fleetNames.stop()]); }
 }
 
 @Module({})
@@ -86,6 +91,11 @@ export class GatewayModule implements NestModule {
         {
           provide: AUDIT_PROJECTOR,
           useFactory: (nc: NatsConnection, ds: DataSource) => new Projector(nc, ds, new AuditProjection(), { coalesceMs: 50 }),
+          inject: [NATS_CONNECTION, DataSource],
+        },
+        {
+          provide: FLEET_NAMES_PROJECTOR,
+          useFactory: (nc: NatsConnection, ds: DataSource) => new Projector(nc, ds, new FleetNamesProjection(), { coalesceMs: 50 }),
           inject: [NATS_CONNECTION, DataSource],
         },
         GatewayProjections,

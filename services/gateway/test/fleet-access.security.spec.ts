@@ -336,6 +336,69 @@ describe('fleet access (security)', () => {
     expect((await auditOf(auditor.token, `node/${nodeId}`)).filter((r) => r.subjectName !== undefined)).toEqual([]);
   }, 60_000);
 
+  it('names deleted servers, nodes and templates by the last name they had, only to whoever could see them (issue 14)', async () => {
+    const http = stack.http;
+    const viewer = await userWith('fleet-viewer', ['audit.read', 'events.read', 'servers.read', 'nodes.read', 'templates.read']);
+    const auditor = await userWith('blind-auditor', ['audit.read', 'events.read']);
+    const template = await http().post('/api/v1/templates').set('Authorization', as(admin)).send({ name: 'doomed template', driver: 'process', startup: 'echo hi' });
+    expect(template.status).toBe(201);
+    const node = await http().post('/api/v1/nodes').set('Authorization', as(admin)).send({ name: 'doomed-node', memory_mb: 512, cpu_percent: 50, storage_size: '1G' });
+    expect(node.status).toBe(201);
+    const server = await http().post('/api/v1/servers').set('Authorization', as(admin)).send({ name: 'doomed-echo', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, limits: { memory_mb: 64, cpu_percent: 10, disk_mb: 64 } });
+    expect(server.status).toBe(201);
+    await stack.waitFor('doomed-echo installed', async () => (await http().get(`/api/v1/servers/${server.body.id}`).set('Authorization', as(admin))).body.state === 'offline', 60_000);
+    // Renamed before it goes: the last name is the one shown.
+    expect((await http().patch(`/api/v1/servers/${server.body.id}`).set('Authorization', as(admin)).send({ name: 'doomed-echo-renamed' })).status).toBe(200);
+    expect((await http().delete(`/api/v1/templates/${template.body.id}`).set('Authorization', as(admin))).status).toBeLessThan(300);
+    expect((await http().delete(`/api/v1/nodes/${node.body.id}`).set('Authorization', as(admin))).status).toBeLessThan(300);
+    expect((await http().delete(`/api/v1/servers/${server.body.id}`).set('Authorization', as(admin))).status).toBeLessThan(300);
+    await stack.waitFor('doomed-echo deleted', async () => (await http().get(`/api/v1/servers/${server.body.id}`).set('Authorization', as(admin))).status === 404, 30_000);
+    const deleted: [string, string, string][] = [
+      [`server/${server.body.id}`, 'doomed-echo-renamed', 'server.deleted'],
+      [`node/${node.body.id}`, 'doomed-node', 'node.deleted'],
+      [`template/${template.body.id}`, 'doomed template', 'template.deleted'],
+    ];
+    type Row = { subject: string; action: string; subjectName?: string };
+    const auditOf = async (token: string, subject: string): Promise<Row[]> => (await http().get(`/api/v1/audit?subject=${encodeURIComponent(subject)}`).set('Authorization', as(token))).body.items;
+
+    for (const [subject, name, deletion] of deleted) {
+      const rows = await stack.waitFor(`${deletion} named in the audit log`, async () => {
+        const r = await auditOf(viewer.token, subject);
+        return r.some((e) => e.action === deletion && e.subjectName !== undefined) ? r : undefined;
+      }, 20_000).catch(() => auditOf(viewer.token, subject));
+      expect({ subject, names: [...new Set(rows.map((r) => r.subjectName))] }).toEqual({ subject, names: [name] });
+      const [aggregate, id] = subject.split('/');
+      const feed = await http().get(`/api/v1/events?aggregate=${aggregate}&aggregate_id=${id}&limit=200`).set('Authorization', as(viewer.token));
+      expect({ subject, names: [...new Set((feed.body.items as { subjectName?: string }[]).map((i) => i.subjectName))] }).toEqual({ subject, names: [name] });
+
+      const hidden = await auditOf(auditor.token, subject);
+      expect(hidden.length).toBeGreaterThan(0);
+      expect(JSON.stringify(hidden)).not.toContain(name);
+    }
+  }, 120_000);
+
+  it('names the target of alert rules, only to whoever may see it (issue 14)', async () => {
+    const http = stack.http;
+    const rules = [
+      await http().post('/api/v1/alerts/rules').set('Authorization', as(admin)).send({ name: 'echo hot', target: `server:${serverId}`, field: 'cpu_percent', comparator: '>', threshold: 1000 }),
+      await http().post('/api/v1/alerts/rules').set('Authorization', as(admin)).send({ name: 'node hot', target: `node:${nodeId}`, field: 'cpu_percent', comparator: '>', threshold: 1000 }),
+    ];
+    for (const r of rules) expect(r.status).toBe(201);
+    const ids = rules.map((r) => r.body.id as string);
+    const watcher = await userWith('alert-watcher', ['metrics.read']);
+    type Rule = { id: string; target: string; target_name?: string };
+    const listed = async (token: string) => ((await http().get('/api/v1/alerts/rules').set('Authorization', as(token))).body.items as Rule[]).filter((r) => ids.includes(r.id));
+
+    expect((await listed(admin)).map((r) => r.target_name).sort()).toEqual(['admins-echo', 'sec-node']);
+    expect((await http().get(`/api/v1/alerts/rules/${ids[0]}`).set('Authorization', as(admin))).body).toMatchObject({ target: `server:${serverId}`, target_name: 'admins-echo' });
+    // metrics.read alone shows the rules but neither the server (not its owner nor a sub-user) nor the node (no nodes.read) by name.
+    const seenByWatcher = await listed(watcher.token);
+    expect(seenByWatcher).toHaveLength(2);
+    expect(seenByWatcher.filter((r) => r.target_name !== undefined)).toEqual([]);
+    expect(JSON.stringify((await http().get(`/api/v1/alerts/rules/${ids[0]}`).set('Authorization', as(watcher.token))).body)).not.toContain('admins-echo');
+    for (const id of ids) await http().delete(`/api/v1/alerts/rules/${id}`).set('Authorization', as(admin));
+  }, 60_000);
+
   it('records the address and user agent of the request behind each change, and none for changes made on the bus (issue 14)', async () => {
     const http = stack.http;
     const ua = `audit-check/1.0 (${randomUUID()})`;

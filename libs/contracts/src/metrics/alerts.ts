@@ -48,6 +48,8 @@ export interface AlertRuleView {
   id: string;
   name: string;
   target: string;
+  /** The name of the target's server or node, set by the gateway when the caller may see it; absent otherwise (deleted, or hidden from the caller). */
+  target_name?: string;
   field: (typeof METRICS_FIELDS)[number];
   comparator: AlertComparator;
   threshold: number;

@@ -13,6 +13,7 @@ const INBOX = ['_INBOX.>'];
 export const DURABLE_OWNERS: ReadonlyArray<{ stream: string; name: string; owner: string }> = [
   { stream: STREAMS.events, name: 'gateway_audit', owner: 'gateway' },
   { stream: STREAMS.events, name: 'gateway_identity', owner: 'gateway' },
+  { stream: STREAMS.events, name: 'gateway_fleet_names', owner: 'gateway' },
   { stream: STREAMS.events, name: 'users_read_model', owner: 'users' },
   { stream: STREAMS.events, name: 'auth_user_credentials', owner: 'auth' },
   { stream: STREAMS.events, name: 'nodes_fleet_read_model', owner: 'nodes' },

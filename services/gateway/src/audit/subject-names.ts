@@ -1,9 +1,11 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { canSeeServer, type NodeView, type Page, type ServerView, type TemplateView } from '@encedeus/contracts';
+import { DataSource } from 'typeorm';
+import { canSeeServer, seesEveryServer, type NodeView, type Page, type ServerView, type TemplateView } from '@encedeus/contracts';
 import { CommandClient, type CommandMeta } from '@encedeus/messaging';
 import { hasPermission, type Principal } from '@encedeus/security';
 import { serverListFilter } from '../fleet/fleet-access';
 import { IdentityProjection } from '../identity/identity.projection';
+import { FLEET_NAMES } from './fleet-names.projection';
 
 /** How long one ask of the nodes service may take; past it the page shows ids, never an error. */
 const FLEET_ASK_MS = 3000;
@@ -26,8 +28,10 @@ type FleetKind = 'server' | 'node' | 'template';
  * come from the gateway's identity projection; servers, nodes and templates are asked of the nodes
  * service in one batch per kind, with the caller's own view of the fleet: servers through the same
  * filter as `GET /servers` and contracts' canSeeServer, nodes only with `nodes.read`, templates only
- * with `templates.read`. A name the caller may not see stays an id, as does one of a deleted
- * aggregate (the fleet's read model no longer holds it).
+ * with `templates.read`. A deleted aggregate (the fleet's read model no longer holds it) is named
+ * by the last name it had (FleetNamesProjection), under the same rule: a deleted node or template
+ * with `nodes.read` / `templates.read`, a deleted server only for whoever sees every server or
+ * owned it. A name the caller may not see stays an id.
  */
 @Injectable()
 export class SubjectNames {
@@ -36,6 +40,7 @@ export class SubjectNames {
   constructor(
     @Optional() private readonly commands?: CommandClient,
     @Optional() @Inject(IdentityProjection) private readonly identity?: IdentityProjection,
+    @Optional() private readonly dataSource?: DataSource,
   ) {}
 
   /** Looks up everything `subjects` and `actors` point at that `principal` may see. Never throws: an unanswered ask leaves ids. */
@@ -59,6 +64,7 @@ export class SubjectNames {
     await Promise.all(
       (Object.keys(wanted) as FleetKind[]).filter((k) => wanted[k].size > 0 && mayList[k]).map(async (kind) => (fleet[kind] = await this.fleetNames(kind, [...wanted[kind]], principal, meta))),
     );
+    await this.formerNames(wanted, mayList, fleet, principal);
     return {
       subject: (subject) => {
         const [kind, id] = subject.split('/');
@@ -84,6 +90,24 @@ export class SubjectNames {
         return undefined;
       },
     };
+  }
+
+  /** Adds the last names of what the fleet did not answer for (deleted since), as far as the caller may know them. */
+  private async formerNames(wanted: Record<FleetKind, Set<string>>, mayList: Record<FleetKind, boolean>, fleet: Record<FleetKind, Map<string, string>>, principal: Principal): Promise<void> {
+    if (!this.dataSource) return;
+    const missing = (Object.keys(wanted) as FleetKind[]).filter((k) => mayList[k]).flatMap((k) => [...wanted[k]].filter((id) => !fleet[k].has(id)).map((id) => `${k}/${id}`));
+    if (missing.length === 0) return;
+    try {
+      const rows: { subject: string; name: string; owner_id: string | null }[] = await this.dataSource.query(`select subject, name, owner_id from ${FLEET_NAMES} where subject = any($1::text[])`, [missing]);
+      for (const row of rows) {
+        const [kind, id] = row.subject.split('/') as [FleetKind, string];
+        // Nobody's membership of a deleted server is kept but its owner's: sub-users see its id.
+        if (kind === 'server' && !seesEveryServer(principal) && row.owner_id !== principal.userId) continue;
+        fleet[kind].set(id, row.name);
+      }
+    } catch (error) {
+      this.logger.warn(`subject-names: names of deleted aggregates not looked up: ${(error as Error).message}`);
+    }
   }
 
   private async fleetNames(kind: FleetKind, ids: string[], principal: Principal, meta: CommandMeta): Promise<Map<string, string>> {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { AlertVerbs, createAlertRuleSchema, ForbiddenError, updateAlertRuleSchema, type AlertRuleView, type Page, type ServerView } from '@encedeus/contracts';
 import { CommandClient, type CommandMeta } from '@encedeus/messaging';
 import { CurrentPrincipal, hasPermission, RequirePermission, type Principal } from '@encedeus/security';
+import { SubjectNames } from '../audit/subject-names';
 import { commandMeta } from '../common/request-meta';
 import { UuidParam } from '../common/uuid-param';
 import { assertCanSee } from '../fleet/fleet-access';
@@ -17,12 +18,16 @@ class AlertRuleQuery extends createZodDto(z.object({ firing: z.enum(['true', 'fa
 /**
  * Alert rules (issue 12, docs/metrics.md): `alerts.manage` writes, `metrics.read` reads. A rule's
  * target must be one the caller may read (`nodes.read` for a node, canSeeServer for a server); a
- * server rule is bound to the node the server is placed on (only its samples count).
+ * server rule is bound to the node the server is placed on (only its samples count). Reads name
+ * each rule's target (`target_name`) as far as the caller may see it (SubjectNames).
  */
 @ApiTags('alerts')
 @Controller('alerts/rules')
 export class AlertRulesController {
-  constructor(private readonly commands: CommandClient) {}
+  constructor(
+    private readonly commands: CommandClient,
+    private readonly names: SubjectNames,
+  ) {}
 
   @RequirePermission('alerts.manage')
   @Post()
@@ -33,14 +38,16 @@ export class AlertRulesController {
 
   @RequirePermission('metrics.read')
   @Get()
-  list(@Query() query: AlertRuleQuery, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.commands.send<Page<AlertRuleView>>('metrics', AlertVerbs.list, query, commandMeta(req, p));
+  async list(@Query() query: AlertRuleQuery, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<Page<AlertRuleView>> {
+    const page = await this.commands.send<Page<AlertRuleView>>('metrics', AlertVerbs.list, query, commandMeta(req, p));
+    return { ...page, items: await this.named(page.items, p) };
   }
 
   @RequirePermission('metrics.read')
   @Get(':id')
-  get(@Param('id', UuidParam) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.commands.send<AlertRuleView>('metrics', AlertVerbs.get, { id }, commandMeta(req, p));
+  async get(@Param('id', UuidParam) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<AlertRuleView> {
+    const [rule] = await this.named([await this.commands.send<AlertRuleView>('metrics', AlertVerbs.get, { id }, commandMeta(req, p))], p);
+    return rule;
   }
 
   @RequirePermission('alerts.manage')
@@ -56,6 +63,16 @@ export class AlertRulesController {
   @HttpCode(204)
   async remove(@Param('id', UuidParam) id: string, @Req() req: Request, @CurrentPrincipal() p: Principal): Promise<void> {
     await this.commands.send('metrics', AlertVerbs.delete, { id }, commandMeta(req, p));
+  }
+
+  /** The rules with their targets' names (`node:<id>` is the subject `node/<id>`), only those the caller may see. */
+  private async named(rules: AlertRuleView[], p: Principal): Promise<AlertRuleView[]> {
+    const subject = (target: string) => target.replace(':', '/');
+    const names = await this.names.resolve(p, rules.map((r) => subject(r.target)), []);
+    return rules.map((r) => {
+      const name = names.subject(subject(r.target));
+      return name ? { ...r, target_name: name } : r;
+    });
   }
 
   /** Checks the caller may read the target; a server's node id binds the rule to the samples of that node. */

@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { SubjectNames } from '../audit/subject-names';
 import { AgentDataIngest } from './agent-ingest';
 import { ExternalAgentsController } from './agents.controller';
 import { AlertRulesController } from './alert-rules.controller';
@@ -8,6 +9,6 @@ import { UsageMetricsController } from './metrics.controllers';
 @Module({})
 export class MetricsModule {
   static forRoot(): DynamicModule {
-    return { module: MetricsModule, controllers: [UsageMetricsController, ExternalAgentsController, AlertRulesController], providers: [AgentDataIngest], exports: [AgentDataIngest] };
+    return { module: MetricsModule, controllers: [UsageMetricsController, ExternalAgentsController, AlertRulesController], providers: [AgentDataIngest, SubjectNames], exports: [AgentDataIngest] };
   }
 }

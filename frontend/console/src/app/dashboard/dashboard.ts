@@ -4,6 +4,7 @@ import { MatCardModule } from '@angular/material/card';
 import { MatProgressBarModule } from '@angular/material/progress-bar';
 import { RouterLink } from '@angular/router';
 import { ApiError, toApiError } from '../core/api-error';
+import { alertTargetLabel } from '../core/alert-toasts';
 import { Auth } from '../core/auth';
 import { Realtime } from '../core/realtime';
 import { FleetNode, NodeUsage, NodesApi } from '../nodes/nodes-api';
@@ -104,12 +105,12 @@ interface NodeCard {
           <adm-notice [error]="e" (retry)="loadAlerts()" />
         } @else {
           <ol class="events">
-            @for (a of alerts(); track a.id) {
+            @for (a of alertRows(); track a.id) {
               <li data-testid="alert-row">
                 <span class="time">{{ a.raised_at | date: 'mediumTime' }}</span>
                 <strong>{{ a.name }}</strong>
                 <code class="type">{{ a.field }} {{ a.comparator }} {{ a.threshold }}</code>
-                <span class="subject">{{ a.target }}</span>
+                <span class="subject" [title]="a.target">{{ a.targetLabel }}</span>
               </li>
             } @empty {
               <li class="hint empty">No alert is raised.</li>
@@ -174,6 +175,8 @@ export class Dashboard {
   ];
   protected readonly fleetError = signal<ApiError | null>(null);
   protected readonly alerts = signal<AlertRuleView[]>([]);
+  /** The raised alerts with their target named (`server e2e-echo`), or a short id where the gateway gave no name. */
+  protected readonly alertRows = computed(() => this.alerts().map((a) => ({ ...a, targetLabel: alertTargetLabel(a.target, a.target_name) })));
   protected readonly alertsError = signal<ApiError | null>(null);
   protected readonly canNodes = computed(() => this.auth.can('nodes.read'));
   protected readonly canEvents = computed(() => this.auth.can('events.read'));
