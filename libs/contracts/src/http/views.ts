@@ -319,6 +319,7 @@ export const alertRuleViewSchema = z
     id: uuid,
     name: z.string(),
     target: z.string(),
+    target_name: z.string().optional().describe("The target server's or node's name, when the caller may see it"),
     field: z.enum(METRICS_FIELDS),
     comparator: z.enum(ALERT_COMPARATORS),
     threshold: z.number(),
