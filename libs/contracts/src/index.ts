@@ -338,10 +338,14 @@ export {
   type ServerFileContents,
   type ServerFileEntry,
   type ServerFileProgress,
+  type ServerDirectoryCreated,
+  type ServerFileModeChanged,
   type ServerFileReadTransfer,
+  type ServerFileRenamed,
   type ServerFilesCommand,
   type ServerFileVerb,
   type ServerFileWriteTransfer,
+  type ServerFileWritten,
 } from './fleet/server-files';
 export {
   canControlServer,
@@ -462,6 +466,7 @@ export {
   type FsStats,
   type QuotaView,
   type RawFileView,
+  type VfsFileView,
 } from './files/files';
 
 // Plugins (services/plugins, issue 13).

@@ -110,6 +110,14 @@ export interface FsEntry {
   modified: string;
 }
 
+/** A file stored at a path of a user's VFS (`POST /fs/upload`, a server file exported): its entry, path and digest. */
+export interface VfsFileView extends FsEntry {
+  type: 'file';
+  path: string;
+  sha256: string;
+  chunks_count: number;
+}
+
 /** A raw file (`/files`, seed 001). */
 export interface RawFileView {
   id: string;

@@ -126,6 +126,27 @@ export interface ServerFileWriteTransfer {
   transfer: string;
 }
 
+/** `fs.rename` reply. */
+export interface ServerFileRenamed {
+  renamed: true;
+}
+
+/** `fs.mkdir` reply. */
+export interface ServerDirectoryCreated {
+  created: true;
+}
+
+/** `fs.chmod` reply. */
+export interface ServerFileModeChanged {
+  changed: true;
+}
+
+/** What an upload or an import answers once committed: the file's path in the server directory and its bytes. */
+export interface ServerFileWritten {
+  path: string;
+  size: number;
+}
+
 /**
  * The data plane of a streamed transfer (docs/server-files.md, "Streamed transfers"): requests from
  * the gateway straight to the agent on `agent.<nodeId>.xfer.<transfer>.<op>`, answered by the agent.

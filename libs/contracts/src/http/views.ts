@@ -3,11 +3,11 @@ import { ERROR_CODES } from '../errors';
 import type { ApiKeyView, PictureReply, RoleView, SshKeyView, TokenPair, UserView } from '../identity/identity.schemas';
 import { nodeSpecSchema, usageHistoryRanges, type Enrollment, type EnrollReply, type NodeUsage, type NodeView, type UsageHistory } from '../fleet/nodes';
 import { limitsSchema, templateVariableSchema, type TemplateView } from '../fleet/templates';
-import { SERVER_STATES, type ServerView } from '../fleet/servers';
+import { POWER_ACTIONS, SERVER_STATES, type PowerAction, type ServerView } from '../fleet/servers';
 import { JOB_RUNTIMES, JOB_STATUSES, type JobSummary, type JobView } from '../fleet/jobs';
 import { BACKUP_STATUSES, type BackupView } from '../files/backups';
-import type { FsEntry, FsStats, QuotaView, RawFileView } from '../files/files';
-import type { ServerFileContents, ServerFileEntry } from '../fleet/server-files';
+import type { FsEntry, FsStats, QuotaView, RawFileView, VfsFileView } from '../files/files';
+import type { ServerDirectoryCreated, ServerFileContents, ServerFileEntry, ServerFileModeChanged, ServerFileRenamed, ServerFileWritten } from '../fleet/server-files';
 import { SUBUSER_PERMISSIONS, type SubuserPermission } from '../fleet/access';
 import type { SubuserView } from '../fleet/subusers';
 import type { ServerSftpView } from '../fleet/sftp';
@@ -230,6 +230,11 @@ export const serverSftpSchema = z.object({ host: z.string(), port: z.number().in
 /** `GET /servers/:id`: the server and how to reach its files over SFTP (null when off). */
 export const serverDetailSchema = serverViewSchema.extend({ sftp: serverSftpSchema.nullable() }).meta({ id: 'ServerDetail' });
 
+/** `POST /servers/:id/power`: the server after the action, and the action. */
+export const serverPoweredSchema = serverViewSchema
+  .extend({ action: z.enum(POWER_ACTIONS) })
+  .meta({ id: 'ServerPowered' }) satisfies z.ZodType<ServerView & { action: PowerAction }>;
+
 export const jobViewSchema = z
   .object({
     id: uuid,
@@ -285,6 +290,19 @@ export const fsStatsSchema = z
 
 export const quotaViewSchema = z.object({ used_bytes: z.number(), quota_bytes: z.number() }).meta({ id: 'Quota' }) satisfies z.ZodType<QuotaView>;
 
+/** `POST /fs/upload` and a server file exported to the VFS. */
+export const vfsFileViewSchema = z
+  .object({
+    path: z.string(),
+    name: z.string(),
+    type: z.literal('file'),
+    size: z.number(),
+    modified: isoTime,
+    sha256: z.string(),
+    chunks_count: z.number().int(),
+  })
+  .meta({ id: 'VfsFile' }) satisfies z.ZodType<VfsFileView>;
+
 /** `POST /fs/mkdir`, `DELETE /fs/delete`, `POST /fs/move`. */
 export const pathReplySchema = z.object({ message: z.string(), path: z.string() }).loose().meta({ id: 'PathReply' });
 
@@ -300,8 +318,14 @@ export const serverFileEntrySchema = z
 
 export const serverFileContentsSchema = z.object({ data: z.string(), size: z.number() }) satisfies z.ZodType<ServerFileContents>;
 
-/** Replies of the server file verbs (rename, copy, delete, chmod, compress, decompress, upload, import, export). */
-export const serverFileReplySchema = z.record(z.string(), z.unknown()).describe('What the agent did (verb specific)').meta({ id: 'ServerFileReply' });
+export const serverFileRenamedSchema = z.object({ renamed: z.literal(true) }).meta({ id: 'ServerFileRenamed' }) satisfies z.ZodType<ServerFileRenamed>;
+export const serverDirectoryCreatedSchema = z.object({ created: z.literal(true) }).meta({ id: 'ServerDirectoryCreated' }) satisfies z.ZodType<ServerDirectoryCreated>;
+export const serverFileModeChangedSchema = z.object({ changed: z.literal(true) }).meta({ id: 'ServerFileModeChanged' }) satisfies z.ZodType<ServerFileModeChanged>;
+
+/** `POST /servers/:id/files/upload` and `import`, once committed. */
+export const serverFileWrittenSchema = z
+  .object({ path: z.string().describe('The file\'s path in the server directory'), size: z.number().int().describe('Bytes written') })
+  .meta({ id: 'ServerFileWritten' }) satisfies z.ZodType<ServerFileWritten>;
 
 export const subuserViewSchema = z
   .object({

@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { ConflictError, NotFoundError, SERVER_FILE_ARGS, SERVER_FILE_VERBS, ValidationError, type ServerFileVerb } from '@encedeus/contracts';
+import {
+  ConflictError,
+  NotFoundError,
+  SERVER_FILE_ARGS,
+  SERVER_FILE_VERBS,
+  ValidationError,
+  type ServerDirectoryCreated,
+  type ServerFileModeChanged,
+  type ServerFileRenamed,
+  type ServerFileVerb,
+} from '@encedeus/contracts';
 import type { CommandHandler } from '../bus/agent-bus';
 import type { DiskQuotas } from './disk-quota';
 import type { FileTransfers } from './file-transfers';
@@ -40,11 +50,11 @@ export function fsCommandHandlers(serverDir: (serverId: string) => string | unde
     list: (f, a) => f.list(a.path, a.limit, a.cursor),
     contents: (f, a) => f.contents(a.path),
     write: (f, a) => f.write(a.path, a.data),
-    rename: async (f, a) => (await f.rename(a.from, a.to), { renamed: true }),
+    rename: async (f, a): Promise<ServerFileRenamed> => (await f.rename(a.from, a.to), { renamed: true }),
     copy: (f, a) => f.copy(a.path),
     delete: (f, a) => f.delete(a.paths),
-    mkdir: async (f, a) => (await f.mkdir(a.path), { created: true }),
-    chmod: async (f, a) => (await f.chmod(a.path, a.mode), { changed: true }),
+    mkdir: async (f, a): Promise<ServerDirectoryCreated> => (await f.mkdir(a.path), { created: true }),
+    chmod: async (f, a): Promise<ServerFileModeChanged> => (await f.chmod(a.path, a.mode), { changed: true }),
     compress: (f, a) => compress(f.serverJail, a.paths, a.name),
     decompress: (f, a) => decompress(f.serverJail, a.path),
     open_read: (f, a, id) => transfers.openRead(f.serverJail, id, a.path),

@@ -12,9 +12,9 @@ import {
   setQuotaBodySchema,
   Subjects,
   userPathSchema,
-  type FsEntry,
   type QuotaView,
   type RawFileView,
+  type VfsFileView,
 } from '@encedeus/contracts';
 import { CommandHandler, EventStore, Projector } from '@encedeus/messaging';
 import type { ChunkStore } from '@encedeus/chunks';
@@ -105,7 +105,7 @@ export class FilesCommands {
   }
 
   @MessagePattern(Subjects.command('files', 'commit_upload'))
-  async commitUpload(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<RawFileView | (FsEntry & { path: string; sha256: string; chunks_count: number })> {
+  async commitUpload(@Payload() data: unknown, @Ctx() ctx: NatsContext): Promise<RawFileView | VfsFileView> {
     const c = commitUploadSchema.extend({ user_id: userIdSchema }).parse(data);
     try {
       await this.assertStored(c.chunks.map((k) => k.hash));

@@ -20,6 +20,7 @@ import {
   type Page,
   type QuotaView,
   type RawFileView,
+  type VfsFileView,
   UsersVerbs,
 } from '@encedeus/contracts';
 import { putStream } from '@encedeus/chunks';
@@ -197,8 +198,8 @@ export class VfsController {
   @RequirePermission('files.write')
   @Post('upload')
   @HttpCode(200)
-  upload(@Req() req: Request, @Res({ passthrough: true }) res: Response, @CurrentPrincipal() p: Principal) {
-    return streamUpload(this.commands, this.chunks, req, res, p, (part) => {
+  upload(@Req() req: Request, @Res({ passthrough: true }) res: Response, @CurrentPrincipal() p: Principal): Promise<VfsFileView> {
+    return streamUpload<VfsFileView>(this.commands, this.chunks, req, res, p, (part) => {
       const given = (req.body as Record<string, unknown> | undefined)?.path ?? req.query.path;
       if (typeof given !== 'string') {
         throw new ValidationError('Send the "path" field before the "file" part (or ?path=)', [{ path: 'path', message: 'required before file' }]);

@@ -20,7 +20,9 @@ import {
   type ServerAction,
   type ServerFileReadTransfer,
   type ServerFileWriteTransfer,
+  type ServerFileWritten,
   type ServerView,
+  type VfsFileView,
 } from '@encedeus/contracts';
 import { readChunks } from '@encedeus/chunks';
 import { CommandClient, type CommandMeta } from '@encedeus/messaging';
@@ -99,7 +101,14 @@ export class ServerFileTransfersController {
    * Opens a write transfer at `path`, sends `source`, commits: `{ path, size }`. A refusal (the disk
    * limit) or a failure aborts the transfer on the agent: nothing partial stays.
    */
-  private async send(id: string, path: string, source: AsyncIterable<Buffer | Uint8Array | string>, expectedBytes: number | undefined, meta: CommandMeta, progress: TransferProgress) {
+  private async send(
+    id: string,
+    path: string,
+    source: AsyncIterable<Buffer | Uint8Array | string>,
+    expectedBytes: number | undefined,
+    meta: CommandMeta,
+    progress: TransferProgress,
+  ): Promise<ServerFileWritten> {
     const opened = await this.verb<ServerFileWriteTransfer>(id, 'open_write', { path, ...(expectedBytes !== undefined ? { expected_bytes: expectedBytes } : {}) }, meta);
     try {
       const size = await this.transfers.write(opened, source, (bytes) => progress.update(bytes));
@@ -209,7 +218,7 @@ export class ServerFileTransfersController {
           yield chunk;
         }
       };
-      const stored = await storeInVfs<unknown>(this.commands, chunks, meta, { userId: p.userId, path: vfsPath, name: baseName(vfsPath) }, Readable.from(counted(this.transfers.read(opened))), opened.size);
+      const stored = await storeInVfs<VfsFileView>(this.commands, chunks, meta, { userId: p.userId, path: vfsPath, name: baseName(vfsPath) }, Readable.from(counted(this.transfers.read(opened))), opened.size);
       progress.done(opened.size);
       return stored;
     } finally {

@@ -16,8 +16,11 @@ import {
   serverFilePathQuerySchema,
   type Page,
   type ServerAction,
+  type ServerDirectoryCreated,
   type ServerFileContents,
   type ServerFileEntry,
+  type ServerFileModeChanged,
+  type ServerFileRenamed,
   type ServerFileVerb,
   type ServerView,
 } from '@encedeus/contracts';
@@ -107,7 +110,7 @@ export class ServerFilesController {
   @Post('rename')
   @HttpCode(200)
   rename(@Param('id', UuidParam) id: string, @Body() body: RenameDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.call(id, 'files.write', 'rename', body, req, p);
+    return this.call<ServerFileRenamed>(id, 'files.write', 'rename', body, req, p);
   }
 
   /** Copies a file beside itself (`a copy.txt`); answers `{ name }`. */
@@ -130,7 +133,7 @@ export class ServerFilesController {
   @Post('mkdir')
   @HttpCode(201)
   mkdir(@Param('id', UuidParam) id: string, @Body() body: MkdirDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.call(id, 'files.write', 'mkdir', body, req, p);
+    return this.call<ServerDirectoryCreated>(id, 'files.write', 'mkdir', body, req, p);
   }
 
   /** Permission bits only (`"755"` or 0o755); setuid, setgid and sticky are 422. */
@@ -138,7 +141,7 @@ export class ServerFilesController {
   @Post('chmod')
   @HttpCode(200)
   chmod(@Param('id', UuidParam) id: string, @Body() body: ChmodDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
-    return this.call(id, 'files.write', 'chmod', body, req, p);
+    return this.call<ServerFileModeChanged>(id, 'files.write', 'chmod', body, req, p);
   }
 
   /** A tar.gz of paths in one directory, written there: `{ name }` (its path). Needs files.archive and files.write. */

@@ -41,7 +41,11 @@ import {
   roleViewSchema,
   serverDetailSchema,
   serverFileEntrySchema,
-  serverFileReplySchema,
+  serverDirectoryCreatedSchema,
+  serverFileModeChangedSchema,
+  serverFileRenamedSchema,
+  serverFileWrittenSchema,
+  serverPoweredSchema,
   serverViewSchema,
   sshKeyViewSchema,
   subuserViewSchema,
@@ -50,6 +54,7 @@ import {
   tokenPairSchema,
   usageHistorySchema,
   userViewSchema,
+  vfsFileViewSchema,
 } from '@encedeus/contracts';
 
 /**
@@ -70,7 +75,6 @@ const empty = (more: { status?: number; description?: string; errors?: number[] 
 
 const usersPage = pageOf(userViewSchema).meta({ id: 'UserPage' });
 const picture = bytes('image/*', { description: 'The picture (PNG, JPEG or WebP)' });
-const fileReply = json(serverFileReplySchema);
 const upload = { errors: [413, 415] };
 
 export const OPERATION_REPLIES: Record<string, OperationReply> = {
@@ -141,23 +145,23 @@ export const OPERATION_REPLIES: Record<string, OperationReply> = {
   ServersController_get: json(serverDetailSchema),
   ServersController_update: json(serverViewSchema),
   ServersController_remove: empty(),
-  ServersController_power: json(serverViewSchema),
+  ServersController_power: json(serverPoweredSchema),
   ServersController_command: json(commandSentSchema, { description: 'Accepted: the line was sent to the server\'s console' }),
 
   ServerFilesController_list: json(pageOf(serverFileEntrySchema).meta({ id: 'ServerFilePage' })),
   ServerFilesController_contents: bytes('text/plain', { description: 'The file as text (at most SERVER_FILE_TEXT_MAX_BYTES; larger is 413)', errors: [413] }),
   ServerFilesController_write: json(z.object({ size: z.number() }), upload),
-  ServerFilesController_rename: fileReply,
+  ServerFilesController_rename: json(serverFileRenamedSchema),
   ServerFilesController_copy: json(z.object({ name: z.string().describe('The copy\'s path') })),
   ServerFilesController_remove: json(z.object({ deleted: z.number().int().describe('Paths deleted (missing ones are skipped)') })),
-  ServerFilesController_mkdir: fileReply,
-  ServerFilesController_chmod: fileReply,
+  ServerFilesController_mkdir: json(serverDirectoryCreatedSchema),
+  ServerFilesController_chmod: json(serverFileModeChangedSchema),
   ServerFilesController_compress: json(z.object({ name: z.string().describe('The archive\'s path') }), { errors: [413] }),
   ServerFilesController_decompress: json(z.object({ entries: z.number().int() }), { errors: [413] }),
   ServerFileTransfersController_download: bytes('application/octet-stream', { description: 'The file\'s bytes (Range supported)' }),
-  ServerFileTransfersController_upload: json(serverFileReplySchema, upload),
-  ServerFileTransfersController_import: fileReply,
-  ServerFileTransfersController_export: fileReply,
+  ServerFileTransfersController_upload: json(serverFileWrittenSchema, upload),
+  ServerFileTransfersController_import: json(serverFileWrittenSchema),
+  ServerFileTransfersController_export: json(vfsFileViewSchema),
   ServerSubusersController_add: json(subuserViewSchema),
   ServerSubusersController_list: json(pageOf(subuserViewSchema).meta({ id: 'SubuserPage' })),
   ServerSubusersController_update: json(subuserViewSchema),
@@ -173,7 +177,7 @@ export const OPERATION_REPLIES: Record<string, OperationReply> = {
   RawFilesController_remove: empty(),
   VfsController_mkdir: json(pathReplySchema),
   VfsController_ls: json(z.array(fsEntrySchema), { description: 'One page; the next page\'s cursor is in the `X-Next-Cursor` header' }),
-  VfsController_upload: json(z.record(z.string(), z.unknown()), upload),
+  VfsController_upload: json(vfsFileViewSchema, upload),
   VfsController_download: bytes('application/octet-stream', { description: 'The file\'s bytes (Range supported)' }),
   VfsController_delete: json(pathReplySchema),
   VfsController_move: json(pathReplySchema),
