@@ -1,4 +1,4 @@
-import { sftpRecheckAfter, sftpRecheckCommandSchema } from './sftp';
+import { sftpAccessCommandSchema, sftpRecheckAfter, sftpRecheckCommandSchema } from './sftp';
 
 const server = '11111111-1111-4111-8111-111111111111';
 const user = '22222222-2222-4222-8222-222222222222';
@@ -33,6 +33,12 @@ describe('sftpRecheckAfter', () => {
     expect(roleGone).toEqual({});
   });
 
+  it("re-checks every session of a user on every node after one of their SSH keys is removed", () => {
+    const removed = sftpRecheckAfter({ type: 'user.ssh_key_removed', subject: `user/${user}`, data: { userId: user, keyId: role } });
+
+    expect(removed).toEqual({ user_id: user });
+  });
+
   it('ignores what cannot take access away', () => {
     const ignored = [
       { type: 'server.subuser_added', subject: `server/${server}`, data: { user_id: user, permissions: ['files.read'] } },
@@ -40,6 +46,7 @@ describe('sftpRecheckAfter', () => {
       { type: 'user.updated', subject: `user/${user}`, data: { userId: user, disabled: false } },
       { type: 'user.updated', subject: `user/${user}`, data: { userId: user, name: 'renamed' } },
       { type: 'role.updated', subject: `role/${role}`, data: { roleId: role, name: 'renamed' } },
+      { type: 'user.ssh_key_added', subject: `user/${user}`, data: { userId: user, keyId: role } },
     ];
 
     const rechecks = ignored.map(sftpRecheckAfter);
@@ -54,5 +61,18 @@ describe('sftpRecheckCommandSchema', () => {
     expect(sftpRecheckCommandSchema.safeParse({}).success).toBe(true);
     expect(sftpRecheckCommandSchema.safeParse({ server_id: 'not-a-uuid' }).success).toBe(false);
     expect(sftpRecheckCommandSchema.safeParse({ server_id: server, shell: 'rm -rf /' }).success).toBe(false);
+  });
+});
+
+describe('sftpAccessCommandSchema', () => {
+  const ids = { node_id: role, server_id: server, user_id: user };
+
+  it('takes the fingerprint of the key a session logged in with, in OpenSSH\'s SHA256 form only', () => {
+    const fingerprint = `SHA256:${'A'.repeat(42)}8`;
+
+    expect(sftpAccessCommandSchema.safeParse(ids).success).toBe(true);
+    expect(sftpAccessCommandSchema.safeParse({ ...ids, key_fingerprint: fingerprint }).success).toBe(true);
+    expect(sftpAccessCommandSchema.safeParse({ ...ids, key_fingerprint: `MD5:${'a'.repeat(32)}` }).success).toBe(false);
+    expect(sftpAccessCommandSchema.safeParse({ ...ids, key_fingerprint: `${fingerprint}=` }).success).toBe(false);
   });
 });

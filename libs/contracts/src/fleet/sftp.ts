@@ -58,8 +58,15 @@ export const sftpLoginCommandSchema = z
   .refine((c) => (c.password === undefined) !== (c.public_key === undefined), { message: 'give password or public_key, not both', path: ['password'] });
 export type SftpLoginCommand = z.infer<typeof sftpLoginCommandSchema>;
 
-/** `cmd.auth.sftp_access`: the periodic re-check of an open session (the user may have been disabled or lost a permission). */
-export const sftpAccessCommandSchema = z.object({ node_id: uuid, server_id: uuid, user_id: uuid });
+/** OpenSSH's fingerprint of a public key: `SHA256:` and the SHA-256 of the key blob in unpadded base64 (as the users service stores it). */
+const sshKeyFingerprintSchema = text().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'an OpenSSH SHA256 fingerprint');
+
+/**
+ * `cmd.auth.sftp_access`: the re-check of an open session (the user may have been disabled or lost a
+ * permission). A session that logged in with an SSH key names its fingerprint: the key must still
+ * be one of the user's registered keys, else the answer is 401 and the session ends.
+ */
+export const sftpAccessCommandSchema = z.object({ node_id: uuid, server_id: uuid, user_id: uuid, key_fingerprint: sshKeyFingerprintSchema.optional() });
 export type SftpAccessCommand = z.infer<typeof sftpAccessCommandSchema>;
 
 /**
@@ -92,6 +99,9 @@ export function sftpRecheckAfter(event: { type: string; subject: string; data: u
     case 'user.deleted':
       return { user_id: id, revoked: true };
     case 'user.role_assigned':
+      return { user_id: id };
+    case 'user.ssh_key_removed':
+      // Sessions that logged in with that key end at their re-check (the key is no longer registered); the user's others stay.
       return { user_id: id };
     case 'role.updated':
       // A rename changes no access; new permissions may take the file permissions from the role's users.

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'ssh2';
+import { Client, utils } from 'ssh2';
 import type { SftpAccessReply } from '@encedeus/contracts';
 import type { CommandClient } from '@encedeus/messaging';
+import { sshKeyFingerprint } from '@encedeus/security';
 import { SftpServer } from './sftp-server';
 
 /**
@@ -17,14 +18,22 @@ describe('SftpServer.recheckNow', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'encedeus-sftp-recheck-'));
   const serverDir = mkdtempSync(join(tmpdir(), 'encedeus-sftp-recheck-dir-'));
   const servers = [randomUUID(), randomUUID()];
-  const users: Record<string, string> = { ann: randomUUID(), bob: randomUUID() };
+  const users: Record<string, string> = { ann: randomUUID(), bob: randomUUID(), cat: randomUUID() };
+  /** Fingerprints of the SSH keys still registered: a re-check naming another one is refused (401). */
+  const registered = new Set<string>();
+  /** The `key_fingerprint` of each `sftp_access` asked (undefined for a password session). */
+  const fingerprints: (string | undefined)[] = [];
   /** `user id/server id` pairs the auth service refuses (403) from now on. */
   const refused = new Set<string>();
   const asked: string[] = [];
   const commands = {
-    send: async (_service: string, verb: string, data: { user_name?: string; user_id?: string; server_id: string }) => {
+    send: async (_service: string, verb: string, data: { user_name?: string; user_id?: string; server_id: string; key_fingerprint?: string }) => {
       const userId = data.user_id ?? users[data.user_name!];
-      if (verb === 'sftp_access') asked.push(`${userId}/${data.server_id}`);
+      if (verb === 'sftp_access') {
+        asked.push(`${userId}/${data.server_id}`);
+        fingerprints.push(data.key_fingerprint);
+        if (data.key_fingerprint && !registered.has(data.key_fingerprint)) throw Object.assign(new Error('The SSH key of this session was removed'), { code: 'UNAUTHENTICATED' });
+      }
       if (refused.has(`${userId}/${data.server_id}`)) throw Object.assign(new Error('You may not use the files of this server'), { code: 'FORBIDDEN' });
       return { user_id: userId, user_name: data.user_name ?? '?', server_id: data.server_id, allowed: ['files.read'] } satisfies SftpAccessReply;
     },
@@ -54,8 +63,8 @@ describe('SftpServer.recheckNow', () => {
     rmSync(serverDir, { recursive: true, force: true });
   });
 
-  /** A logged-in connection of `user` on `serverId`, and whether it closed within a second from now. */
-  const login = (user: string, serverId: string) =>
+  /** A logged-in connection of `user` on `serverId` (with a password, or `privateKey`), and whether it closed within a second from now. */
+  const login = (user: string, serverId: string, privateKey?: string) =>
     new Promise<{ client: Client; closesWithin: () => Promise<boolean> }>((resolve, reject) => {
       const client = new Client();
       clients.push(client);
@@ -63,7 +72,8 @@ describe('SftpServer.recheckNow', () => {
       const closesWithin = () => Promise.race([closed, new Promise<false>((r) => setTimeout(() => r(false), 1000))]);
       client.once('ready', () => resolve({ client, closesWithin }));
       client.once('error', reject);
-      client.connect({ host: '127.0.0.1', port: server.port, username: `${user}.${serverId.slice(0, 8)}`, password: 'any', readyTimeout: 10_000 });
+      const credential = privateKey ? { privateKey } : { password: 'any' };
+      client.connect({ host: '127.0.0.1', port: server.port, username: `${user}.${serverId.slice(0, 8)}`, ...credential, readyTimeout: 10_000 });
     });
   /** Whether a connection still serves SFTP: it lists its server's directory. */
   const serves = (client: Client) =>
@@ -98,9 +108,27 @@ describe('SftpServer.recheckNow', () => {
     expect(await serves(bobOnSecond.client)).toBe(true);
   });
 
-  it('refuses a malformed notice', async () => {
-    const attempts = [{ server_id: 42 }, { user_id: ['x'] }, { revoked: 'yes' }, null].map((cmd) => server.recheckNow(cmd as never).then(() => 'ok', (e: { code: string }) => e.code));
+  it("has the auth service re-check a key session's key by the fingerprint the users service records, and ends it once the key is gone", async () => {
+    const [kept, removed] = [utils.generateKeyPairSync('ed25519'), utils.generateKeyPairSync('ed25519')];
+    const fingerprintOf = (publicKey: string) => sshKeyFingerprint((utils.parseKey(publicKey) as ReturnType<typeof utils.parseKey> & { getPublicSSH(): Buffer }).getPublicSSH());
+    for (const key of [kept, removed]) registered.add(fingerprintOf(key.public));
+    const byPassword = await login('cat', servers[0]);
+    const byKept = await login('cat', servers[0], kept.private);
+    const byRemoved = await login('cat', servers[0], removed.private);
+    registered.delete(fingerprintOf(removed.public));
+    fingerprints.length = 0;
 
-    expect(await Promise.all(attempts)).toEqual(['VALIDATION_FAILED', 'VALIDATION_FAILED', 'VALIDATION_FAILED', 'VALIDATION_FAILED']);
+    const result = await server.recheckNow({ user_id: users.cat });
+
+    expect(result).toEqual({ sessions: 3 });
+    expect(fingerprints.sort()).toEqual([fingerprintOf(kept.public), fingerprintOf(removed.public), undefined].sort());
+    expect(await byRemoved.closesWithin()).toBe(true);
+    expect([await serves(byPassword.client), await serves(byKept.client)]).toEqual([true, true]);
+  });
+
+  it('refuses a malformed notice', async () => {
+    const attempts = [{ server_id: 42 }, { user_id: ['x'] }, { revoked: 'yes' }, null, { user_id: 'not-a-uuid' }, { user_id: users.ann, shell: 'rm -rf /' }].map((cmd) => server.recheckNow(cmd).then(() => 'ok', (e: { code: string }) => e.code));
+
+    expect(await Promise.all(attempts)).toEqual(Array(6).fill('VALIDATION_FAILED'));
   });
 });

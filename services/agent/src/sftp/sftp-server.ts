@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -7,10 +7,10 @@ import {
   AuthVerbs,
   DomainError,
   parseSftpUsername,
+  sftpRecheckCommandSchema,
   Subjects,
   type SftpAccessReply,
   type SftpAction,
-  type SftpRecheckCommand,
 } from '@encedeus/contracts';
 import type { CommandClient } from '@encedeus/messaging';
 import type { DiskQuota } from '../files/disk-quota';
@@ -124,6 +124,13 @@ interface LiveSession {
   sftps: Set<SFTPWrapper>;
   /** Re-checks asked so far, and the latest of them whose answer was applied (see recheckSession). */
   checks?: { asked: number; applied: number };
+  /** The fingerprint of the SSH key the session logged in with (none for a password): each re-check asks that it is still registered. */
+  keyFingerprint?: string;
+}
+
+/** OpenSSH's fingerprint of a key blob, as the users service records registered keys: `SHA256:` and unpadded base64. */
+function fingerprintOf(blob: Buffer): string {
+  return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
 }
 
 /** ssh2's socket of a connection (not in its typings). */
@@ -137,10 +144,11 @@ function socketOf(client: Connection): Socket {
  * registered SSH keys (the signature verified here), checked by the auth service
  * (`cmd.auth.sftp_login`, answered on `agent.<id>.reply.<n>`), and is chrooted to that
  * server's directory through the file manager's jail. Each open session is re-checked every
- * `recheckMs` (`cmd.auth.sftp_access`): a disabled user, a hidden server or no SFTP permission left
- * ends it; a changed permission applies to the next request. The nodes service does not wait for
- * that: right after a change that may end sessions it sends `sftp_recheck` (recheckNow), and the
- * periodic re-check stays as the backstop for a notice that did not arrive.
+ * `recheckMs` (`cmd.auth.sftp_access`): a disabled user, a hidden server, no SFTP permission left or
+ * the removal of the SSH key it logged in with ends it; a changed permission applies to the next
+ * request. The nodes service does not wait for that: right after a change that may end sessions it
+ * sends `sftp_recheck` (recheckNow), and the periodic re-check stays as the backstop for a notice
+ * that did not arrive.
  */
 export class SftpServer {
   /** The ssh2 server, made at the first connection (with the host key, generated then the first time). */
@@ -325,7 +333,7 @@ export class SftpServer {
     try {
       const reply = await this.ask<SftpAccessReply>(AuthVerbs.sftpLogin, { node_id: this.options.nodeId(), server_id: matches[0], user_name: name.userName, ...credential, ip });
       // A key without a signature is only "acceptable": ssh2 asks again with the signed request.
-      return { serverId: matches[0], userId: reply.user_id, allowed: new Set(reply.allowed) };
+      return { serverId: matches[0], userId: reply.user_id, allowed: new Set(reply.allowed), keyFingerprint: ctx.method === 'publickey' ? fingerprintOf(ctx.key.data) : undefined };
     } catch (error) {
       const e = error as DomainError;
       if (!DEFINITIVE.has(e.code)) this.options.log(`sftp: login of ${ctx.username} could not be checked: ${e.message}`);
@@ -354,11 +362,10 @@ export class SftpServer {
    * disabled or deleted user, a deleted server), else they are re-checked now rather than at the
    * next round. Sessions of other users, or on other servers, are left alone.
    */
-  async recheckNow(cmd: SftpRecheckCommand): Promise<{ sessions: number }> {
-    const id = (v: unknown) => v === undefined || typeof v === 'string';
-    if (!cmd || typeof cmd !== 'object' || !id(cmd.server_id) || !id(cmd.user_id) || !(cmd.revoked === undefined || typeof cmd.revoked === 'boolean')) {
-      throw new DomainError('VALIDATION_FAILED', 'sftp_recheck takes { server_id?, user_id?, revoked? }');
-    }
+  async recheckNow(notice: unknown): Promise<{ sessions: number }> {
+    const parsed = sftpRecheckCommandSchema.safeParse(notice);
+    if (!parsed.success) throw new DomainError('VALIDATION_FAILED', 'sftp_recheck takes { server_id?, user_id?, revoked? }');
+    const cmd = parsed.data;
     const matching = [...this.sessions].filter((s) => (cmd.server_id === undefined || s.serverId === cmd.server_id) && (cmd.user_id === undefined || s.userId === cmd.user_id));
     if (cmd.revoked) {
       for (const s of matching) this.end(s, 'the access was revoked');
@@ -375,7 +382,7 @@ export class SftpServer {
     const checks = (s.checks ??= { asked: 0, applied: 0 });
     const n = ++checks.asked;
     try {
-      const reply = await this.ask<SftpAccessReply>(AuthVerbs.sftpAccess, { node_id: this.options.nodeId(), server_id: s.serverId, user_id: s.userId });
+      const reply = await this.ask<SftpAccessReply>(AuthVerbs.sftpAccess, { node_id: this.options.nodeId(), server_id: s.serverId, user_id: s.userId, key_fingerprint: s.keyFingerprint });
       if (this.sessions.has(s) && n > checks.applied) {
         checks.applied = n;
         s.allowed = new Set(reply.allowed);

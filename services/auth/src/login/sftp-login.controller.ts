@@ -45,8 +45,9 @@ const AUTH_ACTOR = { actor: 'service:auth' };
  * SFTP logins of the node agents (issue 11). An agent cannot read users or servers; it asks here:
  * `cmd.auth.sftp_login` checks the password under the REST login limiter, or that an offered public
  * key is one of the user's SSH keys (cmd.users.ssh_key_list); `cmd.auth.sftp_access`
- * re-checks an open session. Both answer the SFTP actions contracts' canControlServer allows the
- * user on that server (the one rule REST uses); the server must be on the asking agent's node.
+ * re-checks an open session, and that the key it logged in with is still registered. Both answer
+ * the SFTP actions contracts' canControlServer allows the user on that server (the one rule REST
+ * uses); the server must be on the asking agent's node.
  */
 @Controller()
 export class SftpLoginController {
@@ -78,14 +79,19 @@ export class SftpLoginController {
 
   @MessagePattern(Subjects.command('auth', AuthVerbs.sftpAccess))
   async recheck(@Payload() payload: unknown, @Ctx() ctx: NatsContext): Promise<SftpAccessReply> {
-    const { node_id, server_id, user_id } = sftpAccessCommandSchema.parse(payload);
+    const { node_id, server_id, user_id, key_fingerprint } = sftpAccessCommandSchema.parse(payload);
     assertAskingNode(ctx, node_id);
+    // A session logged in with a key lasts only as long as the key is registered.
+    if (key_fingerprint && !(await this.hasFingerprint(user_id, key_fingerprint))) throw new UnauthenticatedError('The SSH key of this session was removed');
     return this.access(node_id, server_id, user_id);
   }
 
   /** Whether the key (its blob, base64) is one of the user's registered SSH keys (users service, by fingerprint). */
-  private async hasKey(userId: string, blob: string): Promise<boolean> {
-    const fingerprint = sshKeyFingerprint(Buffer.from(blob, 'base64'));
+  private hasKey(userId: string, blob: string): Promise<boolean> {
+    return this.hasFingerprint(userId, sshKeyFingerprint(Buffer.from(blob, 'base64')));
+  }
+
+  private async hasFingerprint(userId: string, fingerprint: string): Promise<boolean> {
     const keys = await this.commands.send<SshKeyView[]>('users', UsersVerbs.sshKeyList, { id: userId }, AUTH_ACTOR);
     return keys.some((k) => k.fingerprint === fingerprint);
   }
