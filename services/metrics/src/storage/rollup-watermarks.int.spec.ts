@@ -133,6 +133,33 @@ describe('MetricsStore rollups behind watermarks (real Postgres)', () => {
     expect(await db.query('select 1 as one')).toEqual([{ one: 1 }]);
   });
 
+  it('finds a series\' raw samples by the 4-byte key index, also on a store migrated from the name index', async () => {
+    // A store of the earlier version: raw samples indexed by the series name itself.
+    await db.query(`create index if not exists samples_series_t on ${SCHEMA}.samples (series, t)`);
+    await new MetricsStore(db).migrate();
+    const indexes: { name: string }[] = await db.query(`select indexname as name from pg_indexes where schemaname = $1 and tablename = 'samples'`, [SCHEMA]);
+    expect(indexes.map((i) => i.name)).toEqual(['samples_series_key_t']);
+
+    const series = `server:${randomUUID()}`;
+    const other = `server:${randomUUID()}`;
+    const t0 = (await store.watermarks())['1m'] + HOUR;
+    await write([sample(series, t0, 1), sample(other, t0, 2), sample(series, t0 + 5000, 3)]);
+    const plan = await db.transaction(async (em) => {
+      await em.query('set local enable_seqscan = off');
+      const rows: Record<string, string>[] = await em.query(
+        `explain select count(*) from ${SCHEMA}.samples where hashtext(series) = hashtext($1) and series = $1 and t >= $2 and t < $3`,
+        [series, new Date(t0).toISOString(), new Date(t0 + MINUTE).toISOString()],
+      );
+      return rows.map((r) => Object.values(r)[0]).join('\n');
+    });
+    expect(plan).toMatch(/samples_d\d+_hashtext_t_idx|Index Cond: \(\(hashtext\(series\)/);
+    const raw = await store.read(series, nodeId, t0, t0 + MINUTE, 60, 'raw');
+    expect(raw.map((p) => p.n)).toEqual([2]);
+    const latest = await store.latest(nodeId, [series, other], HOUR);
+    expect([...latest.keys()].sort()).toEqual([series, other].sort());
+    expect(latest.get(series)!.t).toBe(t0 + 5000);
+  });
+
   it('keeps the watermarks where migrate found them on a restart', async () => {
     const before = await store.watermarks();
     await new MetricsStore(db).migrate();
