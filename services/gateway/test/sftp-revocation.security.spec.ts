@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { as, startFilesWorld, type FilesWorld } from './server-files-fixture';
-import { sftpInteractive, type SftpLogin } from './sftp-client';
+import { sftpBatch, sftpInteractive, type SftpLogin } from './sftp-client';
 
 /** Well below the agent's periodic re-check, which this file sets to a minute: only the pushed `sftp_recheck` can end a session this fast. */
 const AT_ONCE_MS = 3_000;
@@ -12,7 +12,7 @@ const AT_ONCE_MS = 3_000;
  * Issue 14, with the real OpenSSH client: taking access away ends an open SFTP session at once, by
  * the nodes service's `sftp_recheck`, not at the agent's periodic re-check (a minute here). Covers
  * what the sub-user tests (server-subusers.e2e) do not: a role that loses files.read, a role taken
- * from a user, and the removal of the SSH key a session logged in with.
+ * from a user, the removal of the SSH key a session logged in with, and a password change.
  */
 describe('sftp (security): revocations end open sessions at once', () => {
   let world: FilesWorld;
@@ -116,5 +116,22 @@ describe('sftp (security): revocations end open sessions at once', () => {
     expect(await endsWithin(byRemoved)).not.toBeNull();
     expect([await answers(byPassword), await answers(byKept)]).toEqual([true, true]);
     for (const s of [byPassword, byKept]) s.child.kill('SIGKILL');
+  }, 180_000);
+
+  it("ends the sessions that logged in by password within seconds of the user's password change; the old password logs in no more, key sessions stay", async () => {
+    const member = await memberWithServer('sftp-repassed');
+    const key = await registerKey(member.token, 'repassed');
+    const byPassword = await openSession(member.port, member.username, { password: member.password });
+    const byKey = await openSession(member.port, member.username, { keyFile: key.file });
+    const newPassword = 'sftp-repassed password 2';
+
+    const changed = await http().patch('/api/v1/users/me').set('Authorization', as(member.token)).send({ password: newPassword, current_password: member.password });
+    expect(changed.status).toBe(200);
+
+    expect(await endsWithin(byPassword, 2_000)).not.toBeNull();
+    expect(await answers(byKey)).toBe(true);
+    const [old, renewed] = [await sftpBatch(member.port, member.username, { password: member.password }, ['pwd']), await sftpBatch(member.port, member.username, { password: newPassword }, ['pwd'])];
+    expect([old.code === 0, renewed.code === 0]).toEqual([false, true]);
+    byKey.child.kill('SIGKILL');
   }, 180_000);
 });

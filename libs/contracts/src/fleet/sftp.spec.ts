@@ -39,6 +39,14 @@ describe('sftpRecheckAfter', () => {
     expect(removed).toEqual({ user_id: user });
   });
 
+  it("re-checks every session of a user on every node after their password changed, so those that logged in by password end", () => {
+    const changed = sftpRecheckAfter({ type: 'user.updated', subject: `user/${user}`, data: { userId: user, passwordChanged: true, keptSessionId: role } });
+    const changedAndDisabled = sftpRecheckAfter({ type: 'user.updated', subject: `user/${user}`, data: { userId: user, passwordChanged: true, disabled: true } });
+
+    expect(changed).toEqual({ user_id: user });
+    expect(changedAndDisabled).toEqual({ user_id: user, revoked: true });
+  });
+
   it('ignores what cannot take access away', () => {
     const ignored = [
       { type: 'server.subuser_added', subject: `server/${server}`, data: { user_id: user, permissions: ['files.read'] } },
@@ -74,5 +82,13 @@ describe('sftpAccessCommandSchema', () => {
     expect(sftpAccessCommandSchema.safeParse({ ...ids, key_fingerprint: fingerprint }).success).toBe(true);
     expect(sftpAccessCommandSchema.safeParse({ ...ids, key_fingerprint: `MD5:${'a'.repeat(32)}` }).success).toBe(false);
     expect(sftpAccessCommandSchema.safeParse({ ...ids, key_fingerprint: `${fingerprint}=` }).success).toBe(false);
+  });
+
+  it('takes the password time a password session logged in under, as an ISO 8601 instant, and never beside a key', () => {
+    const at = '2026-12-01T10:00:00.123456Z';
+
+    expect(sftpAccessCommandSchema.safeParse({ ...ids, password_changed_at: at }).success).toBe(true);
+    expect(sftpAccessCommandSchema.safeParse({ ...ids, password_changed_at: 'yesterday' }).success).toBe(false);
+    expect(sftpAccessCommandSchema.safeParse({ ...ids, password_changed_at: at, key_fingerprint: `SHA256:${'A'.repeat(42)}8` }).success).toBe(false);
   });
 });

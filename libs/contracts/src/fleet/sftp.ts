@@ -64,9 +64,19 @@ const sshKeyFingerprintSchema = text().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'an O
 /**
  * `cmd.auth.sftp_access`: the re-check of an open session (the user may have been disabled or lost a
  * permission). A session that logged in with an SSH key names its fingerprint: the key must still
- * be one of the user's registered keys, else the answer is 401 and the session ends.
+ * be one of the user's registered keys, else the answer is 401 and the session ends. A session that
+ * logged in by password names the `password_changed_at` its login answered: once the user's
+ * password has changed since, the answer is 401 and the session ends.
  */
-export const sftpAccessCommandSchema = z.object({ node_id: uuid, server_id: uuid, user_id: uuid, key_fingerprint: sshKeyFingerprintSchema.optional() });
+export const sftpAccessCommandSchema = z
+  .object({
+    node_id: uuid,
+    server_id: uuid,
+    user_id: uuid,
+    key_fingerprint: sshKeyFingerprintSchema.optional(),
+    password_changed_at: z.iso.datetime().optional(),
+  })
+  .refine((c) => c.key_fingerprint === undefined || c.password_changed_at === undefined, { message: 'a session logged in by key or by password, not both', path: ['password_changed_at'] });
 export type SftpAccessCommand = z.infer<typeof sftpAccessCommandSchema>;
 
 /**
@@ -95,7 +105,9 @@ export function sftpRecheckAfter(event: { type: string; subject: string; data: u
     case 'server.deleted':
       return { server_id: id, revoked: true };
     case 'user.updated':
-      return data.disabled === true ? { user_id: id, revoked: true } : null;
+      if (data.disabled === true) return { user_id: id, revoked: true };
+      // Sessions that logged in by password end at their re-check (auth refuses a password changed since); key sessions stay.
+      return data.passwordChanged === true ? { user_id: id } : null;
     case 'user.deleted':
       return { user_id: id, revoked: true };
     case 'user.role_assigned':
@@ -119,6 +131,12 @@ export interface SftpAccessReply {
   user_name: string;
   server_id: string;
   allowed: SftpAction[];
+  /**
+   * Of a password login only: when the user's password was last set (auth's clock, ISO 8601 with
+   * microseconds). The session names it in each `cmd.auth.sftp_access`, which refuses it once the
+   * password has changed.
+   */
+  password_changed_at?: string;
 }
 
 /** `sftp` of a server's details: where and as whom the caller logs in. */

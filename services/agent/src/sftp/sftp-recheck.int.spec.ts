@@ -18,24 +18,41 @@ describe('SftpServer.recheckNow', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'encedeus-sftp-recheck-'));
   const serverDir = mkdtempSync(join(tmpdir(), 'encedeus-sftp-recheck-dir-'));
   const servers = [randomUUID(), randomUUID()];
-  const users: Record<string, string> = { ann: randomUUID(), bob: randomUUID(), cat: randomUUID() };
+  const users: Record<string, string> = { ann: randomUUID(), bob: randomUUID(), cat: randomUUID(), dan: randomUUID() };
   /** Fingerprints of the SSH keys still registered: a re-check naming another one is refused (401). */
   const registered = new Set<string>();
   /** The `key_fingerprint` of each `sftp_access` asked (undefined for a password session). */
   const fingerprints: (string | undefined)[] = [];
+  /** When the users' passwords were set, as a password login answers it: a re-check naming an older one is refused (401). */
+  const passwordSetAt: Record<string, string> = {};
+  /** The `password_changed_at` of each `sftp_access` asked (undefined for a key session). */
+  const passwordTimes: (string | undefined)[] = [];
   /** `user id/server id` pairs the auth service refuses (403) from now on. */
   const refused = new Set<string>();
   const asked: string[] = [];
   const commands = {
-    send: async (_service: string, verb: string, data: { user_name?: string; user_id?: string; server_id: string; key_fingerprint?: string }) => {
+    send: async (
+      _service: string,
+      verb: string,
+      data: { user_name?: string; user_id?: string; server_id: string; password?: string; key_fingerprint?: string; password_changed_at?: string },
+    ) => {
       const userId = data.user_id ?? users[data.user_name!];
       if (verb === 'sftp_access') {
         asked.push(`${userId}/${data.server_id}`);
         fingerprints.push(data.key_fingerprint);
+        passwordTimes.push(data.password_changed_at);
         if (data.key_fingerprint && !registered.has(data.key_fingerprint)) throw Object.assign(new Error('The SSH key of this session was removed'), { code: 'UNAUTHENTICATED' });
+        if (data.password_changed_at && data.password_changed_at !== passwordSetAt[userId]) throw Object.assign(new Error('The password of this session was changed'), { code: 'UNAUTHENTICATED' });
       }
       if (refused.has(`${userId}/${data.server_id}`)) throw Object.assign(new Error('You may not use the files of this server'), { code: 'FORBIDDEN' });
-      return { user_id: userId, user_name: data.user_name ?? '?', server_id: data.server_id, allowed: ['files.read'] } satisfies SftpAccessReply;
+      const passwordLogin = verb === 'sftp_login' && data.password !== undefined && passwordSetAt[userId] !== undefined;
+      return {
+        user_id: userId,
+        user_name: data.user_name ?? '?',
+        server_id: data.server_id,
+        allowed: ['files.read'],
+        ...(passwordLogin ? { password_changed_at: passwordSetAt[userId] } : {}),
+      } satisfies SftpAccessReply;
     },
   } as unknown as CommandClient;
   let server: SftpServer;
@@ -124,6 +141,24 @@ describe('SftpServer.recheckNow', () => {
     expect(fingerprints.sort()).toEqual([fingerprintOf(kept.public), fingerprintOf(removed.public), undefined].sort());
     expect(await byRemoved.closesWithin()).toBe(true);
     expect([await serves(byPassword.client), await serves(byKept.client)]).toEqual([true, true]);
+  });
+
+  it('has the auth service re-check a password session against the password time its login answered, and ends it once the password changed', async () => {
+    const key = utils.generateKeyPairSync('ed25519');
+    registered.add(sshKeyFingerprint((utils.parseKey(key.public) as ReturnType<typeof utils.parseKey> & { getPublicSSH(): Buffer }).getPublicSSH()));
+    passwordSetAt[users.dan] = '2026-12-01T10:00:00.000001Z';
+    const byOldPassword = await login('dan', servers[0]);
+    const byKey = await login('dan', servers[0], key.private);
+    passwordSetAt[users.dan] = '2026-12-01T10:05:00.000002Z';
+    const byNewPassword = await login('dan', servers[0]);
+    passwordTimes.length = 0;
+
+    const result = await server.recheckNow({ user_id: users.dan });
+
+    expect(result).toEqual({ sessions: 3 });
+    expect(passwordTimes.sort()).toEqual(['2026-12-01T10:00:00.000001Z', '2026-12-01T10:05:00.000002Z', undefined].sort());
+    expect(await byOldPassword.closesWithin()).toBe(true);
+    expect([await serves(byKey.client), await serves(byNewPassword.client)]).toEqual([true, true]);
   });
 
   it('refuses a malformed notice', async () => {

@@ -60,7 +60,7 @@ const MAX_IN_FLIGHT = 256;
 const MAX_CONNECTIONS_PER_USER = 16;
 /** How long a login check may take. */
 const LOGIN_TIMEOUT_MS = 10_000;
-/** Answers of the auth service that end a session: the user is gone or disabled, the server hidden, no SFTP action left. */
+/** Answers of the auth service that end a session: the user is gone or disabled, its key removed or password changed, the server hidden, no SFTP action left. */
 const DEFINITIVE = new Set(['UNAUTHENTICATED', 'NOT_FOUND', 'FORBIDDEN']);
 /** Sessions re-checked at once by one `sftp_recheck`: a role change re-checks them all, without a burst on the auth service. */
 const RECHECK_CONCURRENCY = 16;
@@ -126,6 +126,8 @@ interface LiveSession {
   checks?: { asked: number; applied: number };
   /** The fingerprint of the SSH key the session logged in with (none for a password): each re-check asks that it is still registered. */
   keyFingerprint?: string;
+  /** Of a password login: when that password was set, as its login answered; each re-check asks that it has not changed since. */
+  passwordChangedAt?: string;
 }
 
 /** OpenSSH's fingerprint of a key blob, as the users service records registered keys: `SHA256:` and unpadded base64. */
@@ -144,11 +146,11 @@ function socketOf(client: Connection): Socket {
  * registered SSH keys (the signature verified here), checked by the auth service
  * (`cmd.auth.sftp_login`, answered on `agent.<id>.reply.<n>`), and is chrooted to that
  * server's directory through the file manager's jail. Each open session is re-checked every
- * `recheckMs` (`cmd.auth.sftp_access`): a disabled user, a hidden server, no SFTP permission left or
- * the removal of the SSH key it logged in with ends it; a changed permission applies to the next
- * request. The nodes service does not wait for that: right after a change that may end sessions it
- * sends `sftp_recheck` (recheckNow), and the periodic re-check stays as the backstop for a notice
- * that did not arrive.
+ * `recheckMs` (`cmd.auth.sftp_access`): a disabled user, a hidden server, no SFTP permission left,
+ * the removal of the SSH key it logged in with or a change of the password it logged in with ends it;
+ * a changed permission applies to the next request. The nodes service does not wait for that: right
+ * after a change that may end sessions it sends `sftp_recheck` (recheckNow), and the periodic
+ * re-check stays as the backstop for a notice that did not arrive.
  */
 export class SftpServer {
   /** The ssh2 server, made at the first connection (with the host key, generated then the first time). */
@@ -333,7 +335,12 @@ export class SftpServer {
     try {
       const reply = await this.ask<SftpAccessReply>(AuthVerbs.sftpLogin, { node_id: this.options.nodeId(), server_id: matches[0], user_name: name.userName, ...credential, ip });
       // A key without a signature is only "acceptable": ssh2 asks again with the signed request.
-      return { serverId: matches[0], userId: reply.user_id, allowed: new Set(reply.allowed), keyFingerprint: ctx.method === 'publickey' ? fingerprintOf(ctx.key.data) : undefined };
+      return {
+        serverId: matches[0],
+        userId: reply.user_id,
+        allowed: new Set(reply.allowed),
+        ...(ctx.method === 'publickey' ? { keyFingerprint: fingerprintOf(ctx.key.data) } : { passwordChangedAt: reply.password_changed_at }),
+      };
     } catch (error) {
       const e = error as DomainError;
       if (!DEFINITIVE.has(e.code)) this.options.log(`sftp: login of ${ctx.username} could not be checked: ${e.message}`);
@@ -382,7 +389,13 @@ export class SftpServer {
     const checks = (s.checks ??= { asked: 0, applied: 0 });
     const n = ++checks.asked;
     try {
-      const reply = await this.ask<SftpAccessReply>(AuthVerbs.sftpAccess, { node_id: this.options.nodeId(), server_id: s.serverId, user_id: s.userId, key_fingerprint: s.keyFingerprint });
+      const reply = await this.ask<SftpAccessReply>(AuthVerbs.sftpAccess, {
+        node_id: this.options.nodeId(),
+        server_id: s.serverId,
+        user_id: s.userId,
+        key_fingerprint: s.keyFingerprint,
+        password_changed_at: s.passwordChangedAt,
+      });
       if (this.sessions.has(s) && n > checks.applied) {
         checks.applied = n;
         s.allowed = new Set(reply.allowed);

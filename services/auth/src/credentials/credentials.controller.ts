@@ -60,7 +60,8 @@ export class CredentialsController {
         // late update or its compensation must not bring a row back.
         // A CTE, so the driver answers rows (TypeORM answers [rows, count] for a bare UPDATE).
         const updated = await this.state.query<{ user_id: string }>(
-          `with changed as (update auth.credentials set name = $2, email = $3, password_hash = coalesce($4, password_hash), updated_at = now() where user_id = $1 returning user_id)
+          `with changed as (update auth.credentials set name = $2, email = $3, password_hash = coalesce($4, password_hash),
+             password_changed_at = case when $4::text is null then password_changed_at else now() end, updated_at = now() where user_id = $1 returning user_id)
            select user_id from changed`,
           [cmd.userId, cmd.name, cmd.email, hash],
         );
@@ -70,7 +71,8 @@ export class CredentialsController {
       const rows = await this.state.query<{ user_id: string }>(
         `insert into auth.credentials (user_id, name, email, password_hash) values ($1,$2,$3,$4)
          on conflict (user_id) do update set name = excluded.name, email = excluded.email,
-           password_hash = coalesce(excluded.password_hash, auth.credentials.password_hash), updated_at = now()
+           password_hash = coalesce(excluded.password_hash, auth.credentials.password_hash),
+           password_changed_at = case when excluded.password_hash is null then auth.credentials.password_changed_at else now() end, updated_at = now()
          where auth.credentials.confirmed_at is null and auth.credentials.name = excluded.name and auth.credentials.email is not distinct from excluded.email
          returning user_id`,
         [cmd.userId, cmd.name, cmd.email, hash],

@@ -32,6 +32,9 @@ export class AuthState implements OnModuleInit {
         user_id uuid primary key, name text not null, email text, password_hash text, updated_at timestamptz not null default now())`);
       // Set by UserCredentialsProcessManager when user.created arrives (null: staged, or from before the column).
       await em.query(`alter table auth.credentials add column if not exists confirmed_at timestamptz`);
+      // When the password was last set (rows from before the column: the migration's time). An SFTP
+      // session that logged in by password ends once this moves (SftpLoginController).
+      await em.query(`alter table auth.credentials add column if not exists password_changed_at timestamptz not null default now()`);
       await em.query(`create unique index if not exists credentials_name_uq on auth.credentials (lower(name))`);
       await em.query(`create unique index if not exists credentials_email_uq on auth.credentials (lower(email)) where email is not null`);
       await em.query(`create table if not exists auth.refresh_tokens (
