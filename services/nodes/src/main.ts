@@ -16,6 +16,7 @@ async function main(): Promise<void> {
       publicNatsUrl: process.env.AGENT_NATS_URL ?? config.nats.url,
       ...(process.env.ENCEDEUS_PUBLIC_URL ? { publicGatewayUrl: process.env.ENCEDEUS_PUBLIC_URL } : {}),
       ...(process.env.AGENT_CREDS_TTL_S ? { agentCredsTtlS: positiveInt('AGENT_CREDS_TTL_S', process.env.AGENT_CREDS_TTL_S) } : {}),
+      ...(process.env.NODES_INSTALL_DEADLINE_S ? { installDeadlineS: positiveInt('NODES_INSTALL_DEADLINE_S', process.env.NODES_INSTALL_DEADLINE_S) } : {}),
     }),
     { servers: config.nats.url, creds },
   );

@@ -160,7 +160,7 @@ export class NodesModule {
         {
           provide: InstallServerProcessManager,
           useFactory: (kernel: CommandHandler, store: EventStore, agents: AgentClient, creds: AgentCredentials, liveness: Liveness) =>
-            new InstallServerProcessManager(kernel, store, agents, creds, liveness),
+            new InstallServerProcessManager(kernel, store, agents, creds, liveness, options.installDeadlineS),
           inject: [CommandHandler, EventStore, AgentClient, AgentCredentials, Liveness],
         },
         {

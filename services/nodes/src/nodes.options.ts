@@ -21,6 +21,8 @@ export interface NodesOptions {
   skipBuiltInTemplates?: boolean;
   /** How often the holder of the `fleet-timers` lease looks for due restarts and install retries. @default 250 */
   timersPollMs?: number;
+  /** How long an install waits for its offline node, from the server's creation; then it ends install_failed. Env NODES_INSTALL_DEADLINE_S. @default 600 */
+  installDeadlineS?: number;
 }
 
 export interface NodesModuleOptions extends NodesOptions {

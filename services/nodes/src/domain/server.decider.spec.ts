@@ -301,6 +301,38 @@ describe('decide(install_attempt_failed)', () => {
   });
 });
 
+describe('decide(end_overdue_install) (issue 14, bug 4)', () => {
+  const overdue = (over: Partial<Extract<ServerCommand, { type: 'end_overdue_install' }>> = {}): ServerCommand => ({
+    type: 'end_overdue_install',
+    nodeName: 'node-1',
+    nodeOnline: false,
+    deadlineS: 600,
+    now: '2026-11-30T12:10:00.000Z',
+    ...over,
+  });
+
+  it('ends the install of an offline node at the deadline, with the reason', () => {
+    const events = when(given(created, installStarted), overdue())();
+
+    expect(events).toEqual([
+      { type: ServerInstalled.type, data: { success: false, error: "Node node-1 was offline; the install did not start within 10 minutes of the server's creation (NODES_INSTALL_DEADLINE_S)" } },
+    ]);
+  });
+
+  it('decides nothing before the deadline', () => {
+    expect(when(given(created, installStarted), overdue({ now: '2026-11-30T12:09:59.999Z' }))()).toEqual([]);
+  });
+
+  it('decides nothing once the node is back online (its install goes on)', () => {
+    expect(when(given(created, installStarted), overdue({ nodeOnline: true }))()).toEqual([]);
+  });
+
+  it('decides nothing for an installed or deleted server', () => {
+    expect(when(given(...offline), overdue())()).toEqual([]);
+    expect(when(given(created, installStarted, { type: ServerDeleted.type, data: {} }), overdue())()).toEqual([]);
+  });
+});
+
 describe('decide(delete)', () => {
   it('deletes once', () => {
     expect(types(when(given(...offline), { type: 'delete' })())).toEqual([ServerDeleted.type]);

@@ -363,6 +363,8 @@ export type ServerCommand =
   | { type: 'report_observed'; nodeId: string; observed: ObservedServer & { exit?: ExitFacts }; seenAtVersion: number; now: string }
   | { type: 'restart_by_policy'; now: string }
   | { type: 'install_attempt_failed'; error: string; retryAt: string | null }
+  /** The install deadline passed (`deadlineS` after server.created) while the node is offline: the install ends install_failed. */
+  | { type: 'end_overdue_install'; nodeName: string; nodeOnline: boolean; deadlineS: number; now: string }
   /** Files a user changed on the server's node, over SFTP (the agent's report) or REST (the handler records the user as actor). */
   | { type: 'report_files_changed'; nodeId: string; via: EventData<typeof ServerFilesChanged>['via']; changes: readonly FileChange[] }
   /** Sub-users (docs/subusers.md): `actor` is the caller as the gateway vouches for it; the rule is re-applied to the current state here. */
@@ -548,9 +550,25 @@ export const serverDecider: Decider<ServerState, ServerCommand> = {
       case 'install_attempt_failed':
         if (!state.exists || state.deleted || state.state !== 'installing') return [];
         return [event(ServerInstallAttemptFailed, { attempt: state.installAttempts + 1, error: cmd.error, retry_at: cmd.retryAt })];
+      case 'end_overdue_install':
+        return decideOverdueInstall(state, cmd);
     }
   },
 };
+
+const duration = (s: number) => (s % 60 === 0 ? `${s / 60} minute${s === 60 ? '' : 's'}` : `${s} second${s === 1 ? '' : 's'}`);
+
+/**
+ * An install waits for an offline node, but only until `deadlineS` after the server's creation; then
+ * it ends install_failed with the reason. A node that is online again goes on installing (retries,
+ * its sync), whose own failures are bounded.
+ */
+function decideOverdueInstall(state: ServerState, cmd: Extract<ServerCommand, { type: 'end_overdue_install' }>): NewEvent[] {
+  if (!state.exists || state.deleted || state.state !== 'installing' || cmd.nodeOnline || state.createdAt === null) return [];
+  if (Date.parse(state.createdAt) + cmd.deadlineS * 1000 > Date.parse(cmd.now)) return [];
+  const error = `Node ${cmd.nodeName} was offline; the install did not start within ${duration(cmd.deadlineS)} of the server's creation (NODES_INSTALL_DEADLINE_S)`;
+  return [event(ServerInstalled, { success: false, error })];
+}
 
 /** A power action asked by someone: refused on an offline node; what to record before the agent is asked. */
 function decideRequestPower(state: ServerState, id: string, action: PowerAction, nodeOnline: boolean): NewEvent[] {

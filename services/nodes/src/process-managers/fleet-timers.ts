@@ -17,7 +17,7 @@ export interface FleetTimersOptions {
 
 /**
  * Runs the process managers' timers on one replica: the holder of the lease `nodes.fleet-timers`
- * polls the read model for due crash restarts and install retries (their schedules are columns
+ * polls the read model for due crash restarts, install retries and installs past their deadline (their schedules are columns
  * derived from events) and hands each to its process manager. Nothing of the schedule lives in
  * memory: a replica that takes the lease over, or a restarted service, finds the same due work.
  * A process manager decides on the aggregate, not on the row, so a stale row costs one load.
@@ -28,7 +28,7 @@ export class FleetTimers {
   private timer?: NodeJS.Timeout;
   private running = false;
   private polling?: Promise<void>;
-  /** Work started and not ended, by key (restart/<id>, install/<id>). */
+  /** Work started and not ended, by key (restart/<id>, install/<id>, install-deadline/<id>). */
   private readonly working = new Map<string, Promise<void>>();
   private readonly pollMs: number;
 
@@ -102,9 +102,15 @@ export class FleetTimers {
   private async runDue(): Promise<void> {
     if (!this.isRunning()) return;
     const now = new Date();
-    const [restarts, installs] = await Promise.all([this.readModel.restartsDue(now), this.readModel.installsDue(now)]);
+    const [restarts, installs, overdue] = await Promise.all([
+      this.readModel.restartsDue(now),
+      this.readModel.installsDue(now),
+      this.readModel.installsOverdue(now, this.installs.deadlineS),
+    ]);
     for (const { id } of restarts) this.spawn(`restart/${id}`, () => this.restarts.restart(id, now));
     for (const { id } of installs) this.spawn(`install/${id}`, () => this.installs.install(id, now));
+    // Its own key: an attempt of the same install may still wait on a frozen agent (install/<id>).
+    for (const { id } of overdue) this.spawn(`install-deadline/${id}`, () => this.installs.endOverdue(id, now));
   }
 
   /** Runs one piece of due work unless it is already running (an install may take minutes). */

@@ -3,10 +3,14 @@ import type { DomainError } from '@encedeus/contracts';
 import type { CommandHandler, EventStore } from '@encedeus/messaging';
 import type { AgentClient } from '@encedeus/fleet';
 import { serverDecider } from '../domain/server.decider';
+import { nodeDecider } from '../domain/node.decider';
 import { agentActor, agentServerSpec, SERVICE_ACTOR } from '../domain/agent-server-spec';
 import type { AgentCredentials } from '../agents/agent-credentials';
 import type { Liveness } from '../liveness/liveness';
 import { serverWork } from '../common/read-your-writes';
+
+/** How long an install waits for an offline node, from the server's creation (NODES_INSTALL_DEADLINE_S). */
+export const DEFAULT_INSTALL_DEADLINE_S = 600;
 
 /** Delays before retrying an install the agent could not be reached for (after the 1st, 2nd, 3rd failure). */
 export const INSTALL_RETRIES_MS = [1000, 3000, 10_000];
@@ -24,7 +28,8 @@ export function installRetryAt(attempt: number, unreachable: boolean, now: Date)
  * `server.install_attempt_failed {attempt, retry_at}` records when, so the retry survives a restart of
  * the nodes service. An agent that answers with an error, or does not answer the last try although its
  * node is online, ends the install: `server.installed {success: false, error}` (state install_failed,
- * within about 15 s plus the agent's own time). An offline node's install waits for it (not tried).
+ * within about 15 s plus the agent's own time). An offline node's install waits for it (not tried), until
+ * the install deadline (`installDeadlineS` after server.created): then it ends install_failed too.
  * Run by FleetTimers, on one replica (the `fleet-timers` lease holder).
  */
 export class InstallServerProcessManager {
@@ -38,7 +43,28 @@ export class InstallServerProcessManager {
     private readonly agents: AgentClient,
     private readonly creds: AgentCredentials,
     private readonly liveness: Pick<Liveness, 'isOnline'>,
+    /** How long an install waits for an offline node, from the server's creation. @default 600 */
+    readonly deadlineS = DEFAULT_INSTALL_DEADLINE_S,
   ) {}
+
+  /**
+   * Ends an install whose node the read model believes offline once its deadline passed. No lock:
+   * an attempt started before the node went away may hold the server's lock for minutes (a frozen
+   * agent answers nothing until the request times out); the kernel's revision check and the decider
+   * (only while installing) keep a late answer of that attempt from changing anything.
+   */
+  async endOverdue(id: string, now: Date): Promise<void> {
+    const { state } = await this.store.load('server', id, serverDecider);
+    if (!state.exists || state.deleted || state.state !== 'installing') return;
+    const { state: node } = await this.store.load('node', state.node_id, nodeDecider);
+    await this.kernel.handle(
+      'server',
+      id,
+      serverDecider,
+      { type: 'end_overdue_install', nodeName: node.name || state.node_id, nodeOnline: this.liveness.isOnline(state.node_id), deadlineS: this.deadlineS, now: now.toISOString() },
+      { actor: SERVICE_ACTOR },
+    );
+  }
 
   /** One install attempt, if one is due; an offline node is left to its next sync. */
   async install(id: string, now: Date): Promise<void> {

@@ -309,6 +309,15 @@ export class FleetReadModel {
     );
   }
 
+  /** Installing servers of offline nodes created at least `deadlineS` before `now` (their install ends install_failed). */
+  async installsOverdue(now: Date, deadlineS: number, limit = 100): Promise<Pick<ServerRow, 'id' | 'node_id'>[]> {
+    return this.db.query(
+      `select s.id, s.node_id from ${SCHEMA}.servers s join ${SCHEMA}.nodes n on n.id = s.node_id
+        where s.install_due_at is not null and s.state = 'installing' and not n.online and s.created_at <= $1 order by s.created_at limit $2`,
+      [new Date(now.getTime() - deadlineS * 1000), limit],
+    );
+  }
+
   /** Crashed servers whose policy restart is due. */
   async restartsDue(now: Date, limit = 100): Promise<Pick<ServerRow, 'id' | 'node_id'>[]> {
     return this.db.query(
