@@ -212,6 +212,7 @@ export {
   type AgentBye,
   type AgentData,
   type AgentDataBatch,
+  type AgentDataBatchReply,
   type AgentPing,
   type ExternalAgentDatum,
   type ExternalAgentView,

@@ -58,6 +58,41 @@ describe('Batcher', () => {
     expect((results[0] as PromiseRejectedResult).reason.message).toBe('refused');
   });
 
+  it('settles each caller with its own outcome when write answers one per item', async () => {
+    const batcher = new Batcher<string>(async (items) => items.map((s) => (s.startsWith('bad') ? new Error(`refused ${s}`) : undefined)), { maxWeight: 10, maxDelayMs: 1 });
+
+    const results = await Promise.allSettled(['a', 'bad-1', 'b', 'bad-2'].map((s) => batcher.add(s)));
+
+    expect(results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as Error).message))).toEqual(['ok', 'refused bad-1', 'ok', 'refused bad-2']);
+  });
+
+  it('never runs more than `concurrency` writes, whichever of timer, full batch, flush or finishing write starts the next', async () => {
+    let running = 0;
+    let most = 0;
+    let written = 0;
+    const batcher = new Batcher<number>(
+      async (items) => {
+        running++;
+        most = Math.max(most, running);
+        await tick(1 + (items[0] % 4));
+        running--;
+        written += items.length;
+      },
+      { maxWeight: 5, maxDelayMs: 2, concurrency: 2 },
+    );
+    const adds: Promise<void>[] = [];
+
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < round % 7; i++) adds.push(batcher.add(round * 10 + i, 1 + (i % 3)));
+      if (round % 9 === 0) void batcher.flush();
+      await tick(round % 3);
+    }
+    await Promise.all(adds);
+
+    expect(written).toBe(adds.length);
+    expect(most).toBe(2);
+  });
+
   it('flush writes what waits and resolves once everything is written', async () => {
     const written: number[] = [];
     const batcher = new Batcher<number>(async (items) => {

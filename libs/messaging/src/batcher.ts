@@ -24,7 +24,8 @@ interface Waiting<T> {
  * A batch goes when it is full, when `maxDelayMs` passed since its first item, or as soon as a write
  * slot frees up (so under load batches grow by themselves and no item waits for a timer). Each
  * caller's promise settles with its batch: resolved once the batch is written, rejected with the
- * batch's error. An item heavier than `maxWeight` makes a batch of its own.
+ * batch's error, or, when `write` resolves with one outcome per item, each with its own. An item
+ * heavier than `maxWeight` makes a batch of its own.
  */
 export class Batcher<T> {
   private waiting: Waiting<T>[] = [];
@@ -33,8 +34,12 @@ export class Batcher<T> {
   private timer?: NodeJS.Timeout | NodeJS.Immediate;
   private readonly idle = new Set<() => void>();
 
+  /**
+   * @param write Writes one batch. It may resolve with one outcome per item, in order: `undefined`
+   * for an item written, else the error that item's caller is rejected with (the others resolve).
+   */
   constructor(
-    private readonly write: (items: T[]) => Promise<void>,
+    private readonly write: (items: T[]) => Promise<void | readonly unknown[]>,
     private readonly options: BatcherOptions,
   ) {}
 
@@ -63,7 +68,9 @@ export class Batcher<T> {
       clearImmediate(this.timer as NodeJS.Immediate);
     }
     this.timer = undefined;
-    if (this.waiting.length === 0) return;
+    // Whoever calls (a timer set while a slot was free, flush, a finishing write) may find every
+    // slot taken meanwhile: the next write to finish takes what waits.
+    if (this.waiting.length === 0 || this.running >= (this.options.concurrency ?? 1)) return;
     // Whole items up to maxWeight (at least one).
     let take = 0;
     let weight = 0;
@@ -75,14 +82,14 @@ export class Batcher<T> {
     void Promise.resolve()
       .then(() => this.write(items))
       .then(
-      () => this.settle(batch, (w) => w.resolve()),
-      (error: unknown) => this.settle(batch, (w) => w.reject(error)),
-    );
+        (outcomes) => this.settle(batch, (w, i) => (outcomes?.[i] === undefined ? w.resolve() : w.reject(outcomes[i]))),
+        (error: unknown) => this.settle(batch, (w) => w.reject(error)),
+      );
   }
 
-  private settle(batch: Waiting<T>[], each: (w: Waiting<T>) => void): void {
+  private settle(batch: Waiting<T>[], each: (w: Waiting<T>, index: number) => void): void {
     this.running--;
-    for (const w of batch) each(w);
+    batch.forEach(each);
     // What arrived meanwhile goes now, without waiting for a timer.
     if (this.waiting.length > 0) this.start();
     for (const wake of this.idle) wake();

@@ -4,7 +4,9 @@ import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
 import type { Response } from 'supertest';
 import { startServiceApp } from '@encedeus/messaging';
 import { startStack, type Stack } from '../../gateway/test/stack-harness';
+import { MAX_AGENT_TYPES } from '../src/agents/activity-monitor';
 import { MetricsModule } from '../src/metrics.module';
+import { MetricsStore, SCHEMA } from '../src/storage/metrics-store';
 
 const as = (token: string) => `Bearer ${token}`;
 const json = JSONCodec<{ type: string; data: { agent_id: string } }>();
@@ -154,6 +156,61 @@ describe('external agents (seed 002, real stack)', () => {
     expect((stored.body.items as { data: { n: number } }[]).map((i) => i.data.n)).toEqual([1, 2]);
     const scrape = await stack.http().get('/metrics').set('Authorization', as(readKey));
     expect(scrape.text).toMatch(/encedeus_http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/agents\/data",status="200"\} \d+/);
+  });
+
+  it('stores the other agents\' reports when one sends a number too large to sum, twice in the same minute, and keeps taking its reports', async () => {
+    const first = await post('data', { id: 'poa-huge', type: 'big', data: { x: 1.7e308, n: 0 } });
+    const together = await Promise.all([
+      ...Array.from({ length: 30 }, (_, k) => post('data', { id: `poa-calm-${k}`, type: 'load', data: { n: k } })),
+      post('data', { id: 'poa-huge', type: 'big', data: { x: 1.7e308, n: 1 } }),
+    ]);
+    const later = await post('data', { id: 'poa-huge', type: 'big', data: { x: 1.7e308, n: 2 } });
+    const small = await post('data', { id: 'poa-huge', type: 'big', data: { x: 5, n: 3 } });
+
+    expect([first.status, ...together.map((a) => a.status), later.status, small.status]).toEqual(Array(34).fill(200));
+    for (let k = 0; k < 30; k++) {
+      const stored = await stack.http().get(`/api/v1/agents/poa-calm-${k}/data?type=load`).set('Authorization', as(readKey));
+      expect(stored.body.items.map((i: { data: unknown }) => i.data)).toEqual([{ n: k }]);
+    }
+    const huge = await stack.http().get('/api/v1/agents/poa-huge/data?type=big').set('Authorization', as(readKey));
+    expect(huge.body.items.map((i: { data: unknown }) => i.data)).toEqual([0, 1, 2].map((n) => ({ x: 1.7e308, n })).concat({ x: 5, n: 3 }));
+    // Only the value within the bound is a series value.
+    const series = await stack.http().get('/api/v1/agents/poa-huge/series?type=big&field=x&step=1h').set('Authorization', as(readKey));
+    expect([series.status, series.body.points]).toEqual([200, [{ t: expect.any(String), avg: 5, min: 5, max: 5 }]]);
+  });
+
+  it('refuses only the document the store refuses (422), and stores the others of its batch', async () => {
+    // A stand-in for any document Postgres refuses that validation lets through: a check only this test adds.
+    const db = stack.metrics!.get(MetricsStore).db;
+    await db.query(`alter table ${SCHEMA}.agent_data add constraint poa_test_refuse check (not (data ? 'poa_refuse'))`);
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, k) => post('data', { id: `poa-mixed-${k}`, type: 'load', data: k === 17 ? { poa_refuse: true, n: k } : { n: k } })),
+      );
+
+      expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 40 }, (_, k) => (k === 17 ? 422 : 200)));
+      expect(answers[17].body.code).toBe('VALIDATION_FAILED');
+      for (let k = 0; k < 40; k++) {
+        const stored = await stack.http().get(`/api/v1/agents/poa-mixed-${k}/data?type=load`).set('Authorization', as(readKey));
+        expect([k, stored.body.items.length]).toEqual([k, k === 17 ? 0 : 1]);
+      }
+    } finally {
+      await db.query(`alter table ${SCHEMA}.agent_data drop constraint poa_test_refuse`);
+    }
+  });
+
+  it('answers 200 to 70 concurrent documents of 70 types from one agent and lists at most 64 of its types', async () => {
+    const sent = Array.from({ length: 70 }, (_, k) => `kind-${String(k).padStart(2, '0')}`);
+
+    const answers = await Promise.all(sent.map((type, n) => post('data', { id: 'poa-types', type, data: { n } })));
+
+    expect(answers.map((a) => a.status)).toEqual(Array(70).fill(200));
+    const stored = await stack.http().get('/api/v1/agents/poa-types/data?limit=1000').set('Authorization', as(readKey));
+    expect(stored.body.items.length).toBe(70);
+    const types = (await agent('poa-types'))?.types ?? [];
+    expect(types.length).toBe(MAX_AGENT_TYPES);
+    expect(types).toEqual([...types].sort());
+    expect(types.every((t) => sent.includes(t))).toBe(true);
   });
 
   it('keeps the states across a restart of the metrics service, and the new instance times agents out', async () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ErrorBody } from '../errors';
 import { defineEvent } from '../events/registry';
 import { jsonValue, text } from '../text';
 
@@ -33,13 +34,23 @@ export const agentByeSchema = z.object({ id: externalAgentIdSchema });
 export const AGENT_DATA_BATCH_MAX = 1000;
 /**
  * `cmd.metrics.agent_data_batch {items}`: data documents of many `POST /agents/data` requests, as
- * the gateway gathered them (each stamped with the time it arrived, epoch ms); stored together or
- * not at all.
+ * the gateway gathered them (each stamped with the time it arrived, epoch ms); each is stored or
+ * refused on its own (AgentDataBatchReply).
  */
 export const agentDataBatchSchema = z.object({
   items: z.array(agentDataSchema.extend({ t: z.number().int().min(0) })).min(1).max(AGENT_DATA_BATCH_MAX),
 });
 export type AgentDataBatch = z.infer<typeof agentDataBatchSchema>;
+/**
+ * The answer of `cmd.metrics.agent_data_batch`: how many documents were stored, and each one the
+ * store refused, by its index in `items`, with the error its request answers (one client's
+ * document never fails the others').
+ */
+export interface AgentDataBatchReply {
+  result: 'success';
+  stored: number;
+  refused: (ErrorBody & { index: number })[];
+}
 export type AgentPing = z.infer<typeof agentPingSchema>;
 export type AgentData = z.infer<typeof agentDataSchema>;
 export type AgentBye = z.infer<typeof agentByeSchema>;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AGENT_DATA_BATCH_MAX, AGENT_SUCCESS, agentDataSchema, DomainError, ExternalAgentVerbs, type AgentData, type AgentDataBatch } from '@encedeus/contracts';
+import { AGENT_DATA_BATCH_MAX, AGENT_SUCCESS, agentDataSchema, DomainError, ExternalAgentVerbs, type AgentData, type AgentDataBatch, type AgentDataBatchReply } from '@encedeus/contracts';
 import { Batcher, CommandClient } from '@encedeus/messaging';
 import type { Principal, PrincipalResolver } from '@encedeus/security';
 import { markParsed, MAX_BODY_BYTES } from '../common/body-parser.middleware';
@@ -29,13 +29,17 @@ export class AgentDataIngest implements OnModuleDestroy {
   constructor(commands: CommandClient) {
     this.batcher = new Batcher(
       async (items) => {
-        await commands.send('metrics', ExternalAgentVerbs.dataBatch, { items } satisfies AgentDataBatch, { actor: 'service:gateway', correlationId: randomUUID() });
+        const reply = await commands.send<AgentDataBatchReply>('metrics', ExternalAgentVerbs.dataBatch, { items } satisfies AgentDataBatch, { actor: 'service:gateway', correlationId: randomUUID() });
+        // A document the store refused fails its own request only.
+        const outcomes: (DomainError | undefined)[] = items.map(() => undefined);
+        for (const r of reply.refused ?? []) outcomes[r.index] = new DomainError(r.code, r.error, r.details);
+        return outcomes;
       },
       { maxWeight: BATCH_BYTES, maxDelayMs: 1, concurrency: 2 },
     );
   }
 
-  /** Resolves once the document is stored; rejects as its batch did (503 when the metrics service is away). */
+  /** Resolves once the document is stored; rejects as its batch did (503 when the metrics service is away), or with its own error when the store refused it. */
   ingest(document: AgentData, bodyBytes: number): Promise<void> {
     return this.batcher.add({ ...document, t: Date.now() }, Math.max(bodyBytes, MIN_DOCUMENT_WEIGHT));
   }

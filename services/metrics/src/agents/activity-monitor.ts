@@ -8,6 +8,9 @@ import { externalAgentDecider } from '../domain/external-agent.decider';
 /** KV bucket of external agents' activity: key = agent id. */
 export const AGENT_MONITOR_BUCKET = 'metrics_agents';
 
+/** Types an agent's record lists at most: the first this many it sent (the list is one KV value, rewritten on every new type). */
+export const MAX_AGENT_TYPES = 64;
+
 /** What the bucket holds per agent. */
 interface AgentRecord {
   state: 'active' | 'inactive';
@@ -96,12 +99,20 @@ export class ActivityMonitor {
     await this.kernel.handle('external_agent', agentId, externalAgentDecider, { type: 'bye', agentId, at: new Date(now).toISOString() }, meta, { conflictRetries: 3 });
   }
 
-  /** Records that the agent sent data of `type` (listed in `types`). */
-  async sawType(agentId: string, type: string): Promise<void> {
-    if (this.known.get(agentId)?.record.types.includes(type)) return;
-    await this.write(agentId, (r) =>
-      r?.types.includes(type) ? null : { state: r?.state ?? 'inactive', last_seen: r?.last_seen ?? Date.now(), timeout_s: r?.timeout_s ?? null, types: [...new Set([...(r?.types ?? []), type])].sort() },
-    );
+  /**
+   * Records that the agent sent data of these types (listed in `types`, sorted): one
+   * compare-and-set for all of them. Once an agent has MAX_AGENT_TYPES types, further ones are not
+   * listed (its data is stored all the same). Types already listed cost no write.
+   */
+  async sawTypes(agentId: string, types: readonly string[]): Promise<void> {
+    const known = this.known.get(agentId)?.record.types;
+    if (known && (known.length >= MAX_AGENT_TYPES || types.every((t) => known.includes(t)))) return;
+    await this.write(agentId, (r) => {
+      const listed = r?.types ?? [];
+      const added = [...new Set(types)].filter((t) => !listed.includes(t)).sort().slice(0, Math.max(0, MAX_AGENT_TYPES - listed.length));
+      if (added.length === 0) return null;
+      return { state: r?.state ?? 'inactive', last_seen: r?.last_seen ?? Date.now(), timeout_s: r?.timeout_s ?? null, types: [...listed, ...added].sort() };
+    });
   }
 
   /** Every agent this replica knows of (from the bucket), by id. */

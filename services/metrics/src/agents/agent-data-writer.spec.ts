@@ -1,8 +1,8 @@
-import { AgentDataWriter } from './agent-data-writer';
+import { AgentDataWriter, MAX_SERIES_MAGNITUDE, numericFields } from './agent-data-writer';
 import type { MetricsStore } from '../storage/metrics-store';
 
-/** A store whose writes take `ms` and record how many ran at once. */
-function slowStore(ms: number, failOn?: (rows: unknown[]) => boolean) {
+/** A store whose writes take `ms` and record how many ran at once; a write `failOn` picks throws `error`. */
+function slowStore(ms: number, failOn?: (rows: unknown[]) => boolean, error = new Error('disk full')) {
   const batches: number[] = [];
   let running = 0;
   let most = 0;
@@ -13,7 +13,7 @@ function slowStore(ms: number, failOn?: (rows: unknown[]) => boolean) {
       await new Promise((r) => setTimeout(r, ms));
       running--;
       batches.push(rows.length);
-      if (failOn?.(rows)) throw new Error('disk full');
+      if (failOn?.(rows)) throw error;
     },
   } as unknown as MetricsStore;
   return { store, batches, most: () => most };
@@ -47,10 +47,35 @@ describe('AgentDataWriter', () => {
     expect(done).toBeGreaterThan(50);
   });
 
-  it('fails only the requests of the batch that failed', async () => {
+  it('fails only the requests of the batch that failed, without splitting it when the store itself failed', async () => {
     const { store } = slowStore(5, (rows) => rows.some((r) => (r as { agentId: string }).agentId === 'bad'));
     const writer = new AgentDataWriter(store, 2, 1);
     const results = await Promise.allSettled([writer.write('bad', 't', 1, {}), writer.write('x', 't', 1, {}), writer.write('good', 't', 1, {}), writer.write('y', 't', 1, {})]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'fulfilled', 'fulfilled']);
+  });
+
+  it('refuses only the document whose value the store refuses (retrying the batch in halves), as VALIDATION_FAILED', async () => {
+    const outOfRange = Object.assign(new Error('value out of range: overflow'), { code: '22003' });
+    const { store, batches } = slowStore(1, (rows) => rows.some((r) => (r as { data: { bad?: boolean } }).data.bad), outOfRange);
+    const writer = new AgentDataWriter(store, 100, 5);
+
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, k) => writer.write(`a${k}`, 't', 1, { bad: k === 5 })));
+
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[5] as PromiseRejectedResult).reason).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(batches[0]).toBe(8);
+    expect(batches.length).toBeLessThanOrEqual(1 + 2 * Math.ceil(Math.log2(8)));
+  });
+});
+
+describe('numericFields', () => {
+  it('takes finite numbers within ±1e100 only: sums of larger ones can overflow float8 in the rollups', () => {
+    const fields = numericFields({ agentId: 'a', type: 't', t: 1, data: { small: -1e100, big: 1.7e308, negative: -1e101, text: '1', ok: 42 } });
+
+    expect(fields.map((f) => [f.series, f.value])).toEqual([
+      ['t.small', -1e100],
+      ['t.ok', 42],
+    ]);
+    expect(MAX_SERIES_MAGNITUDE).toBe(1e100);
   });
 });

@@ -1,4 +1,4 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Controller, Inject, Logger } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload, type NatsContext } from '@nestjs/microservices';
 import {
   AGENT_SUCCESS,
@@ -12,8 +12,11 @@ import {
   metricsQuerySchema,
   ExternalAgentVerbs,
   parseTime,
+  DomainError,
   Subjects,
   ValidationError,
+  type AgentDataBatchReply,
+  type ErrorBody,
   type ExternalAgentDatum,
   type ExternalAgentView,
 } from '@encedeus/contracts';
@@ -29,6 +32,8 @@ import { AgentDataWriter } from './agent-data-writer';
  */
 @Controller()
 export class AgentsHandlers {
+  private readonly logger = new Logger('AgentsHandlers');
+
   constructor(
     @Inject(ActivityMonitor) private readonly monitor: ActivityMonitor,
     @Inject(AgentDataWriter) private readonly writer: AgentDataWriter,
@@ -45,17 +50,35 @@ export class AgentsHandlers {
   @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.data))
   async data(@Payload() data: unknown): Promise<typeof AGENT_SUCCESS> {
     const cmd = agentDataSchema.parse(data);
-    await Promise.all([this.writer.write(cmd.id, cmd.type, Date.now(), cmd.data), this.monitor.sawType(cmd.id, cmd.type)]);
+    await Promise.all([this.writer.write(cmd.id, cmd.type, Date.now(), cmd.data), this.noteTypes([cmd])]);
     return AGENT_SUCCESS;
   }
 
-  /** Documents of many requests the gateway gathered (agent-ingest.ts there): one write for all, each agent's types noted. */
+  /**
+   * Documents of many requests the gateway gathered (agent-ingest.ts there): written together,
+   * each stored or refused on its own (the reply names the refused ones), each agent's types noted.
+   */
   @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.dataBatch))
-  async dataBatch(@Payload() data: unknown): Promise<{ result: 'success'; stored: number }> {
+  async dataBatch(@Payload() data: unknown): Promise<AgentDataBatchReply> {
     const { items } = agentDataBatchSchema.parse(data);
-    const types = new Map(items.map((d) => [`${d.id}\u0000${d.type}`, d]));
-    await Promise.all([this.writer.writeMany(items.map((d) => ({ agentId: d.id, type: d.type, t: d.t, data: d.data }))), ...[...types.values()].map((d) => this.monitor.sawType(d.id, d.type))]);
-    return { result: 'success', stored: items.length };
+    const [outcomes] = await Promise.all([this.writer.writeEach(items.map((d) => ({ agentId: d.id, type: d.type, t: d.t, data: d.data }))), this.noteTypes(items)]);
+    const refused = outcomes.flatMap((o, index) => (o.status === 'rejected' ? [{ index, ...toErrorBody(o.reason) }] : []));
+    return { result: 'success', stored: items.length - refused.length, refused };
+  }
+
+  /**
+   * Notes each agent's types with one write per agent. Bookkeeping only: the documents are stored
+   * whatever happens here, so a failure is logged and never changes the answer (a client told
+   * "failed" would send them again).
+   */
+  private async noteTypes(documents: readonly { id: string; type: string }[]): Promise<void> {
+    const byAgent = new Map<string, Set<string>>();
+    for (const d of documents) byAgent.set(d.id, (byAgent.get(d.id) ?? new Set()).add(d.type));
+    await Promise.all(
+      [...byAgent].map(([agentId, types]) =>
+        this.monitor.sawTypes(agentId, [...types]).catch((error: unknown) => this.logger.warn(`types of agent ${agentId} not noted: ${(error as Error).message}`)),
+      ),
+    );
   }
 
   @MessagePattern(Subjects.command('metrics', ExternalAgentVerbs.bye))
@@ -95,3 +118,7 @@ export class AgentsHandlers {
   }
 }
 
+/** What a refused document's request answers: a typed error as it is; anything else as INTERNAL, without its details. */
+function toErrorBody(error: unknown): ErrorBody {
+  return error instanceof DomainError ? error.toBody() : { code: 'INTERNAL', error: 'The report could not be stored' };
+}
