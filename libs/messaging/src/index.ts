@@ -19,6 +19,7 @@ export { AdvisoryLocks, type AdvisoryLocksOptions } from './kernel/advisory-lock
 export { CommandHandler, type CommandStore, type Decider, type Handled, type HandleOptions } from './kernel/command-handler';
 export { ConsumeLoop, type ConsumeLoopOptions, type StartAt } from './kernel/consume-loop';
 export { KeyedMutex } from './kernel/keyed-mutex';
+export { BoundedTail, type TailEntry } from './kernel/bounded-tail';
 export { readRange, type ReadRangeOptions } from './kernel/read-range';
 export { heldUntil, Lease, nextStep, type LeaseOptions, type LeaseRead, type LeaseRecord, type LeaseStep, type Sighting } from './kernel/lease';
 export { exponentialBackoff, retry, type RetryOptions } from './kernel/retry';

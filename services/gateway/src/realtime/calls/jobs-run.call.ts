@@ -1,30 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { JSONCodec, type NatsConnection } from 'nats';
-import {
-  DomainError,
-  ForbiddenError,
-  runJobSchema,
-  STREAMS,
-  Subjects,
-  type CloudEvent,
-  type EventData,
-  type JobFinished,
-  type JobView,
-  type RunJob,
-} from '@encedeus/contracts';
-import { CommandClient, ConsumeLoop, NATS_CONNECTION } from '@encedeus/messaging';
+import type { NatsConnection } from 'nats';
+import { DomainError, ForbiddenError, runJobSchema, Subjects, type JobView, type RunJob } from '@encedeus/contracts';
+import { CommandClient, NATS_CONNECTION } from '@encedeus/messaging';
 import type { Principal } from '@encedeus/security';
+import { JobOutputTail } from '../push/job-output-tail';
 import type { CallContext, CallOutcome, RealtimeCall } from './call';
 import { CALL_DISCONNECTED } from './call-runner';
+import { finishedOutcome, waitJobFinished } from './job-finished';
 
-type Finished = EventData<typeof JobFinished>;
-
-const codec = JSONCodec<CloudEvent>();
 // The nodes service answers run_job once the job is placed and recorded.
 const PLACE_TIMEOUT_MS = 15_000;
 // Beyond the job's own timeout: the agent's reply and the job.finished append.
 const FINISH_SLACK_MS = 30_000;
-const CANCEL_WAIT_MS = 10_000;
 
 /**
  * `jobs.run { runtime, code, stdin?, timeout_ms, memory_mb, node_id? }` (needs jobs.run).
@@ -41,6 +28,7 @@ export class JobsRunCall implements RealtimeCall<RunJob> {
   constructor(
     private readonly commands: CommandClient,
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    private readonly tail: JobOutputTail,
   ) {}
 
   authorize(principal: Principal): void {
@@ -110,70 +98,19 @@ export class JobsRunCall implements RealtimeCall<RunJob> {
     if (ctx.signal.aborted) cancel();
     else ctx.signal.addEventListener('abort', cancel, { once: true });
 
-    const finished = await this.waitFinished(job.id, ctx.signal, params.timeout_ms + FINISH_SLACK_MS);
+    const finished = await waitJobFinished(this.nc, job.id, ctx.signal, params.timeout_ms + FINISH_SLACK_MS);
     if (!finished) {
       if (ctx.signal.aborted) return { success: false, code: 'CANCELLED', message: 'The job was cancelled', data: { job_id: job.id } };
       throw new DomainError('TIMEOUT', `Job ${job.id} did not finish in time`, { job_id: job.id });
     }
+    this.tail.forget(job.id);
     // Give the last live lines a moment to arrive; without any (an older agent), replay the result.
     await new Promise((r) => setTimeout(r, 50));
     if (live.forwarded === 0) {
       for (const line of lines(finished.stdout)) ctx.line(line, 'stdout');
       for (const line of lines(finished.stderr)) ctx.line(line, 'stderr');
     }
-    const data = {
-      job_id: job.id,
-      stdout: finished.stdout,
-      stderr: finished.stderr,
-      status: finished.status,
-      exit_code: finished.exit_code,
-      execution_time_ms: finished.execution_time_ms,
-      ...(finished.truncated ? { truncated: true } : {}),
-    };
-    if (finished.status === 'succeeded') return { success: true, data };
-    const exit = finished.exit_code === null ? '' : ` (exit code ${finished.exit_code})`;
-    const code = finished.status === 'cancelled' ? 'CANCELLED' : finished.status === 'timeout' ? 'TIMEOUT' : undefined;
-    return { success: false, message: `The job ${finished.status}${exit}`, ...(code ? { code } : {}), data };
-  }
-
-  /**
-   * Reads `evt.job.<id>` from its first event (so a job that ended before we looked is seen)
-   * until job.finished; undefined after `timeoutMs`, or CANCEL_WAIT_MS after an abort.
-   */
-  private async waitFinished(jobId: string, signal: AbortSignal, timeoutMs: number): Promise<Finished | undefined> {
-    let done!: (finished: Finished | undefined) => void;
-    const outcome = new Promise<Finished | undefined>((resolve) => (done = resolve));
-    const follower = ConsumeLoop.ordered(this.nc, {
-      name: 'realtime',
-      stream: STREAMS.events,
-      filterSubject: Subjects.event('job', jobId),
-      from: { sequence: 1 },
-      handle: (m) => {
-        let event: CloudEvent;
-        try {
-          event = codec.decode(m.data);
-        } catch {
-          return; // not an event: nothing of ours
-        }
-        if (event.type === 'job.finished') done(event.data as Finished);
-      },
-    });
-    let timer = setTimeout(() => done(undefined), timeoutMs);
-    const onAbort = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => done(undefined), CANCEL_WAIT_MS);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    if (signal.aborted) onAbort();
-    // Not awaited: the timer bounds the wait even if the consumer cannot be opened.
-    void follower.start();
-    try {
-      return await outcome;
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      await follower.stop();
-    }
+    return finishedOutcome(job.id, finished);
   }
 }
 
