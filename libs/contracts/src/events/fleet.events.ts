@@ -69,6 +69,7 @@ const templateData = {
   driver: z.enum(['docker', 'process']),
   image: text().optional(),
   startup: text(),
+  startup_editable: z.boolean().optional(),
   variables: z.array(templateVariableSchema),
   stop: stopSchema,
   ready_pattern: text().optional(),
@@ -88,6 +89,7 @@ export const TemplateUpdated = defineEvent(
     description: text().optional(),
     image: text().optional(),
     startup: text().optional(),
+    startup_editable: z.boolean().optional(),
     variables: z.array(templateVariableSchema).optional(),
     stop: stopSchema.optional(),
     ready_pattern: text().optional(),
@@ -122,8 +124,10 @@ export const ServerUpdated = defineEvent(
     limits: limitsSchema.optional(),
     variables: z.record(text(), text()).optional(),
     ports: z.array(portSchema).optional(),
+    /** The server's own startup line; null: its template's again. */
+    startup: text().nullable().optional(),
   }),
-  'Limits, variables, ports or name changed; they apply at the next start.',
+  'Limits, variables, ports, startup line or name changed; they apply at the next start.',
 );
 export const ServerDeleted = defineEvent('server.deleted', z.object({}), 'The server and its directory were removed.');
 export const ServerInstallStarted = defineEvent('server.install_started', z.object({}), 'The agent was asked to prepare the server (directory, install script).');

@@ -155,3 +155,23 @@ describe('sub-users (issue 14, docs/subusers.md)', () => {
     expect(canControlServer(principal('admin', ['servers.manage']), shared, 'users')).toBe(true);
   });
 });
+
+describe("canControlServer(…, 'startup') (issue 14)", () => {
+  const owner = principal('owner', DEFAULT_USER_PERMISSIONS);
+  const sam = principal('sam', DEFAULT_USER_PERMISSIONS);
+  const locked = { owner_id: 'owner', subusers: [{ user_id: 'sam', permissions: ['startup'] as never[] }] };
+  const editable = { ...locked, startup_editable: true };
+
+  it('lets servers.manage change the startup line of any server', () => {
+    expect(canControlServer(principal('admin', ['servers.manage']), locked, 'startup')).toBe(true);
+  });
+
+  it('lets the owner change it only when the template sets startup_editable', () => {
+    expect(missingToControlServer(owner, locked, 'startup')).toEqual(['servers.manage']);
+    expect(canControlServer(owner, editable, 'startup')).toBe(true);
+  });
+
+  it('never lets a sub-user change it, even with a forged grant on an editable template', () => {
+    expect(canControlServer(sam, editable, 'startup')).toBe(false);
+  });
+});

@@ -6,8 +6,12 @@ import type { Permission } from '../permissions';
  * import this file alone.
  */
 
-/** What can be done to a server one sees. `users`: manage its sub-users (`/servers/:id/users`). */
-export type ServerAction = 'change' | 'delete' | 'users' | SubuserPermission;
+/**
+ * What can be done to a server one sees. `users`: manage its sub-users (`/servers/:id/users`).
+ * `startup`: change its startup line (`PATCH /servers/:id {startup}`): `servers.manage`, or the owner
+ * when the template sets `startup_editable`; never a sub-user.
+ */
+export type ServerAction = 'change' | 'delete' | 'users' | 'startup' | SubuserPermission;
 
 /**
  * What an owner may grant a sub-user on one server (Pterodactyl's subusers, issue 14): every server
@@ -42,6 +46,7 @@ export type BackupAction = 'backups.read' | 'backups.create' | 'backups.restore'
 export const SERVER_ACTION_PERMISSION: Readonly<Record<ServerAction, Permission>> = {
   change: 'servers.create',
   delete: 'servers.create',
+  startup: 'servers.create',
   users: 'servers.create',
   power: 'servers.power',
   console: 'servers.console',
@@ -56,7 +61,10 @@ export const SERVER_ACTION_PERMISSION: Readonly<Record<ServerAction, Permission>
 };
 
 /** What `servers.manage` allows by itself ("change and delete any server", and share it); its other actions still need their permission. */
-const MANAGE_ALONE_ALLOWS: ReadonlySet<ServerAction> = new Set<ServerAction>(['change', 'delete', 'users']);
+const MANAGE_ALONE_ALLOWS: ReadonlySet<ServerAction> = new Set<ServerAction>(['change', 'delete', 'users', 'startup']);
+
+/** Actions that stay the owner's (and `servers.manage`'s): no sub-user is ever granted them. */
+const OWNER_ONLY: ReadonlySet<ServerAction> = new Set<ServerAction>(['change', 'delete', 'startup']);
 
 /** Who asks: a user or API key with its effective permissions (a Set of permission strings). */
 export interface ServerAccessPrincipal {
@@ -74,6 +82,8 @@ export interface ServerSubuser {
 export interface ServerOwnership {
   readonly owner_id: string;
   readonly subusers?: readonly ServerSubuser[];
+  /** Whether its template lets the owner change the startup line (action `startup`). @default false */
+  readonly startup_editable?: boolean;
 }
 
 /** The grant of `userId` on the server, when it is a sub-user there. */
@@ -107,12 +117,13 @@ export function missingToControlServer(principal: ServerAccessPrincipal, server:
   const manages = principal.permissions.has('servers.manage');
   const needed = SERVER_ACTION_PERMISSION[action];
   if (!principal.permissions.has(needed) && !(manages && MANAGE_ALONE_ALLOWS.has(action))) missing.push(needed);
-  if (server.owner_id !== principal.userId && !manages && !grants(server, principal.userId, action)) missing.push('servers.manage');
+  const owns = server.owner_id === principal.userId && (action !== 'startup' || server.startup_editable === true);
+  if (!owns && !manages && !grants(server, principal.userId, action)) missing.push('servers.manage');
   return missing;
 }
 
 function grants(server: ServerOwnership, userId: string, action: ServerAction): boolean {
-  return action !== 'change' && action !== 'delete' && (subuserGrant(server, userId)?.permissions.includes(action) ?? false);
+  return !OWNER_ONLY.has(action) && (subuserGrant(server, userId)?.permissions.includes(action as SubuserPermission) ?? false);
 }
 
 /**

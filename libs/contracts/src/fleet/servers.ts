@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { text } from '../text';
-import { limitsSchema, type Limits } from './templates';
+import { limitsSchema, startupSchema, type Limits } from './templates';
 import type { ServerSubuser } from './access';
 
 export const SERVER_STATES = ['installing', 'install_failed', 'offline', 'starting', 'running', 'stopping', 'crashed'] as const;
@@ -56,6 +56,12 @@ export const updateServerSchema = z.object({
   limits: serverLimitsSchema.partial().optional(),
   variables: variablesSchema.optional(),
   ports: z.array(portSchema).max(32).optional(),
+  /**
+   * The server's own startup line instead of its template's (null: the template's again), checked and
+   * rendered like the template's. Only `servers.manage`, or the owner when the template sets
+   * `startup_editable` (contracts' `canControlServer(…, 'startup')`).
+   */
+  startup: startupSchema.nullable().optional(),
 });
 export type UpdateServer = z.infer<typeof updateServerSchema>;
 
@@ -96,6 +102,10 @@ export interface ServerView {
   ports: Port[];
   usage: ServerUsage | null;
   last_exit: { code: number | null; signal: string | null; reason?: string; at: string } | null;
+  /** The startup line the next start runs (the server's override, else its template's), placeholders unrendered. */
+  startup: string;
+  /** Whether the server's owner may change `startup` (the template's `startup_editable`); `servers.manage` always may. */
+  startup_editable: boolean;
   /**
    * Who else may use the server and how (docs/subusers.md). The gateway shows the whole list to
    * whoever may manage sub-users (or sees every server), and only the caller's own grant to others.

@@ -38,12 +38,21 @@ export const restartPolicySchema = z
   })
   .default({ on_crash: false, max_attempts: 5, backoff_ms: 1000 });
 
+/**
+ * A startup line: shell text run as `sh -c` by the agent, in which `{{VAR}}` renders as a reference to
+ * the environment variable (`renderStartup`), never as the value. The template's and a server's
+ * override (`PATCH /servers/:id {startup}`) are checked by this one schema.
+ */
+export const startupSchema = text().min(1).max(8192);
+
 const templateFields = {
   name: text().min(1).max(100),
   description: text().max(2000).optional(),
   driver: z.enum(['docker', 'process']),
   image: text().max(255).optional(),
-  startup: text().min(1).max(8192),
+  startup: startupSchema,
+  /** Whether a server's owner may change its startup line (`PATCH /servers/:id {startup}`); holders of `servers.manage` always may. @default false */
+  startup_editable: z.boolean().optional(),
   variables: z.array(templateVariableSchema).max(64).default([]),
   stop: stopPolicySchema,
   /** A console line matching this regex marks the server running. */
@@ -81,6 +90,7 @@ export const updateTemplateSchema = z
     description: templateFields.description,
     image: templateFields.image,
     startup: templateFields.startup.optional(),
+    startup_editable: templateFields.startup_editable,
     variables: z.array(templateVariableSchema).max(64).optional(),
     stop: z.object({ command: text().max(256).optional(), signal: text().optional(), timeout_s: z.number().int().min(0).max(3600) }).optional(),
     ready_pattern: templateFields.ready_pattern,
@@ -99,6 +109,8 @@ export interface TemplateView {
   driver: 'docker' | 'process';
   image?: string;
   startup: string;
+  /** Whether a server's owner may change its startup line (absent: no). */
+  startup_editable?: boolean;
   variables: TemplateVariable[];
   stop: { command?: string; signal?: string; timeout_s: number };
   ready_pattern?: string;

@@ -33,6 +33,7 @@ export function serverListFilter(principal: Principal): { member_id?: string } {
 const VERBS: Record<ServerAction, string> = {
   change: 'change',
   delete: 'delete',
+  startup: 'change the startup line of',
   users: 'manage the sub-users of',
   power: 'start, stop or kill',
   console: 'send console commands to',

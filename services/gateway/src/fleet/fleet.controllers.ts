@@ -3,7 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
-import { LOCKED_VARIABLE_EDITORS, MetricsVerbs, text } from '@encedeus/contracts';
+import { ALL_PERMISSIONS, LOCKED_VARIABLE_EDITORS, MetricsVerbs, text } from '@encedeus/contracts';
 import {
   canSeeJob,
   listJobsQuerySchema,
@@ -247,7 +247,9 @@ export class ServersController {
   @Patch(':id')
   async update(@Param('id', uuid) id: string, @Body() body: UpdateServerDto, @Req() req: Request, @CurrentPrincipal() p: Principal) {
     await this.mayControl(id, req, p, 'change');
-    return this.commands.send<ServerView>('nodes', 'update_server', { ...body, id, edit_locked_variables: mayEditLockedVariables(p) }, commandMeta(req, p));
+    // The caller goes along so the nodes service applies contracts' `startup` rule to the server's current state.
+    const actor = { user_id: p.userId, permissions: ALL_PERMISSIONS.filter((permission) => p.permissions.has(permission)) };
+    return this.commands.send<ServerView>('nodes', 'update_server', { ...body, id, edit_locked_variables: mayEditLockedVariables(p), actor }, commandMeta(req, p));
   }
 
   @Authenticated()

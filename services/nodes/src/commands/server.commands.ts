@@ -8,6 +8,7 @@ import {
   POWER_ACTIONS,
   removeSubuserCommandSchema,
   serverCommandSchema,
+  subuserActorSchema,
   subuserGrant,
   Subjects,
   updateServerSchema,
@@ -34,6 +35,8 @@ import { nodeCapacity, serverWork, visible } from '../common/read-your-writes';
 const idSchema = z.object({ id: z.uuid() });
 /** Set by the gateway: the caller holds one of LOCKED_VARIABLE_EDITORS (absent: no). */
 const lockedEditSchema = z.object({ edit_locked_variables: z.boolean().optional() });
+/** The caller of update_server as the gateway vouches for it (needed to change the startup line). */
+const updateActorSchema = z.object({ actor: subuserActorSchema.optional() });
 
 /**
  * Commands on servers: validate, load the facts the decider needs, `CommandHandler.handle`, reply
@@ -101,11 +104,12 @@ export class ServerCommands {
     const { id, ...rest } = idSchema.passthrough().parse(data) as { id: string } & Record<string, unknown>;
     const patch = updateServerSchema.parse(rest);
     const { edit_locked_variables: editLocked = false } = lockedEditSchema.parse(rest);
+    const { actor } = updateActorSchema.parse(rest);
     const { state } = await this.store.load('server', id, serverDecider);
     assertServer(state, id);
     const update = async () => {
       const node = patch.limits ? await this.readModel.nodeCapacity(state.node_id, id) : null;
-      return visible(this.projector, await this.kernel.handle('server', id, serverDecider, { type: 'update', id, patch, node, editLocked }, commandMeta(ctx)));
+      return visible(this.projector, await this.kernel.handle('server', id, serverDecider, { type: 'update', id, patch, node, editLocked, actor }, commandMeta(ctx)));
     };
     const handled = patch.limits ? await this.capacity.run(nodeCapacity(state.node_id), update) : await update();
     return this.readModel.views.serverFromState(id, handled.state, handled.revision.version);

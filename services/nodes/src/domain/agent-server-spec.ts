@@ -15,7 +15,8 @@ export function agentServerSpec(id: string, s: ServerState): AgentServerSpec {
     id,
     driver: t.driver,
     image: t.image,
-    startup: renderStartup(t.startup, values),
+    // A server's own startup line is rendered exactly like its template's: values stay environment variables.
+    startup: renderStartup(s.startup ?? t.startup, values),
     env: { ...values, ...(port ? { SERVER_IP: '0.0.0.0' } : {}) },
     limits: s.limits,
     ports: s.ports,

@@ -19,6 +19,7 @@ import {
   ServerUpdated,
   DEFAULT_USER_PERMISSIONS,
   type NewEvent,
+  type SubuserActor,
 } from '@encedeus/contracts';
 import { NO_STREAM, type Revision } from '@encedeus/messaging';
 import { evolveServer, initialServer, serverDecider, type CreateServer, type ServerCommand, type ServerState, type ServerTemplate } from './server.decider';
@@ -159,6 +160,41 @@ describe('decide(update)', () => {
 
   it('answers 404 for a deleted server', () => {
     expect(when(given(...offline, { type: ServerDeleted.type, data: {} }), { type: 'update', id: 's1', patch: { name: 'x' }, node: null, editLocked: false })).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+  });
+});
+
+describe('decide(update) startup (issue 14)', () => {
+  const OWNER: SubuserActor = { user_id: 'u1', permissions: [...DEFAULT_USER_PERMISSIONS] };
+  const ADMIN: SubuserActor = { user_id: 'admin', permissions: ['servers.manage'] };
+  const editable: NewEvent = { ...created, data: { ...(created.data as object), template: { ...template, startup_editable: true } } };
+  const setStartup = (startup: string | null, actor?: SubuserActor): ServerCommand => ({ type: 'update', id: 's1', patch: { startup }, node: null, editLocked: false, actor });
+
+  it('records a holder of servers.manage changing the startup line, and the state runs it next', () => {
+    const events = when(given(...offline), setStartup('exec node other.js', ADMIN))();
+
+    expect(events).toEqual([{ type: ServerUpdated.type, data: { startup: 'exec node other.js' } }]);
+    expect(given(...offline, ...events).state.startup).toBe('exec node other.js');
+  });
+
+  it('refuses the owner when the template does not set startup_editable', () => {
+    expect(when(given(...offline), setStartup('exec node other.js', OWNER))).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
+  });
+
+  it('refuses a caller the gateway did not vouch for', () => {
+    expect(when(given(...offline), setStartup('exec node other.js'))).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
+  });
+
+  it('lets the owner change it when the template sets startup_editable, and go back to the template\'s with null', () => {
+    const changed: NewEvent = { type: ServerUpdated.type, data: { startup: 'exec node other.js' } };
+
+    const events = when(given(editable, installStarted, installed, changed), setStartup(null, OWNER))();
+
+    expect(events).toEqual([{ type: ServerUpdated.type, data: { startup: null } }]);
+    expect(given(editable, installStarted, installed, changed, ...events).state.startup).toBeNull();
+  });
+
+  it('decides nothing, and checks nothing, when the startup line is unchanged', () => {
+    expect(when(given(...offline), setStartup(null, OWNER))()).toEqual([]);
   });
 });
 

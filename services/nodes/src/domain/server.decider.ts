@@ -65,6 +65,8 @@ export interface ServerState {
   variables: Record<string, string>;
   ports: Port[];
   template: TemplateSnapshot | null;
+  /** The server's own startup line instead of its template's (PATCH {startup}); null: the template's. */
+  startup: string | null;
   state: ServerStateName;
   desired: 'running' | 'stopped';
   runId: string | null;
@@ -94,6 +96,7 @@ export const initialServer = (): ServerState => ({
   variables: {},
   ports: [],
   template: null,
+  startup: null,
   state: 'installing',
   desired: 'stopped',
   runId: null,
@@ -347,6 +350,8 @@ export interface UpdateServerCommand {
   patch: UpdateServer;
   node: NodeCapacity | null;
   editLocked: boolean;
+  /** The caller as the gateway vouches for it; a new startup line is refused without it (contracts' rule, action `startup`). */
+  actor?: SubuserActor;
 }
 
 export type ServerCommand =
@@ -445,7 +450,23 @@ function decideUpdate(state: ServerState, cmd: UpdateServerCommand): NewEvent[] 
     if (JSON.stringify(values) !== JSON.stringify(state.variables)) changed.variables = values;
   }
   if (patch.ports && JSON.stringify(patch.ports) !== JSON.stringify(state.ports)) changed.ports = patch.ports;
+  if (patch.startup !== undefined && patch.startup !== (state.startup ?? null)) {
+    assertMayChangeStartup(state, cmd);
+    changed.startup = patch.startup;
+  }
   return Object.keys(changed).length === 0 ? [] : [event(ServerUpdated, changed)];
+}
+
+/** `servers.manage`, or the owner when the template sets `startup_editable` (contracts' rule on the current state). */
+function assertMayChangeStartup(state: ServerState, cmd: UpdateServerCommand): void {
+  const principal = cmd.actor ? principalOf(cmd.actor) : null;
+  const server = { owner_id: state.owner_id, subusers: state.subusers, startup_editable: state.template?.startup_editable === true };
+  if (principal && canControlServer(principal, server, 'startup')) return;
+  const reason = server.startup_editable ? 'only its owner or a holder of servers.manage may' : 'its template does not let owners (startup_editable), only servers.manage may';
+  throw new ForbiddenError(`You may not change the startup line of server ${cmd.id}: ${reason}`, {
+    fields: [{ path: 'startup', message: 'not allowed' }],
+    ...(principal ? { missing: missingToControlServer(principal, server, 'startup') } : {}),
+  });
 }
 
 /** The caller as contracts' access rule sees it. */

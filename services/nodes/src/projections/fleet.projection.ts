@@ -38,6 +38,8 @@ export class FleetProjection implements Projection {
     // Sub-users (docs/subusers.md): `[{user_id, permissions}]`; GET /servers of a sub-user finds its servers by containment.
     await em.query(`alter table ${SCHEMA}.servers add column if not exists subusers jsonb not null default '[]'`);
     await em.query(`create index if not exists servers_subusers_idx on ${SCHEMA}.servers using gin (subusers jsonb_path_ops)`);
+    // The server's own startup line (PATCH {startup}); null: its template's.
+    await em.query(`alter table ${SCHEMA}.servers add column if not exists startup text`);
     await em.query(`create table if not exists ${SCHEMA}.jobs (
       id uuid primary key, runtime text not null, status text not null, stdout text not null default '', stderr text not null default '',
       exit_code int, execution_time_ms int, node_id uuid not null, owner_id text not null,
@@ -139,12 +141,13 @@ export class FleetProjection implements Projection {
     }
     await em.query(
       `insert into ${SCHEMA}.servers (id, name, template_id, node_id, owner_id, state, desired, run_id, limits, variables, ports, template, crashes, last_exit, created_at, version,
-         restart_due_at, install_due_at, install_attempts, subusers)
-       values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
+         restart_due_at, install_due_at, install_attempts, subusers, startup)
+       values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)
        on conflict (id) do update set name = excluded.name, state = excluded.state, desired = excluded.desired, run_id = excluded.run_id,
          limits = excluded.limits, variables = excluded.variables, ports = excluded.ports, crashes = excluded.crashes,
          last_exit = excluded.last_exit, version = excluded.version, restart_due_at = excluded.restart_due_at,
-         install_due_at = excluded.install_due_at, install_attempts = excluded.install_attempts, subusers = excluded.subusers`,
+         install_due_at = excluded.install_due_at, install_attempts = excluded.install_attempts, subusers = excluded.subusers,
+         startup = excluded.startup`,
       [
         id,
         state.name,
@@ -166,6 +169,7 @@ export class FleetProjection implements Projection {
         state.installDueAt,
         state.installAttempts,
         JSON.stringify(state.subusers),
+        state.startup ?? null,
       ],
     );
   }
@@ -208,6 +212,7 @@ export function rowToServerState(row: Record<string, any>): ServerState {
     variables: row.variables,
     ports: row.ports,
     template: row.template,
+    startup: row.startup ?? null,
     state: row.state,
     desired: row.desired,
     runId: row.run_id,

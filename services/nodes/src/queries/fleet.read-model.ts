@@ -58,6 +58,8 @@ export interface ServerRow {
   install_attempts: number;
   /** Sub-users and their grants (docs/subusers.md). */
   subusers: ServerState['subusers'];
+  /** The server's own startup line; null: its template's. */
+  startup: string | null;
   created_at: Date;
   version: number;
 }
@@ -157,6 +159,8 @@ export class FleetViews {
       ports: row.ports,
       usage: up ? ((this.usage.server(row.node_id, row.id) as ServerUsage | undefined) ?? null) : null,
       last_exit: row.last_exit ?? null,
+      startup: row.startup ?? row.template?.startup ?? '',
+      startup_editable: row.template?.startup_editable === true,
       subusers: row.subusers ?? [],
       createdAt: iso(row.created_at)!,
       version: row.version,
@@ -184,6 +188,7 @@ export class FleetViews {
       install_due_at: null,
       install_attempts: s.installAttempts,
       subusers: s.subusers,
+      startup: s.startup ?? null,
       created_at: new Date(s.createdAt ?? 0),
       version,
     });

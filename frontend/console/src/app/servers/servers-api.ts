@@ -47,6 +47,10 @@ export interface Server {
   sftp?: { host: string; port: number; username: string } | null;
   /** Other users and what they may do here (docs/subusers.md): all of them for whoever manages them, else only one's own grant. */
   subusers?: ServerSubuser[];
+  /** The startup line the next start runs (the server's own, else its template's), `{{VAR}}` unrendered. */
+  startup?: string;
+  /** Whether the template lets the owner change `startup`; `servers.manage` always may. */
+  startup_editable?: boolean;
 }
 
 /** Body of `POST /servers`; `node_id` empty lets the scheduler place it. */
@@ -92,8 +96,8 @@ export class ServersApi {
     return firstValueFrom(this.http.post<Server>('/api/v1/servers', draft));
   }
 
-  /** Changes limits and/or variables; omitted fields stay as they are. */
-  update(id: string, patch: Partial<Pick<Server, 'name' | 'limits' | 'variables'>>): Promise<Server> {
+  /** Changes limits, variables and/or the startup line (null: the template's again); omitted fields stay as they are. */
+  update(id: string, patch: Partial<Pick<Server, 'name' | 'limits' | 'variables'>> & { startup?: string | null }): Promise<Server> {
     return firstValueFrom(this.http.patch<Server>(`/api/v1/servers/${encodeURIComponent(id)}`, patch));
   }
 
