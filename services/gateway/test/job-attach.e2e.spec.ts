@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { connect, credsAuthenticator } from 'nats';
+import { Subjects } from '@encedeus/contracts';
+import { inboxPrefixFromCreds } from '@encedeus/messaging';
 import { startStack, type Stack } from './stack-harness';
 import { socketAs, type Received } from './socket-client';
 
@@ -80,6 +83,12 @@ describe('jobs.attach (e2e)', () => {
     // Attached while the job still runs: the earlier lines came at once, the job has not printed everything.
     await stack.waitFor('replayed lines', async () => linesOf(page.received, 'attach').includes('line-2'), 10_000);
     expect(linesOf(page.received, 'attach')).not.toContain('line-8');
+    // A line for this job under another node's subject (what another node's agent could publish) is not its output.
+    const creds = await stack.env.nats.creds('admin');
+    const nc = await connect({ servers: stack.env.nats.url, inboxPrefix: inboxPrefixFromCreds(creds), authenticator: credsAuthenticator(new TextEncoder().encode(creds)) });
+    sockets.push(nc);
+    nc.publish(Subjects.jobOutput(randomUUID(), jobId), JSON.stringify({ line: 'forged', stream: 'stdout' }));
+    await nc.flush();
 
     const result = await waitResult(page.received, 'attach');
     const audited = await waitResult(auditor.received, 'audit');

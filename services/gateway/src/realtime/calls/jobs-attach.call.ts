@@ -45,7 +45,7 @@ export class JobsAttachCall implements RealtimeCall<AttachJob> {
 
     // A caller that stops seeing the job (a role change, a revoked key) gets no further line.
     const lost = new AbortController();
-    const follow = this.tail.follow(jobId, (l) => {
+    const follow = this.tail.follow(job.node_id, jobId, (l) => {
       if (lost.signal.aborted) return;
       if (!canSeeJob(ctx.principal, job)) return lost.abort();
       ctx.line(l.line, l.stream);
@@ -59,7 +59,7 @@ export class JobsAttachCall implements RealtimeCall<AttachJob> {
         throw new DomainError('TIMEOUT', `Job ${jobId} did not finish in time`, { job_id: jobId });
       }
       follow.stop();
-      this.tail.forget(jobId);
+      this.tail.forget(job.node_id, jobId);
       return finishedOutcome(jobId, finished);
     } finally {
       follow.stop();

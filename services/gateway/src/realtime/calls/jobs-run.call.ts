@@ -103,7 +103,7 @@ export class JobsRunCall implements RealtimeCall<RunJob> {
       if (ctx.signal.aborted) return { success: false, code: 'CANCELLED', message: 'The job was cancelled', data: { job_id: job.id } };
       throw new DomainError('TIMEOUT', `Job ${job.id} did not finish in time`, { job_id: job.id });
     }
-    this.tail.forget(job.id);
+    this.tail.forget(job.node_id, job.id);
     // Give the last live lines a moment to arrive; without any (an older agent), replay the result.
     await new Promise((r) => setTimeout(r, 50));
     if (live.forwarded === 0) {

@@ -46,7 +46,8 @@ export class JobOutputTail implements OnModuleInit, OnModuleDestroy {
       callback: (error, m) => {
         if (error) return;
         const line = decodeJobLine(m.data);
-        if (line) this.keep(m.subject.split('.')[3], line);
+        const [, nodeId, , jobId] = m.subject.split('.');
+        if (line) this.keep(keyOf(nodeId, jobId), line);
       },
     });
     this.sweeper = setInterval(() => this.sweep(Date.now() - IDLE_MS), SWEEP_MS);
@@ -63,10 +64,12 @@ export class JobOutputTail implements OnModuleInit, OnModuleDestroy {
    * Calls `onLine` with the job's kept lines, oldest first, then with each new line as it arrives,
    * with no gap and no repeat between the two (nothing awaits between replay and subscribe, and new
    * lines come on this subscription's callback). Before the replay, `onDropped` hears how many
-   * earlier lines are no longer kept, if any. Answers a function that stops following.
+   * earlier lines are no longer kept, if any. Answers a function that stops following. Only lines
+   * from the job's own node count: an agent may publish only under its node, so another node's
+   * agent cannot write into this job's output.
    */
-  follow(jobId: string, onLine: (line: JobLine) => void, onDropped?: (count: number) => void): { stop: () => void } {
-    const kept = this.kept(jobId);
+  follow(nodeId: string, jobId: string, onLine: (line: JobLine) => void, onDropped?: (count: number) => void): { stop: () => void } {
+    const kept = this.kept(keyOf(nodeId, jobId));
     if (kept.tail.dropped > 0) onDropped?.(kept.tail.dropped);
     for (const { item } of kept.tail.entries()) onLine(item);
     kept.listeners.add(onLine);
@@ -78,9 +81,10 @@ export class JobOutputTail implements OnModuleInit, OnModuleDestroy {
   }
 
   /** The job ended: its result carries the whole output, the tail is no longer needed. */
-  forget(jobId: string): void {
-    const kept = this.jobs.get(jobId);
-    if (kept && kept.listeners.size === 0) this.jobs.delete(jobId);
+  forget(nodeId: string, jobId: string): void {
+    const key = keyOf(nodeId, jobId);
+    const kept = this.jobs.get(key);
+    if (kept && kept.listeners.size === 0) this.jobs.delete(key);
   }
 
   /** Jobs with a tail here (tests, metrics). */
@@ -88,19 +92,19 @@ export class JobOutputTail implements OnModuleInit, OnModuleDestroy {
     return this.jobs.size;
   }
 
-  private keep(jobId: string, line: JobLine): void {
-    const kept = this.kept(jobId);
+  private keep(key: string, line: JobLine): void {
+    const kept = this.kept(key);
     kept.tail.push(line);
     kept.lastAt = Date.now();
     for (const listener of kept.listeners) listener(line);
   }
 
-  private kept(jobId: string): Kept {
-    let kept = this.jobs.get(jobId);
+  private kept(key: string): Kept {
+    let kept = this.jobs.get(key);
     if (kept) return kept;
     if (this.jobs.size >= MAX_JOBS) this.evictOne();
     kept = { tail: new BoundedTail<JobLine>(JOB_TAIL_BYTES, (l) => l.line.length + 1), lastAt: Date.now(), listeners: new Set() };
-    this.jobs.set(jobId, kept);
+    this.jobs.set(key, kept);
     return kept;
   }
 
@@ -113,6 +117,10 @@ export class JobOutputTail implements OnModuleInit, OnModuleDestroy {
   private sweep(before: number): void {
     for (const [id, kept] of this.jobs) if (kept.listeners.size === 0 && kept.lastAt < before) this.jobs.delete(id);
   }
+}
+
+function keyOf(nodeId: string, jobId: string): string {
+  return `${nodeId}.${jobId}`;
 }
 
 /** The agent's `{ line, stream }`; anything else is no line. */
