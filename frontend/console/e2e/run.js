@@ -297,9 +297,7 @@ function scenarios(ctx) {
         await tid('login-identifier').waitFor();
         await shot('01-login');
         await login(ADMIN.email, ADMIN.password);
-        await until('the live channel to connect', async () => (await tid('connection-state').getAttribute('data-state')) === 'connected', 15_000).catch(
-          (e) => ctx.warn(`connection indicator: ${e.message}`),
-        );
+        await until('the live channel to connect (connection indicator)', async () => (await tid('connection-state').getAttribute('data-state')) === 'connected', 15_000);
         for (const nav of ['nav-dashboard', 'nav-nodes', 'nav-servers', 'nav-jobs', 'nav-users']) {
           if (!(await tid(nav).isVisible())) throw new Error(`admin does not see ${nav}`);
         }
@@ -407,6 +405,39 @@ function scenarios(ctx) {
       },
     },
     {
+      // Issue 14 bug 3b: the search box matches part of an email too, whatever it contains (it used to
+      // search names only unless the text had an "@", so "example.com" found nobody by email).
+      name: '03b-users-search',
+      needs: ['03-admin-users'],
+      timeoutMs: 60_000,
+      async run() {
+        await visit('/admin/users', () => page.locator('h1', { hasText: 'Users' }).waitFor(), '03b-admin-users');
+        const victim = page.locator('[data-testid="user-row"][data-user-email="e2e-disable-me@example.com"]');
+        const admin = page.locator(`[data-testid="user-row"][data-user-email="${ADMIN.email}"]`);
+        const search = async (text) => {
+          const listed = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/users' && new URL(r.url()).searchParams.get('q') === text, { timeout: 15_000 }).catch(() => {
+            throw new Error(`typing "${text}" sent no GET /api/v1/users?q=${text}`);
+          });
+          await tid('user-filter').fill(text);
+          const answer = await listed;
+          if (answer.status() !== 200) throw new Error(`GET /users?q=${text} answered ${answer.status()}`);
+        };
+        for (const text of ['disable-me@exam', 'DISABLE-ME@EXAMPLE', 'example.com']) {
+          await search(text);
+          await victim.waitFor({ timeout: 10_000 }).catch(() => {
+            throw new Error(`searching "${text}" does not list e2e-disable-me (e2e-disable-me@example.com)`);
+          });
+        }
+        // Part of a name still works, and the search narrows.
+        await search('disable-me');
+        await victim.waitFor({ timeout: 10_000 });
+        await admin.waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {
+          throw new Error(`searching "disable-me" still lists ${ADMIN.email}`);
+        });
+        await shot('03b-users-search');
+      },
+    },
+    {
       name: '04-admin-roles',
       needs: ['01-login'],
       timeoutMs: 20_000,
@@ -503,6 +534,75 @@ function scenarios(ctx) {
       async run() {
         await visit('/admin/events', () => page.locator('h1', { hasText: 'Event' }).waitFor(), '07-admin-events');
         await page.getByText('user.created').first().waitFor({ timeout: 10_000 });
+      },
+    },
+    {
+      // Issue 14 bug 6: the event stream lists newest first, on every page and with live events (they
+      // arrive on top), and its filter placeholders suggest only what the API takes (no `server.started`).
+      name: '07b-events-order',
+      needs: ['07-admin-events'],
+      timeoutMs: 60_000,
+      async run() {
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        const newestBefore = (await api(ctx.stack.base, 'GET', '/events?limit=1', accessToken)).lastSequence;
+        await visit('/admin/events', () => tid('event-item').first().waitFor({ timeout: 10_000 }), '07b-admin-events');
+        const sequences = () => page.locator('[data-testid="event-item"] summary .seq').evaluateAll((spans) => spans.map((x) => Number(x.textContent.replace('#', ''))));
+        const descending = (list) => list.every((n, i) => i === 0 || list[i - 1] > n);
+        const shown = await sequences();
+        if (!descending(shown)) throw new Error(`the event stream is not newest first: #${shown.slice(0, 8).join(', #')}…`);
+        if (shown[0] < newestBefore) throw new Error(`the first row is #${shown[0]}, but the log already held #${newestBefore}`);
+
+        // The next page goes on back in time (10 a page, so there is a next page this early).
+        await pickOption('page-size', '10 / page');
+        await until('a first page of 10, newest first', async () => {
+          const first = await sequences();
+          return first.length === 10 && first[0] >= shown[0] && descending(first);
+        }, 10_000);
+        const firstPage = await sequences();
+        await until('a next page', () => tid('page-next').isEnabled(), 5000);
+        await tid('page-next').click();
+        await until(`the next page to hold the events before #${firstPage[9]}, newest first`, async () => {
+          const next = await sequences();
+          return next.length > 0 && next[0] < firstPage[9] && descending(next);
+        }, 10_000);
+        await tid('page-prev').click();
+        await until('the first page again', async () => (await sequences())[0] === firstPage[0], 10_000);
+        await pickOption('page-size', '25 / page');
+        await until('a first page of 25 again', async () => (await sequences()).length > 10, 10_000);
+
+        // A live event arrives on top.
+        await tid('events-live').click();
+        const top = (await sequences())[0];
+        const rows = () => page.locator('[data-testid="event-item"]').evaluateAll((lis) => lis.map((li) => ({ type: li.dataset.type, seq: Number(li.querySelector('summary .seq').textContent.replace('#', '')) })));
+        // The room is joined asynchronously: a user made before the join is not pushed, so make another.
+        let liveSeq = null;
+        for (let attempt = 1; attempt <= 3 && !liveSeq; attempt++) {
+          await api(ctx.stack.base, 'POST', '/users', accessToken, { name: `e2e-live-${attempt}`, email: `e2e-live-${attempt}@example.com`, password: 'E2e-Live-Passw0rd!', role_name: 'user' });
+          liveSeq = await until('a live user.created', async () => (await rows()).find((r) => r.type === 'user.created' && r.seq > top)?.seq, 6000).catch(() => null);
+        }
+        if (!liveSeq) throw new Error('no live user.created reached the event stream');
+        const afterLive = await rows();
+        if (afterLive[0].seq < liveSeq) throw new Error(`the live user.created (#${liveSeq}) is not on top: the first row is #${afterLive[0].seq}`);
+        if (!descending(afterLive.map((r) => r.seq))) throw new Error(`with live events the stream is not newest first: #${afterLive.slice(0, 8).map((r) => r.seq).join(', #')}…`);
+        await tid('events-live').click();
+        await shot('07b-events-live');
+
+        // Placeholders: no event type the log does not have, and each suggestion filters (200).
+        const typeHint = (await tid('events-type').getAttribute('placeholder')) ?? '';
+        if (typeHint.includes('server.started')) throw new Error(`the Type placeholder suggests server.started, which no event has: "${typeHint}"`);
+        const suggestions = typeHint.replace(/^e\.g\.\s*/, '').split(/\s+or\s+|,\s*/).map((x) => x.trim()).filter(Boolean);
+        if (!suggestions.length) throw new Error(`the Type placeholder suggests nothing: "${typeHint}"`);
+        for (const suggestion of suggestions) {
+          if (!/^[a-z]+\.[a-z_]+$/.test(suggestion)) throw new Error(`the Type placeholder suggests "${suggestion}", which is not an event type ("${typeHint}")`);
+          await tid('events-type').fill(suggestion);
+          const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/events' && new URL(r.url()).searchParams.get('type') === suggestion, { timeout: 15_000 });
+          await tid('events-apply').click();
+          const answer = await answered;
+          if (answer.status() !== 200) throw new Error(`the suggested type "${suggestion}" answered ${answer.status()}`);
+        }
+        await tid('events-type').fill('');
+        await tid('events-apply').click();
+        await noErrorNotice('event stream');
       },
     },
     {
@@ -712,9 +812,7 @@ function scenarios(ctx) {
         await row.locator('[data-testid="power-start"]').click();
         await until('the row to leave offline', async () => ['starting', 'running'].includes(await rowState()), 30_000);
         // The power answer may be `starting`; `running` then has to come by push (room `fleet`).
-        await until('the row to show running without a reload', async () => (await rowState()) === 'running', 10_000).catch((e) =>
-          ctx.warn(`servers list: ${e.message} — still "starting": the gateway pushes server.state only to room server:<id>, not to fleet`),
-        );
+        await until('the row to show running without a reload (server.state push to the list)', async () => (await rowState()) === 'running', 10_000);
         await shot('15-servers-list-running');
         await until('the stop button to be enabled', () => row.locator('[data-testid="power-stop"]').isEnabled(), 10_000);
         await row.locator('[data-testid="power-stop"]').click();
@@ -727,20 +825,154 @@ function scenarios(ctx) {
       // the page had loaded the server was dropped (the badge stayed "starting").
       name: '15b-console-after-navigation',
       needs: ['15-server-list-power', '13-console-command'],
-      timeoutMs: 75_000,
+      timeoutMs: 90_000,
       async run() {
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
         await visit('/servers', () => tid('server-row').first().waitFor({ timeout: 10_000 }), '15b-servers-list');
         const row = page.locator(`[data-testid="server-row"][data-server-id="${ctx.serverId}"]`);
-        await until('the start button', () => row.locator('[data-testid="power-start"]').isEnabled(), 15_000);
-        await row.locator('[data-testid="power-start"]').click();
-        // Straight into the page while it starts: its state pushes race the page's own load.
-        await row.locator('[data-testid="server-name"]').click();
-        await until('the server page', async () => page.url().includes(`/servers/${ctx.serverId}`), 10_000);
-        await until('the badge to reach running without a reload', async () => (await stateOf(tid('server-state'))) === 'running', 30_000);
-        await until(`the scrollback ("echo: ${ctx.consoleWord}") in the terminal after in-app navigation`, async () => (await terminalText()).includes(`echo: ${ctx.consoleWord}`), 10_000);
+        await until('the server to be offline in the list', async () => (await stateOf(row.locator('[data-testid="server-state"]'))) === 'offline', 15_000);
+        // Bug 2, made certain: the page's own GET /servers/:id is answered by the gateway (offline), then
+        // held until the state push `running` has reached the browser, and only then handed to the page.
+        // The page must keep the pushed state, not the older answer it loaded.
+        const serverPath = `/api/v1/servers/${ctx.serverId}`;
+        let fetched;
+        const answered = new Promise((resolve) => (fetched = resolve));
+        let release;
+        const gate = new Promise((resolve) => (release = resolve));
+        let held = 0;
+        const hold = async (route) => {
+          if (route.request().method() !== 'GET' || new URL(route.request().url()).pathname !== serverPath || held++ > 0) return route.fallback();
+          const response = await route.fetch();
+          const body = await response.json();
+          fetched(body.state);
+          await gate;
+          await route.fulfill({ response, json: body });
+        };
+        await page.route(`**${serverPath}`, hold);
+        try {
+          await row.locator('[data-testid="server-name"]').click();
+          await until('the server page', async () => page.url().includes(`/servers/${ctx.serverId}`), 10_000);
+          const loadedState = await withTimeout(answered, 15_000, 'the page to ask GET /servers/:id');
+          if (loadedState !== 'offline') throw new Error(`the held GET /servers/:id answered ${loadedState}, not offline`);
+          const since = await page.evaluate(() => Date.now());
+          await api(ctx.stack.base, 'POST', `/servers/${ctx.serverId}/power`, accessToken, { action: 'start' });
+          await until('the running push to reach the browser', () =>
+            page.evaluate(({ id, t }) => (window.__statePushes ?? []).some((p) => p.serverId === id && p.state === 'running' && p.recv >= t), { id: ctx.serverId, t: since }), 30_000);
+        } finally {
+          release();
+        }
+        await until('the badge to show the pushed state (running), not the older answer (offline)', async () => (await stateOf(tid('server-state'))) === 'running', 5000);
+        await sleep(1000);
+        if ((await stateOf(tid('server-state'))) !== 'running') throw new Error(`the badge fell back to ${await stateOf(tid('server-state'))} after showing running`);
+        await page.unroute(`**${serverPath}`, hold);
+        const scrollback = async (how) =>
+          until(`the scrollback ("echo: ${ctx.consoleWord}") in the terminal ${how}`, async () => (await terminalText()).includes(`echo: ${ctx.consoleWord}`), 10_000);
+        await scrollback('after in-app navigation');
         await shot('15b-console-after-navigation');
+        // Bug 1 through the browser's history: server → node → Back → Forward → Back.
+        const onServer = async (how) => {
+          await until('the server page', async () => page.url().endsWith(`/servers/${ctx.serverId}`), 10_000);
+          await tid('terminal').waitFor({ timeout: 10_000 });
+          await scrollback(how);
+        };
+        const onNode = async () => {
+          await until('the node page', async () => page.url().endsWith(`/nodes/${ctx.nodeId}`), 10_000);
+          await tid('node-spec').waitFor({ timeout: 10_000 });
+        };
+        await page.locator('a[data-testid="server-node"]').click();
+        await onNode();
+        await page.goBack();
+        await onServer('after Back from the node page');
+        await page.goForward();
+        await onNode();
+        await page.goBack();
+        await onServer('after Forward then Back');
         await tid('power-stop').click();
         await until('state offline', async () => (await stateOf(tid('server-state'))) === 'offline', 30_000);
+      },
+    },
+    {
+      // Issue 14 bug 4: a server the node cannot take is refused in words in the form (no code, no id),
+      // and nothing is created; a node without its agent cannot be picked at all.
+      name: '15d-server-create-refused',
+      needs: ['09-agent-online'],
+      timeoutMs: 60_000,
+      async run() {
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        const offline = await api(ctx.stack.base, 'POST', '/nodes', accessToken, { name: 'e2e-offline-node', memory_mb: 1024, cpu_percent: 100, storage_size: '10G' });
+        const offlineId = offline.id ?? offline.node?.id;
+        try {
+          await visit('/servers/new', () => tid('server-form').waitFor({ timeout: 15_000 }), '15d-server-form');
+          const name = 'e2e-too-big';
+          await tid('server-name-input').fill(name);
+          await pickOption('server-template-select', TEMPLATE_NAME);
+          await tid('server-node-select').click();
+          const offlineOption = page.locator('mat-option', { hasText: 'e2e-offline-node' });
+          await offlineOption.waitFor({ timeout: 10_000 });
+          const label = (await offlineOption.innerText()).replace(/\s+/g, ' ').trim();
+          if (!label.includes('(offline)')) throw new Error(`the offline node's option reads "${label}", without "(offline)"`);
+          if ((await offlineOption.getAttribute('aria-disabled')) !== 'true') throw new Error(`the offline node "${label}" can be picked`);
+          const onlineOption = page.locator('mat-option', { hasText: NODE_NAME }).filter({ hasNotText: 'e2e-offline-node' }).first();
+          if ((await onlineOption.getAttribute('aria-disabled')) === 'true') throw new Error('the online node cannot be picked');
+          await onlineOption.click();
+          await page.locator('.cdk-overlay-backdrop').waitFor({ state: 'detached', timeout: 5000 }).catch(() => undefined);
+          // More CPU than the node has (it offers 400 %).
+          await tid('server-cpu-input').fill('5000');
+          await tid('var-GREETING').fill('too big');
+          const refused = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/v1/servers', { timeout: 20_000 });
+          await tid('server-submit').click();
+          const answer = await refused;
+          if (![409, 422].includes(answer.status())) throw new Error(`POST /servers answered ${answer.status()}, not 409/422`);
+          const error = tid('server-form-error');
+          await error.waitFor({ timeout: 10_000 }).catch(() => {
+            throw new Error('the refusal is not shown in the form\'s error area');
+          });
+          const said = (await error.innerText()).replace(/\s+/g, ' ').trim();
+          if (!/CPU/.test(said) || !said.includes(NODE_NAME)) throw new Error(`the refusal does not say what is wrong: "${said}"`);
+          if (/[0-9a-f]{8}-[0-9a-f]{4}-/i.test(said) || /\b[A-Z]+_[A-Z_]+\b/.test(said) || /\b(409|422)\b/.test(said)) throw new Error(`the refusal shows a raw code or id: "${said}"`);
+          if (!page.url().endsWith('/servers/new')) throw new Error(`the form left for ${page.url()}`);
+          await shot('15d-server-refused');
+          const servers = await api(ctx.stack.base, 'GET', '/servers?limit=100', accessToken);
+          if ((servers.items ?? servers).some((x) => x.name === name)) throw new Error(`the refused server ${name} was created anyway`);
+        } finally {
+          if (offlineId) await api(ctx.stack.base, 'DELETE', `/nodes/${offlineId}`, accessToken).catch((e) => ctx.warn(`could not delete e2e-offline-node: ${e.message}`));
+        }
+      },
+    },
+    {
+      // Issue 14: "Filter by name" on the servers list narrows the list, lives in the address (?q=)
+      // and survives a reload.
+      name: '15e-server-list-filter',
+      needs: ['11-server-create'],
+      timeoutMs: 45_000,
+      async run() {
+        await visit('/servers', () => tid('server-row').first().waitFor({ timeout: 10_000 }), '15e-servers-list');
+        const ours = page.locator(`[data-testid="server-row"][data-server-id="${ctx.serverId}"]`);
+        const rows = tid('server-row');
+        const query = () => new URL(page.url()).searchParams.get('q');
+        const filterBy = async (text) => {
+          await tid('server-filter').fill(text);
+          await until(`?q=${text} in the address`, async () => query() === text, 10_000);
+        };
+        const part = SERVER_NAME.slice(2, 7);
+        await filterBy(part);
+        await ours.waitFor({ timeout: 10_000 });
+        await filterBy('no-such-server-zz');
+        await until('the list to be empty for a name no server has', async () => (await rows.count()) === 0, 10_000);
+        await filterBy(part);
+        await ours.waitFor({ timeout: 10_000 });
+        await page.reload();
+        await ours.waitFor({ timeout: 15_000 });
+        if (query() !== part) throw new Error(`the reload lost the filter: ?q=${query()}`);
+        if ((await tid('server-filter').inputValue()) !== part) throw new Error(`after a reload the filter box reads "${await tid('server-filter').inputValue()}", not "${part}"`);
+        const asked = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/servers' && new URL(r.url()).searchParams.get('q') === 'no-such-server-zz', { timeout: 15_000 }).catch(() => {
+          throw new Error('a shared /servers?q= link did not ask GET /servers?q=');
+        });
+        await page.goto(url('/servers?q=no-such-server-zz'));
+        await asked;
+        await tid('server-filter').waitFor({ timeout: 15_000 });
+        await until('a shared ?q= link to filter the list', async () => (await rows.count()) === 0 && (await tid('server-filter').inputValue()) === 'no-such-server-zz', 10_000);
+        await shot('15e-servers-filtered');
       },
     },
     {
@@ -1120,18 +1352,25 @@ function spawnAgent(ctx, token) {
   return agent;
 }
 
-/** Records every `console.line` push with the browser's receive time (socket.io frames `42["console.line",…]`). */
+/**
+ * Records every `console.line` push with the browser's receive time (socket.io frames `42["console.line",…]`),
+ * and every `server.state` push (window.__statePushes) so a step can wait until one reached the page.
+ */
 function captureConsoleLines() {
   window.__consoleLines = [];
+  window.__statePushes = [];
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
     constructor(...args) {
       super(...args);
       this.addEventListener('message', (event) => {
-        if (typeof event.data !== 'string' || !event.data.startsWith('42') || !event.data.includes('"console.line"')) return;
+        if (typeof event.data !== 'string' || !event.data.startsWith('42')) return;
+        const line = event.data.includes('"console.line"');
+        if (!line && !event.data.includes('"server.state"')) return;
         try {
           const [name, payload] = JSON.parse(event.data.slice(2));
           if (name === 'console.line') window.__consoleLines.push({ at: payload.at, recv: Date.now(), line: payload.line });
+          if (name === 'server.state') window.__statePushes.push({ serverId: payload.serverId, state: payload.state, recv: Date.now() });
         } catch {
           // not ours
         }

@@ -29,7 +29,7 @@ const MAX_LIVE = 200;
       </mat-form-field>
       <mat-form-field>
         <mat-label>Type</mat-label>
-        <input matInput #type [value]="filter().type" placeholder="server.running or server" data-testid="events-type" />
+        <input matInput #type [value]="filter().type" placeholder="e.g. server.running" data-testid="events-type" />
       </mat-form-field>
       <mat-form-field>
         <mat-label>Aggregate</mat-label>
@@ -45,7 +45,7 @@ const MAX_LIVE = 200;
     } @else {
       <ol class="feed" data-testid="event-feed">
         @for (item of rows(); track item.sequence) {
-          <li data-testid="event-item" [attr.data-type]="item.event.type">
+          <li data-testid="event-item" [attr.data-type]="item.event.type" [attr.data-sequence]="item.sequence">
             <details>
               <summary>
                 <span class="seq">#{{ item.sequence }}</span>
@@ -80,15 +80,14 @@ export class EventStream {
   protected readonly following = signal(false);
   protected readonly liveItems = signal<FeedItem[]>([]);
   /**
-   * One order everywhere: the log's, oldest first. Live events continue the last page at its end
-   * (pages move forward in the log); on an earlier page they are not shown. They used to sit above
-   * an oldest-first page, newest first (issue 14).
+   * One order everywhere: newest first (issue 14 bug 6). The first page ends at the log's end and
+   * live events arrive on top of it; older pages follow with Next and show no live events.
    */
   protected readonly rows = computed(() => {
     const page = this.list.items();
-    const last = page.length ? page[page.length - 1].sequence : 0;
-    const items = this.list.hasNext() ? page : [...page, ...this.liveItems().filter((i) => i.sequence > last)];
-    return items.map((item) => this.labelled(item, page));
+    const newest = page.length ? page[0].sequence : 0;
+    const live = this.list.hasPrev() ? [] : this.liveItems().filter((i) => i.sequence > newest).reverse();
+    return [...live, ...page].map((item) => this.labelled(item, page));
   });
   private stopFollowing: (() => void) | null = null;
 

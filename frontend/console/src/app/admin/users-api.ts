@@ -58,9 +58,9 @@ export class UsersApi {
       let params = new HttpParams().set('limit', limit);
       if (cursor) params = params.set('cursor', cursor);
       const f = filter();
-      // The gateway filters by `name` or `email` (substring), not by a free `q`.
+      // `q` matches part of the name or part of the email, either case (issue 14: "example.com" found no one).
       const q = f.q.trim();
-      if (q) params = params.set(q.includes('@') ? 'email' : 'name', q);
+      if (q) params = params.set('q', q);
       if (f.role) params = params.set('role', f.role);
       // There is no `disabled` filter on the gateway: the status filter applies to the page shown.
       return this.http.get<Page<User>>('/api/v1/users', { params }).pipe(

@@ -61,7 +61,8 @@ import { VariableField, VariableFields, variableFields, variablesGroup } from '.
               <mat-select formControlName="node_id" data-testid="server-node-select">
                 <mat-option value="">Place automatically</mat-option>
                 @for (n of nodes(); track n.id) {
-                  <mat-option [value]="n.id" [disabled]="n.draining">{{ n.name }} · {{ n.state }}</mat-option>
+                  <!-- A draining or offline node takes no new server (the API refuses it with a 409). -->
+                  <mat-option [value]="n.id" [disabled]="n.draining || n.state === 'offline'">{{ n.name }}{{ n.draining ? ' (draining)' : n.state === 'offline' ? ' (offline)' : '' }}</mat-option>
                 }
               </mat-select>
               <mat-error>{{ errorText(form.controls.node_id) }}</mat-error>

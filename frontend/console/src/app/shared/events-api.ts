@@ -1,6 +1,6 @@
 import { HttpClient, HttpParams } from '@angular/common/http';
 import { Injectable, inject } from '@angular/core';
-import { firstValueFrom, map } from 'rxjs';
+import { firstValueFrom, from } from 'rxjs';
 import { Page, PagedList, asPage } from './paged-list';
 
 /** A CloudEvents 1.0 document from the EVENTS stream. */
@@ -65,12 +65,16 @@ export class EventsApi {
     return asPage(await firstValueFrom(this.http.get<Page<FeedItem>>('/api/v1/events', { params: { after, limit } }))).items;
   }
 
+  /** The feed newest first (issue 14 bug 6); see newestFirstPage. */
   list(filter: () => EventFilter): PagedList<FeedItem> {
-    return new PagedList<FeedItem>((cursor, limit) => {
-      let params = new HttpParams().set('limit', limit);
-      if (cursor) params = params.set('cursor', cursor);
-      const f = filter();
-      if (f.after) params = params.set('after', f.after);
+    return new PagedList<FeedItem>((cursor, limit) => from(this.newestFirst(filter(), cursor, limit)));
+  }
+
+  private async newestFirst(f: EventFilter, cursor: string | null, limit: number): Promise<Page<FeedItem>> {
+    const floor = f.after ? Number(f.after) : 0;
+    const top = cursor !== null ? Number(cursor) : ((await firstValueFrom(this.http.get<{ lastSequence?: number }>('/api/v1/events', { params: { limit: 1, after: floor } }))).lastSequence ?? 0);
+    return newestFirstPage((after, max) => {
+      let params = new HttpParams().set('after', after).set('limit', max);
       if (f.type) params = params.set('type', f.type);
       if (f.aggregate) {
         // The field takes `server` or `server/<id>`; the API wants the two apart (`server/<id>` was a 422).
@@ -78,7 +82,45 @@ export class EventsApi {
         params = params.set('aggregate', aggregate);
         if (id) params = params.set('aggregate_id', id);
       }
-      return this.http.get<Page<FeedItem>>('/api/v1/events', { params }).pipe(map(asPage));
-    });
+      return firstValueFrom(this.http.get<Page<FeedItem>>('/api/v1/events', { params })).then(asPage);
+    }, { top, floor, limit });
   }
+}
+
+/** Reads the matching events after `after`, oldest first, at most `limit` (`GET /events`). */
+export type ReadForward = (after: number, limit: number) => Promise<Page<FeedItem>>;
+
+/**
+ * One page of the feed, newest first: the `limit` newest matching events with `floor < sequence <= top`,
+ * and the cursor of the page before them (its `top`), null when none is left. `GET /events` only reads
+ * forward, so this reads the window that ends at `top` and widens it (×4) until it holds `limit`
+ * matching events or reaches `floor`.
+ */
+export async function newestFirstPage(read: ReadForward, { top, floor, limit }: { top: number; floor: number; limit: number }): Promise<Page<FeedItem>> {
+  let found: FeedItem[] = [];
+  for (let span = limit, end = top; ; span *= 4) {
+    const start = Math.max(floor, top - span);
+    // Only the part of the wider window not read yet.
+    found = [...(await between(read, start, end)), ...found];
+    end = start;
+    if (found.length >= limit || start === floor) {
+      const items = found.slice(-limit).reverse();
+      const older = items.length > 0 && (found.length > limit || start > floor);
+      return { items, nextCursor: older ? String(items[items.length - 1].sequence - 1) : null };
+    }
+  }
+}
+
+/** The matching events with `after < sequence <= upTo`, oldest first. */
+async function between(read: ReadForward, after: number, upTo: number): Promise<FeedItem[]> {
+  const found: FeedItem[] = [];
+  while (after < upTo) {
+    // At most upTo - after events lie in the window, so an unfiltered read never runs past it.
+    const page = await read(after, Math.min(1000, upTo - after));
+    found.push(...page.items.filter((i) => i.sequence <= upTo));
+    const last = page.items.at(-1)?.sequence;
+    if (!page.nextCursor || last === undefined || last >= upTo) break;
+    after = last;
+  }
+  return found;
 }
