@@ -53,6 +53,15 @@ describe('jobs.attach (e2e)', () => {
     return s;
   }
 
+  /** Publishes `line` for `jobId` under another node's output subject, as that node's agent could. */
+  async function forgeLine(jobId: string, line: string): Promise<void> {
+    const creds = await stack.env.nats.creds('admin');
+    const nc = await connect({ servers: stack.env.nats.url, inboxPrefix: inboxPrefixFromCreds(creds), authenticator: credsAuthenticator(new TextEncoder().encode(creds)) });
+    sockets.push(nc);
+    nc.publish(Subjects.jobOutput(randomUUID(), jobId), JSON.stringify({ line, stream: 'stdout' }));
+    await nc.flush();
+  }
+
   const linesOf = (received: Received[], id: string) => received.filter((r) => r.event === 'line' && r.data.id === id).map((r) => r.data.line as string);
   const resultOf = (received: Received[], id: string) => received.find((r) => r.event === 'result' && r.data.id === id)?.data;
   const waitResult = (received: Received[], id: string, timeoutMs = 20_000) => stack.waitFor(`result of ${id}`, async () => resultOf(received, id), timeoutMs);
@@ -84,11 +93,7 @@ describe('jobs.attach (e2e)', () => {
     await stack.waitFor('replayed lines', async () => linesOf(page.received, 'attach').includes('line-2'), 10_000);
     expect(linesOf(page.received, 'attach')).not.toContain('line-8');
     // A line for this job under another node's subject (what another node's agent could publish) is not its output.
-    const creds = await stack.env.nats.creds('admin');
-    const nc = await connect({ servers: stack.env.nats.url, inboxPrefix: inboxPrefixFromCreds(creds), authenticator: credsAuthenticator(new TextEncoder().encode(creds)) });
-    sockets.push(nc);
-    nc.publish(Subjects.jobOutput(randomUUID(), jobId), JSON.stringify({ line: 'forged', stream: 'stdout' }));
-    await nc.flush();
+    await forgeLine(jobId, 'forged');
 
     const result = await waitResult(page.received, 'attach');
     const audited = await waitResult(auditor.received, 'audit');
@@ -111,6 +116,23 @@ describe('jobs.attach (e2e)', () => {
     expect(await waitResult(late.received, 'late', 5_000)).toMatchObject({ success: true, data: { stdout: `${ALL_LINES.join('\n')}\n` } });
     expect(await waitResult(intruder.received, 'sneak-2')).toMatchObject({ success: false, code: 'NOT_FOUND' });
   }, 90_000);
+
+  it('jobs.run streams only lines published under the job\'s own node: another node\'s line for the job is not its output', async () => {
+    const victim = await userWith('victim', ['jobs.run']);
+    const { received, socket: s } = await socket(victim.token);
+    s.emit('call', { id: 'run', call: 'jobs.run', params: { runtime: 'bash', code: SLOW_PRINTER, timeout_ms: 30_000, node_id: nodeId } });
+    await stack.waitFor('line-2 of jobs.run', async () => linesOf(received, 'run').includes('line-2'), 20_000);
+    const running = await stack.http().get('/api/v1/jobs?status=running').set('Authorization', as(victim.token));
+    expect(running.body.items).toHaveLength(1);
+    const jobId = running.body.items[0].id as string;
+
+    // Mid-run, while jobs.run follows the job's output: a line for it under another node's subject.
+    await forgeLine(jobId, 'forged-into-run');
+    const result = await waitResult(received, 'run');
+
+    expect(result).toMatchObject({ success: true, data: { job_id: jobId, status: 'succeeded', stdout: `${ALL_LINES.join('\n')}\n`, stderr: 'done\n' } });
+    expect(linesOf(received, 'run')).toEqual(ALL_LINES.concat('done'));
+  }, 60_000);
 
   it('validates the job id and answers NOT_FOUND for an unknown job, without a 500', async () => {
     const { received, socket: s } = await socket(admin);

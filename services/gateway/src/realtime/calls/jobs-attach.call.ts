@@ -3,7 +3,7 @@ import type { NatsConnection } from 'nats';
 import { z } from 'zod';
 import { canSeeJob, DomainError, NotFoundError, type JobView } from '@encedeus/contracts';
 import { CommandClient, NATS_CONNECTION } from '@encedeus/messaging';
-import { JobOutputTail } from '../push/job-output-tail';
+import { droppedLinesNotice, JobOutputTail } from '../push/job-output-tail';
 import type { CallContext, CallOutcome, RealtimeCall } from './call';
 import { finishedOutcome, waitJobFinished } from './job-finished';
 
@@ -49,7 +49,7 @@ export class JobsAttachCall implements RealtimeCall<AttachJob> {
       if (lost.signal.aborted) return;
       if (!canSeeJob(ctx.principal, job)) return lost.abort();
       ctx.line(l.line, l.stream);
-    }, (dropped) => ctx.line(`[${dropped} earlier line${dropped === 1 ? '' : 's'} of output not kept here]`, 'notice'));
+    }, (dropped) => ctx.line(droppedLinesNotice(dropped), 'notice'));
     try {
       const left = Date.parse(job.createdAt) + LONGEST_JOB_MS + FINISH_SLACK_MS - Date.now();
       const finished = await waitJobFinished(this.nc, jobId, AbortSignal.any([ctx.signal, lost.signal]), Math.max(left, FINISH_SLACK_MS), 0);

@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
-import { DomainError, ForbiddenError, runJobSchema, Subjects, type JobView, type RunJob } from '@encedeus/contracts';
+import { DomainError, ForbiddenError, runJobSchema, type JobView, type RunJob } from '@encedeus/contracts';
 import { CommandClient, NATS_CONNECTION } from '@encedeus/messaging';
 import type { Principal } from '@encedeus/security';
-import { JobOutputTail } from '../push/job-output-tail';
+import { droppedLinesNotice, JobOutputTail } from '../push/job-output-tail';
 import type { CallContext, CallOutcome, RealtimeCall } from './call';
 import { CALL_DISCONNECTED } from './call-runner';
 import { finishedOutcome, waitJobFinished } from './job-finished';
@@ -16,8 +16,9 @@ const FINISH_SLACK_MS = 30_000;
 /**
  * `jobs.run { runtime, code, stdin?, timeout_ms, memory_mb, node_id? }` (needs jobs.run).
  * Asks the nodes service to run the job without waiting (`cmd.nodes.run_job`, wait: false), then
- * follows `evt.job.<id>` until `job.finished`. Output lines stream live from the agent
- * (`agent.<node>.job.<id>.out`); the result carries the whole stdout/stderr. Cancel → `cmd.nodes.cancel_job`;
+ * follows `evt.job.<id>` until `job.finished`. Output lines stream live from the agent of the job's
+ * node (`agent.<node>.job.<id>.out`, through JobOutputTail, as for `jobs.attach`); the result
+ * carries the whole stdout/stderr. Cancel → `cmd.nodes.cancel_job`;
  * a disconnect only ends the call (the job runs on).
  */
 @Injectable()
@@ -36,81 +37,42 @@ export class JobsRunCall implements RealtimeCall<RunJob> {
   }
 
   async run(ctx: CallContext, params: RunJob): Promise<CallOutcome> {
-    const live = this.followOutput(ctx);
+    // The job belongs to the caller's user, also when the socket signed in with an API key.
+    const job = await this.commands.send<JobView>('nodes', 'run_job', { ...params, wait: false, owner_id: ctx.principal.userId }, ctx.meta, { timeoutMs: PLACE_TIMEOUT_MS });
+    // Lines printed before run_job answered are in the tail and come first. Only the job's own
+    // node's lines count: another node's agent cannot write into this job's output.
+    let forwarded = 0;
+    const live = this.tail.follow(job.node_id, job.id, (l) => {
+      forwarded++;
+      ctx.line(l.line, l.stream);
+    }, (dropped) => ctx.line(droppedLinesNotice(dropped), 'notice'));
     try {
-      return await this.runFollowed(ctx, params, live);
+      // A cancel stops the job; a socket that went away (a reload, a closed tab) does not: the job runs
+      // on, and its page (GET /jobs/:id, the history) shows the result (issue 14: a job was lost on reload).
+      const cancel = () => {
+        if (ctx.signal.reason === CALL_DISCONNECTED) return;
+        void this.commands.send('nodes', 'cancel_job', { id: job.id }, ctx.meta).catch(() => undefined);
+      };
+      if (ctx.signal.aborted) cancel();
+      else ctx.signal.addEventListener('abort', cancel, { once: true });
+
+      const finished = await waitJobFinished(this.nc, job.id, ctx.signal, params.timeout_ms + FINISH_SLACK_MS);
+      if (!finished) {
+        if (ctx.signal.aborted) return { success: false, code: 'CANCELLED', message: 'The job was cancelled', data: { job_id: job.id } };
+        throw new DomainError('TIMEOUT', `Job ${job.id} did not finish in time`, { job_id: job.id });
+      }
+      // Give the last live lines a moment to arrive; without any (an older agent), replay the result.
+      await new Promise((r) => setTimeout(r, 50));
+      live.stop();
+      this.tail.forget(job.node_id, job.id);
+      if (forwarded === 0) {
+        for (const line of lines(finished.stdout)) ctx.line(line, 'stdout');
+        for (const line of lines(finished.stderr)) ctx.line(line, 'stderr');
+      }
+      return finishedOutcome(job.id, finished);
     } finally {
       live.stop();
     }
-  }
-
-  /**
-   * Live output arrives on `agent.<node>.job.<job>.out` while the job runs. The job id is known only
-   * once run_job answers, and output can come before that, so lines of every job are buffered
-   * until ours is known, then ours are forwarded and the rest dropped.
-   */
-  private followOutput(ctx: CallContext) {
-    const buffered: { jobId: string; line: string; stream?: 'stdout' | 'stderr' }[] = [];
-    let jobId: string | undefined;
-    let forwarded = 0;
-    const forward = (line: string, stream?: 'stdout' | 'stderr') => {
-      forwarded++;
-      ctx.line(line, stream);
-    };
-    const sub = this.nc.subscribe(Subjects.allJobOutput, {
-      callback: (_error, m) => {
-        const id = m.subject.split('.')[3];
-        let body: { line?: string; stream?: 'stdout' | 'stderr' };
-        try {
-          body = JSON.parse(new TextDecoder().decode(m.data));
-        } catch {
-          return;
-        }
-        if (typeof body.line !== 'string') return;
-        if (jobId === undefined) {
-          if (buffered.length < 10_000) buffered.push({ jobId: id, line: body.line, stream: body.stream });
-        } else if (id === jobId) forward(body.line, body.stream);
-      },
-    });
-    return {
-      follow(id: string) {
-        jobId = id;
-        for (const b of buffered.splice(0)) if (b.jobId === id) forward(b.line, b.stream);
-      },
-      get forwarded() {
-        return forwarded;
-      },
-      stop: () => sub.unsubscribe(),
-    };
-  }
-
-  private async runFollowed(ctx: CallContext, params: RunJob, live: ReturnType<JobsRunCall['followOutput']>): Promise<CallOutcome> {
-    await this.nc.flush();
-    // The job belongs to the caller's user, also when the socket signed in with an API key.
-    const job = await this.commands.send<JobView>('nodes', 'run_job', { ...params, wait: false, owner_id: ctx.principal.userId }, ctx.meta, { timeoutMs: PLACE_TIMEOUT_MS });
-    live.follow(job.id);
-    // A cancel stops the job; a socket that went away (a reload, a closed tab) does not: the job runs
-    // on, and its page (GET /jobs/:id, the history) shows the result (issue 14: a job was lost on reload).
-    const cancel = () => {
-      if (ctx.signal.reason === CALL_DISCONNECTED) return;
-      void this.commands.send('nodes', 'cancel_job', { id: job.id }, ctx.meta).catch(() => undefined);
-    };
-    if (ctx.signal.aborted) cancel();
-    else ctx.signal.addEventListener('abort', cancel, { once: true });
-
-    const finished = await waitJobFinished(this.nc, job.id, ctx.signal, params.timeout_ms + FINISH_SLACK_MS);
-    if (!finished) {
-      if (ctx.signal.aborted) return { success: false, code: 'CANCELLED', message: 'The job was cancelled', data: { job_id: job.id } };
-      throw new DomainError('TIMEOUT', `Job ${job.id} did not finish in time`, { job_id: job.id });
-    }
-    this.tail.forget(job.node_id, job.id);
-    // Give the last live lines a moment to arrive; without any (an older agent), replay the result.
-    await new Promise((r) => setTimeout(r, 50));
-    if (live.forwarded === 0) {
-      for (const line of lines(finished.stdout)) ctx.line(line, 'stdout');
-      for (const line of lines(finished.stderr)) ctx.line(line, 'stderr');
-    }
-    return finishedOutcome(job.id, finished);
   }
 }
 

@@ -119,6 +119,11 @@ export class JobOutputTail implements OnModuleInit, OnModuleDestroy {
   }
 }
 
+/** The `notice` line that says how many earlier lines of a job's output are no longer kept. */
+export function droppedLinesNotice(count: number): string {
+  return `[${count} earlier line${count === 1 ? '' : 's'} of output not kept here]`;
+}
+
 function keyOf(nodeId: string, jobId: string): string {
   return `${nodeId}.${jobId}`;
 }
