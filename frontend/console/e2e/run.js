@@ -1033,29 +1033,44 @@ function scenarios(ctx) {
       },
     },
     {
-      // Issue 14: a running job was lost on reload and there was no history.
+      // Issue 14: a running job was lost on reload and there was no history; its page re-attaches to its output.
       name: '16b-job-history',
       needs: ['16-job-run'],
-      timeoutMs: 60_000,
+      timeoutMs: 75_000,
       async run() {
         await visit('/jobs', () => tid('job-code').waitFor(), '16b-jobs');
         await tid('job-runtime-python3').click();
-        await tid('job-code').fill("import time\ntime.sleep(4)\nprint('after the reload')");
+        // Prints at once, then a tick a second for 12 s, then 'after the reload'.
+        await tid('job-code').fill("import time\nprint('before the reload', flush=True)\nfor i in range(12):\n    time.sleep(1)\n    print(f'tick {i}', flush=True)\nprint('after the reload', flush=True)");
+        await tid('job-timeout').fill('30000');
         await tid('job-run').click();
-        // Reload while it runs (it sleeps 4 s): the history still lists it, and its page waits for the result.
-        await page.waitForTimeout(1_500);
+        await until('"before the reload" in the job output', async () => (await tid('job-output').innerText()).includes('before the reload'), 15_000);
         await visit('/jobs', () => tid('job-history-row').first().waitFor({ timeout: 10_000 }), '16b-jobs-reloaded');
         const first = tid('job-history-row').first();
         const jobId = await first.getAttribute('data-job-id');
         await first.click();
         await until('the job page', async () => page.url().includes(`/jobs/${jobId}`), 10_000);
+        await page.reload();
         await tid('job-detail').waitFor({ timeout: 10_000 });
+        const liveText = () => tid('job-detail-live-output').innerText().catch(() => '');
+        await until('the output printed before the reload, on the job page while the job runs', async () => (await liveText()).includes('before the reload'), 10_000);
+        if ((await stateOf(tid('job-detail-status'))) !== 'running') throw new Error('the job ended before its page showed its output so far');
+        if ((await tid('job-detail-live-output').getAttribute('data-attached')) !== 'true') throw new Error('the job page is not attached to the live output');
+        const shown = await liveText();
+        await until('a new line on the job page while the job runs', async () => {
+          const now = await liveText();
+          return now.length > shown.length && now.startsWith(shown) && /tick \d+/.test(now.slice(shown.length));
+        }, 5_000);
+        if ((await liveText()).includes('after the reload')) throw new Error('the job page saw the whole output before the job ended');
+        await shot('16b-job-live');
         await until('the job page to show the output once the job ended', async () => {
           const out = tid('job-detail-stdout');
           return (await out.count()) > 0 && (await out.innerText()).includes('after the reload');
         }, 30_000);
         const status = await stateOf(tid('job-detail-status'));
         if (status !== 'succeeded') throw new Error(`job page status is ${status}`);
+        const stdout = await tid('job-detail-stdout').innerText();
+        if (!stdout.startsWith('before the reload\ntick 0\n')) throw new Error(`job page stdout is "${stdout.slice(0, 200)}"`);
         await shot('16b-job-detail');
       },
     },
