@@ -13,6 +13,9 @@ const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const BODIES = Number(process.env.FUZZ_BODIES ?? 2000);
 const SOCKET_MESSAGES = Number(process.env.FUZZ_SOCKET_MESSAGES ?? 500);
 const IN_FLIGHT = 8;
+const ATTACH_CALLS = Number(process.env.FUZZ_ATTACH_CALLS ?? 120);
+/** A well-formed id among the generated ones (random v4 UUIDs, the nil UUID): jobs.attach looks it up. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** mulberry32: small, seeded, good enough to pick inputs. */
 function prng(seed: number) {
@@ -210,7 +213,7 @@ describe('fuzz: no 500 anywhere', () => {
       switch (event) {
         case 'reauth': return { token: rng.chance(0.3) ? token : rng.pick(STRINGS) };
         case 'subscribe': case 'unsubscribe': return { room: rng.pick(['fleet', 'events', `node:${uuidOrNot(rng)}`, `server:${uuidOrNot(rng)}`, rng.pick(STRINGS)]) };
-        case 'call': return { id: rng.pick(STRINGS).slice(0, 100) || 'x', call: rng.pick(['servers.command', 'jobs.run', rng.pick(STRINGS)]), params: rng.chance(0.7) ? { id: uuidOrNot(rng), server_id: uuidOrNot(rng), command: rng.pick(STRINGS), runtime: rng.pick(['node', 'python3', 'x']), code: rng.pick(STRINGS), timeout_ms: rng.pick(NUMBERS) } : value(rng) };
+        case 'call': return { id: rng.pick(STRINGS).slice(0, 100) || 'x', call: rng.pick(['servers.command', 'jobs.run', 'jobs.attach', rng.pick(STRINGS)]), params: rng.chance(0.7) ? { id: uuidOrNot(rng), server_id: uuidOrNot(rng), job_id: rng.chance(0.8) ? uuidOrNot(rng) : value(rng), command: rng.pick(STRINGS), runtime: rng.pick(['node', 'python3', 'x']), code: rng.pick(STRINGS), timeout_ms: rng.pick(NUMBERS) } : value(rng) };
         case 'cancel': return { id: rng.pick(STRINGS) };
       }
     };
@@ -233,6 +236,48 @@ describe('fuzz: no 500 anywhere', () => {
     for (const r of results) {
       if ((r as { code?: string }).code === 'INTERNAL') failures.push(`call result INTERNAL: ${JSON.stringify(r).slice(0, 300)}`);
     }
+    const health = await stack.http().get('/api/v1/health');
+
+    expect(failures.slice(0, 25)).toEqual([]);
+    expect(last).toEqual({ ok: true });
+    expect(health.status).toBe(200);
+  }, 120_000);
+
+  it(`answers ${ATTACH_CALLS} malformed jobs.attach calls each with one clear error (VALIDATION_FAILED, or NOT_FOUND for a well-formed unknown id), never INTERNAL`, async () => {
+    const rng = prng(SEED + 2);
+    await relogin();
+    const socket: Socket = connectSocket(stack.gateway.url, { path: '/socket.io', transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true });
+    await new Promise<void>((resolve, reject) => { socket.once('connect', () => resolve()); socket.once('connect_error', reject); });
+    type Result = { id: string; success?: unknown; code?: unknown; message?: unknown };
+    const waiting = new Map<string, (r: Result) => void>();
+    socket.on('result', (r: Result) => waiting.get(r.id)?.(r));
+    const resultOf = (id: string) => new Promise<Result | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), 10_000);
+      waiting.set(id, (r) => { clearTimeout(timer); resolve(r); });
+    });
+    const params = (): unknown => {
+      const roll = rng.next();
+      if (roll < 0.5) return { job_id: rng.chance(0.4) ? uuidOrNot(rng) : value(rng), ...(rng.chance(0.3) ? { [rng.pick(STRINGS).slice(0, 40)]: value(rng) } : {}) };
+      if (roll < 0.6) return deep(rng, 200);
+      if (roll < 0.7) return { job_id: rng.pick(STRINGS).toUpperCase() + randomUUID() };
+      return value(rng);
+    };
+    const failures: string[] = [];
+
+    for (let i = 0; i < ATTACH_CALLS; i++) {
+      const id = `attach-${i}`;
+      const p = params();
+      // One at a time: a well-formed id waits for the nodes service, and a socket runs at most 16 calls at once.
+      const answered = resultOf(id);
+      socket.emit('call', { id, call: 'jobs.attach', params: p });
+      const r = await answered;
+      const wellFormed = typeof p === 'object' && p !== null && !Array.isArray(p) && typeof (p as { job_id?: unknown }).job_id === 'string' && UUID.test((p as { job_id: string }).job_id);
+      const expected = wellFormed ? 'NOT_FOUND' : 'VALIDATION_FAILED';
+      const clear = r?.success === false && r.code === expected && typeof r.message === 'string' && (expected === 'NOT_FOUND' || r.message.includes('jobs.attach'));
+      if (!clear) failures.push(`${JSON.stringify(r)?.slice(0, 300)} (expected ${expected}) ← ${JSON.stringify(p)?.slice(0, 200)}`);
+    }
+    const last = await socket.timeout(10_000).emitWithAck('subscribe', { room: 'fleet' });
+    socket.close();
     const health = await stack.http().get('/api/v1/health');
 
     expect(failures.slice(0, 25)).toEqual([]);
