@@ -174,4 +174,51 @@ describe('fleet through REST', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ stdout: 'hello from nexus\n', exit_code: 0, status: 'succeeded' });
   }, 60_000);
+
+  it('lifts a drain with PATCH { draining: false }, so jobs and servers are placed on the node again; without nodes.manage it is 403 and the node stays drained', async () => {
+    const http = stack.http;
+    const role = await http().post('/api/v1/roles').set('Authorization', auth()).send({ name: 'node-watcher', permissions: ['nodes.read', 'servers.create', 'jobs.run'] });
+    expect(role.status).toBe(201);
+    const user = await http().post('/api/v1/users').set('Authorization', auth()).send({ name: 'watcher', email: 'watcher@rest.test', password: 'watcher password 1', role_name: 'node-watcher' });
+    expect(user.status).toBe(201);
+    const watcher = (await http().post('/api/v1/auth/login').send({ email: 'watcher@rest.test', password: 'watcher password 1' })).body.accessToken as string;
+    const node = () => http().get(`/api/v1/nodes/${onlineNodeId}`).set('Authorization', auth());
+    // No node_id: placement picks among online, undrained nodes, and rest-node is the only online one here.
+    const job = () => http().post('/api/v1/jobs').set('Authorization', auth()).send({ runtime: 'python3', code: "print('placed')", timeout_ms: 5000, memory_mb: 128 });
+    const server = (name: string) => http().post('/api/v1/servers').set('Authorization', auth()).send({ name, template_id: NODE_ECHO_TEMPLATE, limits: { memory_mb: 128, cpu_percent: 10, disk_mb: 100 } });
+
+    const drained = await http().post(`/api/v1/nodes/${onlineNodeId}/drain`).set('Authorization', auth());
+    expect(drained.status).toBe(200);
+    expect(drained.body).toMatchObject({ id: onlineNodeId, draining: true });
+    const noJobNode = await job();
+    const noServerNode = await server('while-drained');
+    expect(noJobNode.status).toBe(503);
+    expect(noJobNode.body).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    expect(noServerNode.status).toBe(503);
+    expect(noServerNode.body).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+
+    const refused = await http().patch(`/api/v1/nodes/${onlineNodeId}`).set('Authorization', `Bearer ${watcher}`).send({ draining: false });
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ code: 'FORBIDDEN' });
+    expect(JSON.stringify(refused.body)).toContain('nodes.manage');
+    expect((await node()).body.draining).toBe(true);
+    expect((await job()).status).toBe(503);
+
+    const undrained = await http().patch(`/api/v1/nodes/${onlineNodeId}`).set('Authorization', auth()).send({ draining: false });
+    expect(undrained.status).toBe(200);
+    expect(undrained.body).toMatchObject({ id: onlineNodeId, draining: false });
+    expect((await node()).body.draining).toBe(false);
+    const placedJob = await job();
+    expect(placedJob.status).toBe(200);
+    expect(placedJob.body).toMatchObject({ node_id: onlineNodeId, stdout: 'placed\n', status: 'succeeded' });
+    const placedServer = await server('after-undrain');
+    expect(placedServer.status).toBe(201);
+    expect(placedServer.body.node_id).toBe(onlineNodeId);
+
+    const events = await http().get(`/api/v1/events?aggregate=node&aggregate_id=${onlineNodeId}&limit=200`).set('Authorization', auth());
+    expect(events.body.items.map((e: { event: { type: string } }) => e.event.type)).toEqual(expect.arrayContaining(['node.drained', 'node.updated']));
+    const id = placedServer.body.id as string;
+    await stack.waitFor('installed', async () => (await http().get(`/api/v1/servers/${id}`).set('Authorization', auth())).body.state === 'offline', 60_000);
+    expect((await http().delete(`/api/v1/servers/${id}`).set('Authorization', auth())).status).toBeLessThan(300);
+  }, 120_000);
 });
