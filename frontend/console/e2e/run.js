@@ -33,6 +33,8 @@ const USER = { name: 'e2e-user', email: 'e2e-user@example.com', password: 'E2e-U
 const NODE_NAME = 'e2e-node';
 const SERVER_NAME = 'e2e-echo';
 const TEMPLATE_NAME = 'Node.js echo server';
+/** The built-in echo server template (services/nodes/src/domain/built-in-templates.ts). */
+const ECHO_TEMPLATE_ID = '00000000-0000-4000-8000-000000000001';
 const BOOT_TIMEOUT_MS = 300_000;
 /** The console must show a line within this long of the agent producing it (issue #5). */
 const LINE_LATENCY_MS = 1000;
@@ -154,6 +156,10 @@ async function bootStack(tmp) {
   while (picked.size < 4) picked.add(await freePort());
   const [port, natsPort, pgPort, smtpPort] = [...picked];
   const out = tail();
+  // Every mail the SMTP catcher printed (dev.js logs `mail to <address>:` and the text), in order:
+  // the OTP steps read their codes here. Kept whole, unlike `out`, so a count of mails never slides.
+  const mails = [];
+  let pending = '';
   const logFile = fs.createWriteStream(path.join(tmp, 'dev.log'));
   const dev = spawn(process.execPath, [path.join(ROOT, 'infra', 'scripts', 'dev.js')], {
     cwd: ROOT,
@@ -185,6 +191,17 @@ async function bootStack(tmp) {
       logFile.write(chunk);
     });
   }
+  dev.stdout.on('data', (chunk) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop();
+    for (let i = 0; i < lines.length; i++) {
+      const to = /\[dev\] mail to ([^:]+):$/.exec(lines[i]);
+      const code = to && /Your Encedeus code is (\d{6})/.exec(lines[i + 1] ?? '');
+      if (to && code) mails.push({ to: to[1].trim(), code: code[1] });
+      else if (to && i === lines.length - 1) pending = `${lines[i]}\n${pending}`;
+    }
+  });
   const base = `http://127.0.0.1:${port}`;
   log(`booting the stack (dev.js pid ${dev.pid}) on ${base}, NATS ${natsPort}, Postgres ${pgPort}, data ${dataDir}`);
   await until(
@@ -201,7 +218,7 @@ async function bootStack(tmp) {
     throw error;
   });
   log('stack is up');
-  return { dev, base, natsUrl: `nats://127.0.0.1:${natsPort}`, out, logFile };
+  return { dev, base, natsUrl: `nats://127.0.0.1:${natsPort}`, out, logFile, mails };
 }
 
 async function stopProcess(child, name, graceMs) {
@@ -976,10 +993,187 @@ function scenarios(ctx) {
       },
     },
     {
+      // Issue 14: the Node and Owner columns name them; the State filter lives in the address (?state=)
+      // and survives a reload; two selected servers start and stop together (bulk power).
+      name: '15f-server-list-bulk',
+      needs: ['11-server-create'],
+      timeoutMs: 240_000,
+      async run() {
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        const owner = await api(ctx.stack.base, 'POST', '/users', accessToken, { name: 'e2e-owner', email: 'e2e-owner@example.com', password: 'E2e-Owner-Passw0rd!', role_name: 'user' });
+        const serverState = async (id) => (await api(ctx.stack.base, 'GET', `/servers/${id}`, accessToken)).state;
+        if ((await serverState(ctx.serverId)) !== 'offline') await api(ctx.stack.base, 'POST', `/servers/${ctx.serverId}/power`, accessToken, { action: 'stop' }).catch(() => undefined);
+        // A second server on the node, owned by someone else (the admin may create servers for others).
+        const other = await api(ctx.stack.base, 'POST', '/servers', accessToken, { name: 'e2e-bulk', template_id: ECHO_TEMPLATE_ID, node_id: ctx.nodeId, owner_id: owner.id, variables: { GREETING: 'bulk' } });
+        try {
+          await until('both servers installed and offline', async () => (await serverState(other.id)) === 'offline' && (await serverState(ctx.serverId)) === 'offline', 90_000, 500);
+          await visit('/servers', () => tid('server-row').first().waitFor({ timeout: 10_000 }), '15f-servers-list');
+          const ours = page.locator(`[data-testid="server-row"][data-server-id="${ctx.serverId}"]`);
+          const theirs = page.locator(`[data-testid="server-row"][data-server-id="${other.id}"]`);
+          await theirs.waitFor({ timeout: 10_000 });
+          const cell = async (row, id) => (await row.locator(`[data-testid="${id}"]`).innerText()).trim();
+          // The names come from a second request: wait for them rather than read the short ids.
+          await until(`the Node column to read ${NODE_NAME} on both rows`, async () => (await cell(ours, 'server-node')) === NODE_NAME && (await cell(theirs, 'server-node')) === NODE_NAME, 10_000).catch(async (e) => {
+            throw new Error(`${e.message}: the Node cells read "${await cell(ours, 'server-node')}" and "${await cell(theirs, 'server-node')}"`);
+          });
+          await until('the Owner column to read "you" and "e2e-owner"', async () => (await cell(ours, 'server-owner')) === 'you' && (await cell(theirs, 'server-owner')) === 'e2e-owner', 10_000).catch(async (e) => {
+            throw new Error(`${e.message}: the Owner cells read "${await cell(ours, 'server-owner')}" and "${await cell(theirs, 'server-owner')}"`);
+          });
+
+          const rowState = (row) => stateOf(row.locator('[data-testid="server-state"]'));
+          const bulk = async (action, want) => {
+            for (const row of [ours, theirs]) await row.locator('[data-testid="server-select"] input[type="checkbox"]').check();
+            await tid('server-bulk').getByText('2 selected').waitFor({ timeout: 5000 });
+            const powered = new Set();
+            const onPower = (r) => {
+              const m = /^\/api\/v1\/servers\/([0-9a-f-]{36})\/power$/.exec(new URL(r.url()).pathname);
+              if (m && r.request().method() === 'POST' && r.ok()) powered.add(m[1]);
+            };
+            page.on('response', onPower);
+            try {
+              await tid(`server-bulk-${action}`).click();
+              await until(`bulk ${action} to answer for both servers`, async () => powered.has(ctx.serverId) && powered.has(other.id), 30_000);
+            } finally {
+              page.off('response', onPower);
+            }
+            await until(`both rows to show ${want} after bulk ${action}`, async () => (await rowState(ours)) === want && (await rowState(theirs)) === want, 45_000).catch(async (e) => {
+              throw new Error(`${e.message}: rows are ${await rowState(ours)} and ${await rowState(theirs)}`);
+            });
+            // The selection is cleared once done.
+            await tid('server-bulk').waitFor({ state: 'detached', timeout: 5000 });
+          };
+          await bulk('start', 'running');
+          await until('the API to hold both running', async () => (await serverState(ctx.serverId)) === 'running' && (await serverState(other.id)) === 'running', 15_000);
+          await shot('15f-servers-bulk-running');
+
+          // The State filter: in the request, in the address, kept on reload.
+          const stateParam = () => new URL(page.url()).searchParams.get('state');
+          const asked = (value) => page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/servers' && new URL(r.url()).searchParams.get('state') === value && r.ok(), { timeout: 15_000 }).catch(() => {
+            throw new Error(`the State filter ${value} sent no GET /api/v1/servers?state=${value}`);
+          });
+          let listed = asked('running');
+          await pickOption('server-state-filter', 'running');
+          await listed;
+          await until('?state=running in the address', async () => stateParam() === 'running', 10_000);
+          await ours.waitFor({ timeout: 10_000 });
+          await theirs.waitFor({ timeout: 10_000 });
+          listed = asked('running');
+          await page.reload();
+          await listed;
+          await ours.waitFor({ timeout: 15_000 });
+          await theirs.waitFor({ timeout: 15_000 });
+          if (stateParam() !== 'running') throw new Error(`the reload lost the State filter: ?state=${stateParam()}`);
+          const shownFilter = (await tid('server-state-filter').innerText()).trim();
+          if (shownFilter !== 'running') throw new Error(`after a reload the State filter reads "${shownFilter}", not "running"`);
+          await shot('15f-servers-filter-running');
+
+          await bulk('stop', 'offline');
+          await until('the API to hold both offline', async () => (await serverState(ctx.serverId)) === 'offline' && (await serverState(other.id)) === 'offline', 15_000);
+          // Asked again, running narrows the list to nothing; Any shows both again.
+          listed = asked('running');
+          await page.reload();
+          await listed;
+          await until('no rows for state=running once both stopped', async () => (await tid('server-row').count()) === 0, 10_000);
+          const any = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/servers' && !new URL(r.url()).searchParams.has('state') && r.ok(), { timeout: 15_000 });
+          await pickOption('server-state-filter', 'Any');
+          await any;
+          await until('the state filter to leave the address', async () => stateParam() === null, 10_000);
+          await ours.waitFor({ timeout: 10_000 });
+          await theirs.waitFor({ timeout: 10_000 });
+        } finally {
+          // Later steps count one server (the dashboard) and pick the node by name.
+          await api(ctx.stack.base, 'POST', `/servers/${other.id}/power`, accessToken, { action: 'stop' }).catch(() => undefined);
+          await until('e2e-bulk to be offline before deleting it', async () => ['offline', 'install_failed', 'crashed'].includes(await serverState(other.id)), 30_000).catch(() => undefined);
+          await api(ctx.stack.base, 'DELETE', `/servers/${other.id}`, accessToken).catch((e) => ctx.warn(`could not delete e2e-bulk: ${e.message}`));
+          await until('e2e-bulk to be gone', async () => (await fetch(`${ctx.stack.base}/api/v1/servers/${other.id}`, { headers: { authorization: `Bearer ${accessToken}` } })).status === 404, 30_000).catch((e) => ctx.warn(e.message));
+        }
+      },
+    },
+    {
+      // Issue 14: a node is edited, drained and undrained from its page, which lists the node's servers.
+      name: '15g-node-edit-drain',
+      needs: ['11-server-create'],
+      timeoutMs: 120_000,
+      async run() {
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        const nodePath = `/api/v1/nodes/${ctx.nodeId}`;
+        const heading = async () => (await page.locator('header h1').innerText()).trim();
+        const open = async () => {
+          const loaded = page.waitForResponse((r) => r.request().method() === 'GET' && new URL(r.url()).pathname === nodePath && r.ok(), { timeout: 15_000 });
+          await page.goto(url(`/nodes/${ctx.nodeId}`));
+          await loaded;
+          await tid('node-servers').waitFor({ timeout: 15_000 });
+        };
+        await open();
+        await noErrorNotice('node detail');
+        // Its servers, by name, linking to their pages.
+        const link = tid('node-server-link').filter({ hasText: SERVER_NAME });
+        await link.first().waitFor({ timeout: 10_000 }).catch(() => {
+          throw new Error(`the node page does not list ${SERVER_NAME} under "Servers on this node"`);
+        });
+        if ((await link.first().getAttribute('href')) !== `/servers/${ctx.serverId}`) throw new Error(`the node page links ${SERVER_NAME} to ${await link.first().getAttribute('href')}`);
+
+        const edit = async (name, tags) => {
+          await tid('node-edit').click();
+          await tid('node-edit-form').waitFor({ timeout: 10_000 });
+          await tid('node-edit-name').fill(name);
+          await tid('node-edit-tags').fill(tags);
+          const saved = page.waitForResponse((r) => r.request().method() === 'PATCH' && new URL(r.url()).pathname === nodePath, { timeout: 15_000 });
+          await tid('node-edit-save').click();
+          const answer = await saved;
+          if (!answer.ok()) throw new Error(`PATCH ${nodePath} answered ${answer.status()}: ${(await answer.text()).slice(0, 200)}`);
+          await tid('node-edit-form').waitFor({ state: 'detached', timeout: 10_000 });
+          await until(`the heading to read ${name}`, async () => (await heading()) === name, 10_000);
+        };
+        const renamed = `${NODE_NAME}-renamed`;
+        try {
+          await edit(renamed, 'e2e-tag, rack-1');
+          await open();
+          if ((await heading()) !== renamed) throw new Error(`after a reload the node is named "${await heading()}", not ${renamed}`);
+          await page.getByText('tags e2e-tag, rack-1').waitFor({ timeout: 10_000 }).catch(() => {
+            throw new Error('after a reload the node page does not show the saved tags');
+          });
+          await shot('15g-node-edited');
+        } finally {
+          const node = await api(ctx.stack.base, 'GET', `/nodes/${ctx.nodeId}`, accessToken);
+          if (node.name !== NODE_NAME || node.tags?.length) await edit(NODE_NAME, '');
+        }
+
+        // Drain (asks first), kept on reload; then undrain.
+        const draining = async () => (await api(ctx.stack.base, 'GET', `/nodes/${ctx.nodeId}`, accessToken)).draining === true;
+        try {
+          await tid('node-drain').click();
+          const confirm = page.getByRole('dialog', { name: 'Drain this node?' });
+          await confirm.waitFor({ timeout: 10_000 });
+          const drained = page.waitForResponse((r) => r.request().method() !== 'GET' && new URL(r.url()).pathname.startsWith(nodePath), { timeout: 15_000 });
+          await confirm.locator('[data-testid="confirm-ok"]').click();
+          if (!(await drained).ok()) throw new Error(`draining answered ${(await drained).status()}`);
+          await tid('node-draining').waitFor({ timeout: 10_000 });
+          await tid('node-undrain').waitFor({ timeout: 10_000 });
+          if (!(await draining())) throw new Error('the page shows draining but the API does not');
+          await open();
+          await tid('node-draining').waitFor({ timeout: 10_000 }).catch(() => {
+            throw new Error('after a reload the node no longer shows draining');
+          });
+          await shot('15g-node-draining');
+          const undrained = page.waitForResponse((r) => r.request().method() === 'PATCH' && new URL(r.url()).pathname === nodePath, { timeout: 15_000 });
+          await tid('node-undrain').click();
+          if (!(await undrained).ok()) throw new Error(`undraining answered ${(await undrained).status()}`);
+          await tid('node-draining').waitFor({ state: 'detached', timeout: 10_000 });
+          await tid('node-drain').waitFor({ timeout: 10_000 });
+          await open();
+          if (await tid('node-draining').count()) throw new Error('after a reload the node shows draining again');
+          if (await draining()) throw new Error('Undrain left the node draining in the API');
+        } finally {
+          if (await draining().catch(() => false)) await api(ctx.stack.base, 'PATCH', `/nodes/${ctx.nodeId}`, accessToken, { draining: false }).catch((e) => ctx.warn(`could not undrain: ${e.message}`));
+        }
+      },
+    },
+    {
       // Issue 14: the console could not even list templates.
       name: '15c-templates',
       needs: ['01-login'],
-      timeoutMs: 40_000,
+      timeoutMs: 90_000,
       async run() {
         await visit('/templates', () => tid('template-row').first().waitFor({ timeout: 10_000 }), '15c-templates');
         await tid('template-create').click();
@@ -998,12 +1192,59 @@ function scenarios(ctx) {
         await tid('template-save').click();
         await until('the field error', async () => (await tid('template-save-error').innerText().catch(() => '')).includes('limits'), 10_000);
         await shot('15c-template-editor');
+
+        // Issue 14: a valid edit saves (and is there after a reload).
+        const templateId = page.url().split('/').pop();
+        const description = `edited by e2e ${Date.now().toString(36)}`;
+        await tid('template-json').fill(JSON.stringify({ ...saved, description }, null, 2));
+        const updated = page.waitForResponse((r) => ['PUT', 'PATCH'].includes(r.request().method()) && new URL(r.url()).pathname === `/api/v1/templates/${templateId}`, { timeout: 15_000 });
+        await tid('template-save').click();
+        const answer = await updated;
+        if (!answer.ok()) throw new Error(`saving a valid edit answered ${answer.status()}: ${(await answer.text()).slice(0, 200)}`);
+        await tid('template-save-error').waitFor({ state: 'detached', timeout: 5000 });
+        const loaded = page.waitForResponse((r) => r.request().method() === 'GET' && new URL(r.url()).pathname === `/api/v1/templates/${templateId}` && r.ok(), { timeout: 15_000 });
+        await page.reload();
+        await loaded;
+        await tid('template-editor-export').waitFor({ timeout: 10_000 });
+        await until('the saved description after a reload', async () => JSON.parse(await tid('template-json').inputValue()).description === description, 10_000);
+
+        // Export: a JSON file that names the template.
+        const [download] = await Promise.all([page.waitForEvent('download', { timeout: 15_000 }), tid('template-editor-export').click()]);
+        if (!download.suggestedFilename().endsWith('.json')) throw new Error(`the export is named ${download.suggestedFilename()}`);
+        const exported = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+        if (exported.name !== name) throw new Error(`the exported JSON names "${exported.name}", not ${name}`);
+        if (exported.description !== description) throw new Error(`the exported JSON holds the description "${exported.description}"`);
+        if ('id' in exported || 'version' in exported) throw new Error('the export carries the id or version the API sets');
+
+        // Import that file, renamed: a new template.
+        const imported = `${name}-imported`;
+        await visit('/templates', () => tid('template-import').waitFor({ timeout: 10_000 }), '15c-templates-import');
+        await tid('template-import').click();
+        await tid('template-file').waitFor({ state: 'attached', timeout: 10_000 });
+        await tid('template-file').setInputFiles({ name: `${imported}.json`, mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({ ...exported, name: imported })) });
+        await until('the imported JSON in the editor', async () => {
+          try {
+            return JSON.parse(await tid('template-json').inputValue()).name === imported;
+          } catch {
+            return false;
+          }
+        }, 10_000);
+        const created = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/v1/templates', { timeout: 15_000 });
+        await tid('template-save').click();
+        const made = await created;
+        if (!made.ok()) throw new Error(`importing answered ${made.status()}: ${(await made.text()).slice(0, 200)}`);
+        await until('the imported template page', async () => /\/templates\/[0-9a-f-]{36}$/.test(page.url()) && !page.url().endsWith(templateId), 10_000);
+        await tid('template-editor-export').waitFor({ timeout: 10_000 });
+        await until('the imported template to hold the exported description', async () => JSON.parse(await tid('template-json').inputValue()).description === description, 10_000);
+
         await visit('/templates', () => tid('template-row').first().waitFor({ timeout: 10_000 }), '15c-templates-list');
-        const row = page.locator(`[data-testid="template-row"][data-template-name="${name}"]`);
-        await row.waitFor({ timeout: 10_000 });
-        await row.locator('[data-testid="template-delete"]').click();
-        await tid('confirm-ok').click();
-        await until('the template to leave the list', async () => (await row.count()) === 0, 10_000);
+        for (const n of [name, imported]) {
+          const row = page.locator(`[data-testid="template-row"][data-template-name="${n}"]`);
+          await row.waitFor({ timeout: 10_000 });
+          await row.locator('[data-testid="template-delete"]').click();
+          await tid('confirm-ok').click();
+          await until(`the template ${n} to leave the list`, async () => (await row.count()) === 0, 10_000);
+        }
       },
     },
     {
@@ -1167,11 +1408,128 @@ function scenarios(ctx) {
         await tid('account-current-password').fill(USER.password);
         await tid('account-password-save').click();
         await until('the password form to clear', async () => (await tid('account-current-password').inputValue()) === '', 10_000);
+        ctx.userPassword = next;
         await shot('19b-account');
         await tid('user-menu').click();
         await tid('logout').click();
         await page.waitForURL(/\/login/, { timeout: 10_000 });
         await login(USER.email, next);
+      },
+    },
+    {
+      // Issue 14: the rest of "My account": a picture (PNG, JPEG or WebP; no GIF), an own API key whose
+      // secret is shown once, and two-step sign-in by email, through a real code from the SMTP catcher.
+      name: '19c-my-account-extras',
+      needs: ['19b-my-account'],
+      timeoutMs: 120_000,
+      async run() {
+        const password = ctx.userPassword;
+        // Step 19b left the `user` signed in with the new password.
+        await visit('/account', () => tid('account-profile').waitFor({ timeout: 10_000 }), '19c-account');
+        const me = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: USER.email, password });
+        const self = await api(ctx.stack.base, 'GET', '/users/me', me.accessToken);
+        const userId = self.id ?? self.user?.id;
+
+        // The picker offers PNG, JPEG and WebP only.
+        const accept = await tid('account-picture').getAttribute('accept');
+        const offered = (accept ?? '').split(',').map((t) => t.trim());
+        for (const type of ['image/png', 'image/jpeg', 'image/webp']) if (!offered.includes(type)) throw new Error(`the picture picker does not offer ${type} (accept="${accept}")`);
+        if (offered.some((t) => /gif/i.test(t))) throw new Error(`the picture picker offers GIF (accept="${accept}")`);
+        // A GIF chosen anyway is refused in words, and nothing is sent.
+        const puts = [];
+        const countPut = (r) => r.method() === 'PUT' && new URL(r.url()).pathname === '/api/v1/users/me/pfp' && puts.push(r.url());
+        page.on('request', countPut);
+        try {
+          await tid('account-picture').setInputFiles({ name: 'moving.gif', mimeType: 'image/gif', buffer: Buffer.from('R0lGODlhAQABAAAAACw=', 'base64') });
+          await tid('account-picture-error').waitFor({ timeout: 10_000 });
+          if (puts.length) throw new Error('a GIF was uploaded');
+        } finally {
+          page.off('request', countPut);
+        }
+        // A 1×1 PNG is stored and shown.
+        const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+        const uploaded = page.waitForResponse((r) => r.request().method() === 'PUT' && new URL(r.url()).pathname === '/api/v1/users/me/pfp', { timeout: 15_000 });
+        await tid('account-picture').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: png });
+        const stored = await uploaded;
+        if (!stored.ok()) throw new Error(`PUT /users/me/pfp answered ${stored.status()}: ${(await stored.text()).slice(0, 200)}`);
+        await tid('account-profile').locator('[data-testid="avatar-img"]').waitFor({ timeout: 10_000 }).catch(() => {
+          throw new Error('the uploaded picture is not shown on the account page');
+        });
+        if (await tid('account-picture-error').count()) throw new Error(`the PNG upload shows: ${await tid('account-picture-error').innerText()}`);
+        const picture = await fetch(`${ctx.stack.base}/api/v1/users/${userId}/pfp`, { headers: { authorization: `Bearer ${me.accessToken}` } });
+        if (picture.status !== 200) throw new Error(`GET /users/${userId}/pfp answered ${picture.status} after the upload`);
+
+        // An own API key: its secret shows once, in the dialog, and works.
+        await tid('account-api-key-new').click();
+        const dialog = page.getByRole('dialog').filter({ has: tid('api-key-form') });
+        await dialog.waitFor({ timeout: 10_000 });
+        const keyName = `e2e-own-key-${Date.now().toString(36)}`;
+        await dialog.locator('[data-testid="api-key-name"]').fill(keyName);
+        const firstPermission = dialog.locator('input[type="checkbox"]').first();
+        if (await firstPermission.count()) await firstPermission.check();
+        const issued = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname.startsWith('/api/v1/api-keys'), { timeout: 15_000 });
+        await dialog.locator('[data-testid="api-key-save"]').click();
+        const issuedAnswer = await issued;
+        if (!issuedAnswer.ok()) throw new Error(`issuing an own key answered ${issuedAnswer.status()}: ${(await issuedAnswer.text()).slice(0, 200)}`);
+        const secret = (await tid('api-key-secret').locator('code').first().innerText({ timeout: 10_000 })).trim();
+        if (secret.length < 16) throw new Error(`the secret shown is "${secret}"`);
+        await shot('19c-account-api-key-secret');
+        await tid('api-key-done').click();
+        await tid('api-key-secret').waitFor({ state: 'detached', timeout: 10_000 });
+        await tid('account-api-key').filter({ hasText: keyName }).waitFor({ timeout: 10_000 }).catch(() => {
+          throw new Error(`the new key ${keyName} is not listed under My API keys`);
+        });
+        if ((await page.locator('body').innerText()).includes(secret)) throw new Error('the secret is still on the page after the dialog closed');
+        await page.reload();
+        await tid('account-api-key').filter({ hasText: keyName }).waitFor({ timeout: 10_000 });
+        if ((await page.locator('body').innerText()).includes(secret)) throw new Error('the secret is shown again after a reload');
+        const withKey = await fetch(`${ctx.stack.base}/api/v1/users/me`, { headers: { authorization: `Bearer ${secret}` } });
+        if (withKey.status !== 200) throw new Error(`the new key got ${withKey.status} on GET /users/me`);
+
+        // Two-step sign-in: on with the current password, then a sign-in asks for the mailed code.
+        await tid('account-otp-password').fill(password);
+        const turnedOn = page.waitForResponse((r) => r.request().method() === 'PATCH' && new URL(r.url()).pathname === '/api/v1/users/me', { timeout: 15_000 });
+        await tid('account-otp-toggle').click();
+        if (!(await turnedOn).ok()) throw new Error(`turning two-step sign-in on answered ${(await turnedOn).status()}`);
+        await until('the toggle to offer "Turn off"', async () => (await tid('account-otp-toggle').innerText()).includes('Turn off'), 10_000);
+        if (await tid('account-otp-error').count()) throw new Error(`turning it on shows: ${await tid('account-otp-error').innerText()}`);
+        await page.reload();
+        await until('two-step sign-in still on after a reload', async () => (await tid('account-otp-toggle').innerText()).includes('Turn off'), 10_000);
+        await shot('19c-account-otp-on');
+
+        await tid('user-menu').click();
+        await tid('logout').click();
+        await page.waitForURL(/\/login/, { timeout: 10_000 });
+        const mailsBefore = ctx.stack.mails.length;
+        await tid('login-identifier').fill(USER.email);
+        await tid('login-password').fill(password);
+        await tid('login-submit').click();
+        await tid('otp-form').waitFor({ timeout: 15_000 }).catch(() => {
+          throw new Error('signing in with two-step on did not ask for a code');
+        });
+        if (!page.url().includes('/login')) throw new Error(`the code prompt left /login for ${page.url()}`);
+        const mail = await until(`a code mailed to ${USER.email}`, async () => ctx.stack.mails.slice(mailsBefore).reverse().find((m) => m.to === USER.email), 15_000);
+        await shot('19c-login-otp');
+        // A wrong code is refused and keeps the prompt.
+        await tid('login-otp').fill(mail.code === '000000' ? '111111' : '000000');
+        await tid('login-verify').click();
+        await tid('login-error').waitFor({ timeout: 10_000 });
+        if (!page.url().includes('/login')) throw new Error('a wrong code signed in');
+        await tid('login-otp').fill(mail.code);
+        await tid('login-verify').click();
+        await page.waitForURL((u) => !u.pathname.startsWith('/login'), { timeout: 15_000 });
+        await tid('nav-dashboard').waitFor({ timeout: 10_000 });
+
+        // Off again (the current password again).
+        await visit('/account', () => tid('account-otp').waitFor({ timeout: 10_000 }), '19c-account-otp');
+        await until('the toggle to offer "Turn off"', async () => (await tid('account-otp-toggle').innerText()).includes('Turn off'), 10_000);
+        await tid('account-otp-password').fill(password);
+        const turnedOff = page.waitForResponse((r) => r.request().method() === 'PATCH' && new URL(r.url()).pathname === '/api/v1/users/me', { timeout: 15_000 });
+        await tid('account-otp-toggle').click();
+        if (!(await turnedOff).ok()) throw new Error(`turning two-step sign-in off answered ${(await turnedOff).status()}`);
+        await until('the toggle to offer "Turn on"', async () => (await tid('account-otp-toggle').innerText()).includes('Turn on'), 10_000);
+        const plain = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: USER.email, password });
+        if (!plain.accessToken) throw new Error(`with two-step off a sign-in still answers ${JSON.stringify(plain).slice(0, 200)}`);
       },
     },
     {
@@ -1329,6 +1687,90 @@ function scenarios(ctx) {
         await tid('user-menu').click();
         await tid('logout').click();
         await page.waitForURL(/\/login/, { timeout: 10_000 });
+      },
+    },
+    {
+      // Issue 14: the audit log's date range narrows the rows (and is sent as from/to), and Export CSV
+      // saves the filtered entries with the documented columns. Last, so the log spans minutes.
+      name: '22-audit-range-export',
+      needs: ['01-login'],
+      timeoutMs: 150_000,
+      async run() {
+        await page.evaluate(() => localStorage.removeItem('encedeus.tokens'));
+        await login(ADMIN.email, ADMIN.password);
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        const entries = async () => (await api(ctx.stack.base, 'GET', '/audit?limit=200', accessToken)).items;
+        // A minute boundary in the browser's time (datetime-local has minutes) with entries on both sides:
+        // the older ones from before it, a sign-in made after it.
+        const boundary = () => page.evaluate(() => {
+          const d = new Date();
+          d.setSeconds(0, 0);
+          const pad = (n) => String(n).padStart(2, '0');
+          return { local: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`, iso: d.toISOString() };
+        });
+        let cut = await boundary();
+        await until('an audit entry older than the current minute', async () => {
+          cut = await boundary();
+          return (await entries()).some((e) => Date.parse(e.time) < Date.parse(cut.iso));
+        }, 65_000, 1000);
+        await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        const all = await until('the new sign-in in the audit log', async () => {
+          const items = await entries();
+          return items.some((e) => e.action === 'user.logged_in' && Date.parse(e.time) >= Date.parse(cut.iso)) && items;
+        }, 15_000);
+        const after = new Set(all.filter((e) => Date.parse(e.time) >= Date.parse(cut.iso)).map((e) => e.sequence));
+        const firstAfter = Math.min(...after);
+
+        await visit('/admin/audit', () => tid('audit-row').first().waitFor({ timeout: 10_000 }), '22-audit');
+        const sequences = async () => (await tid('audit-row').evaluateAll((rows) => rows.map((r) => Number(r.querySelector('td')?.textContent?.trim()))));
+        const applyRange = async (from, to) => {
+          await tid('audit-from').fill(from);
+          await tid('audit-to').fill(to);
+          const sent = page.waitForResponse((r) => {
+            const u = new URL(r.url());
+            return u.pathname === '/api/v1/audit' && (u.searchParams.get('from') ?? '') === (from ? cut.iso : '') && (u.searchParams.get('to') ?? '') === (to ? cut.iso : '');
+          }, { timeout: 15_000 }).catch(() => {
+            throw new Error(`the range from "${from}" to "${to}" sent no GET /api/v1/audit with from/to = ${cut.iso}`);
+          });
+          await tid('audit-apply').click();
+          const answer = await sent;
+          if (!answer.ok()) throw new Error(`GET /audit with the range answered ${answer.status()}`);
+        };
+        // The answer is in; the table shows it once rendered: wait for rows that fit the range, and
+        // say which rows were shown if none ever did.
+        const rowsWithin = async (what, from, to, fits) => {
+          let shown = [];
+          await applyRange(from, to);
+          await until(what, async () => {
+            shown = await sequences();
+            return shown.length > 0 && shown.every(fits);
+          }, 10_000).catch((e) => {
+            throw new Error(`${e.message}: the rows shown are #${shown.join(', #')} (first entry after the cut: #${firstAfter})`);
+          });
+          return shown;
+        };
+        // Up to the cut first: the unfiltered page shows the new sign-in, so these rows cannot be stale ones.
+        await rowsWithin(`only entries before ${cut.local}`, '', cut.local, (s) => s < firstAfter);
+        await shot('22-audit-to');
+        // From the cut on (and not the rows of the range before, still on the page).
+        const since = await rowsWithin(`only entries from ${cut.local} on`, cut.local, '', (s) => s >= firstAfter);
+        const signIn = Math.max(...all.filter((e) => e.action === 'user.logged_in' && after.has(e.sequence)).map((e) => e.sequence));
+        if (!since.includes(signIn)) throw new Error(`from ${cut.local} does not list the sign-in made after it (#${signIn}): #${since.join(', #')}`);
+        await shot('22-audit-from');
+
+        // Export CSV: the filtered entries, with the documented header.
+        const exportAsked = page.waitForRequest((r) => new URL(r.url()).pathname === '/api/v1/audit/export', { timeout: 15_000 });
+        const [download] = await Promise.all([page.waitForEvent('download', { timeout: 20_000 }), tid('audit-export').click()]);
+        const exportUrl = new URL((await exportAsked).url());
+        if (exportUrl.searchParams.get('from') !== cut.iso) throw new Error(`the export did not send the range: ${exportUrl.search}`);
+        if (!download.suggestedFilename().endsWith('.csv')) throw new Error(`the export is named ${download.suggestedFilename()}`);
+        const csv = fs.readFileSync(await download.path(), 'utf8').split(/\r?\n/).filter(Boolean);
+        const header = 'sequence,time,actor,actor_name,action,subject,subject_name,correlation_id,ip,user_agent';
+        if (csv[0] !== header) throw new Error(`the CSV header is "${csv[0]}", not "${header}"`);
+        const csvSequences = csv.slice(1).map((line) => Number(/^"?(\d+)"?,/.exec(line)?.[1]));
+        if (!csvSequences.length) throw new Error('the CSV holds no rows');
+        if (csvSequences.some((s) => !(s >= firstAfter))) throw new Error(`the CSV holds entries outside the range: ${csvSequences.filter((s) => !(s >= firstAfter)).slice(0, 5).join(', ')}`);
+
       },
     },
   ];
