@@ -157,6 +157,65 @@ describe('files service over REST', () => {
     expect((await asBob.ls('/')).body.map((e: { name: string }) => e.name)).toEqual(['one.bin']);
   });
 
+  it('a raw file over quota is 413 QUOTA_EXCEEDED, declared or mid-stream, and leaves nothing behind', async () => {
+    const quota = (await asBob.quota()).body;
+    const rawList = () => stack.http().get('/api/v1/files').set('Authorization', `Bearer ${bob.token}`);
+    // A collection an hour from now first, so what is stored afterwards is only what is referenced.
+    const collect = () => stack.files!.get(ChunkGc).collect({ now: new Date(Date.now() + 3_600_000) });
+    await collect();
+    const stored = (await asAdmin.stats()).body.stored_bytes;
+
+    const declared = await asBob.uploadRaw(randomBytes(3 * MiB), 'declared.bin');
+    const storedAfterDeclared = (await asAdmin.stats()).body.stored_bytes;
+    // Declared within the multipart slack: refused mid-stream, after some chunks were stored.
+    const midStream = await asBob.uploadRaw(randomBytes(quota.quota_bytes - quota.used_bytes + 30 * 1024), 'late.bin');
+    await collect();
+
+    expect([declared.status, declared.body.code]).toEqual([413, 'QUOTA_EXCEEDED']);
+    expect(storedAfterDeclared).toBe(stored);
+    expect([midStream.status, midStream.body.code]).toEqual([413, 'QUOTA_EXCEEDED']);
+    expect((await rawList()).body).toEqual([]);
+    expect((await asBob.quota()).body).toEqual(quota);
+    expect((await asAdmin.stats()).body.stored_bytes).toBe(stored);
+  });
+
+  it('pages GET /files and GET /fs/ls with limit and X-Next-Cursor: every entry once, in order; a bad cursor is 422', async () => {
+    const auth = `Bearer ${alice}`;
+    const raw: string[] = [];
+    for (let i = 0; i < 5; i++) raw.push((await asAlice.uploadRaw(randomBytes(1024), `page-${i}.bin`)).body.id);
+    for (const name of ['b', 'a', 'c']) expect((await asAlice.mkdir(`/paged/${name}`)).status).toBe(200);
+    for (const name of ['z.bin', 'y.bin']) expect((await asAlice.upload(`/paged/${name}`, randomBytes(1024))).status).toBe(200);
+    /** Follows X-Next-Cursor from the first page of `limit`; every page's keys. */
+    const walk = async (url: string, query: Record<string, string>, key: (e: any) => string) => {
+      const pages: string[][] = [];
+      let cursor: string | undefined;
+      do {
+        const res = await stack.http().get(url).query({ ...query, limit: '2', ...(cursor ? { cursor } : {}) }).set('Authorization', auth);
+        expect(res.status).toBe(200);
+        pages.push(res.body.map(key));
+        cursor = res.headers['x-next-cursor'];
+      } while (cursor && pages.length < 10);
+      return pages;
+    };
+
+    const rawPages = await walk('/api/v1/files', {}, (f) => f.id);
+    const lsPages = await walk('/api/v1/fs/ls', { path: '/paged' }, (e) => `${e.type}:${e.name}`);
+    const allRaw = (await stack.http().get('/api/v1/files').query({ limit: '500' }).set('Authorization', auth)).body.map((f: { id: string }) => f.id);
+    const forged = Buffer.from(JSON.stringify(['not a time', 'x'])).toString('base64url');
+    const bad = await Promise.all([
+      stack.http().get('/api/v1/files').query({ cursor: 'not-a-cursor' }).set('Authorization', auth),
+      stack.http().get('/api/v1/files').query({ cursor: forged }).set('Authorization', auth),
+      stack.http().get('/api/v1/fs/ls').query({ path: '/paged', cursor: 'not-a-cursor' }).set('Authorization', auth),
+      stack.http().get('/api/v1/files').query({ limit: '0' }).set('Authorization', auth),
+    ]);
+
+    expect(rawPages.map((p) => p.length)).toEqual([2, 2, 1]);
+    expect(rawPages.flat()).toEqual(allRaw);
+    expect([...allRaw].sort()).toEqual([...raw].sort());
+    expect(lsPages).toEqual([['folder:a', 'folder:b'], ['folder:c', 'file:y.bin'], ['file:z.bin']]);
+    expect(bad.map((r) => `${r.status} ${r.body.code}`)).toEqual(Array(4).fill('422 VALIDATION_FAILED'));
+  });
+
   it('an upload that outlasts the grace keeps its chunks: the collector decides at the start of the oldest upload in flight', async () => {
     const data = randomBytes(8 * MiB);
     const before = (await asAdmin.stats()).body.chunks as number;

@@ -91,6 +91,21 @@ describe('files security', () => {
     expect((await stack.http().put(`/api/v1/users/${randomUUID()}/quota`).set('Authorization', `Bearer ${admin}`).send({ bytes: 1 })).status).toBe(404);
   });
 
+  it('GET /fs/stats answers system.health without files.admin; files.read alone is 403', async () => {
+    const role = await stack.http().post('/api/v1/roles').set('Authorization', `Bearer ${admin}`).send({ name: `health-${run}`, permissions: ['system.health', 'files.read'] });
+    expect(role.status).toBe(201);
+    await users.createUser(`carol${run}`, `health-${run}`);
+    const carolToken = (await users.login(`carol${run}`)).accessToken;
+    const carol = filesClient(() => stack, () => carolToken);
+
+    const health = await carol.stats();
+    const plain = await asBob.stats();
+
+    expect([health.status, health.body]).toEqual([200, expect.objectContaining({ chunks: expect.any(Number), stored_bytes: expect.any(Number), logical_bytes: expect.any(Number) })]);
+    expect([plain.status, plain.body.code]).toEqual([403, 'FORBIDDEN']);
+    expect(plain.body.error).toContain('files.admin or system.health');
+  });
+
   it('the gateway NATS user may put and read chunks but never delete or purge them', async () => {
     const { nc } = await connectNats({ servers: stack.env.nats.url, creds: await stack.env.nats.creds('gateway'), name: `files-sec-gw-${run}` });
     try {

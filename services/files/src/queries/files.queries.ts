@@ -11,11 +11,12 @@ import { userIdSchema } from '../commands/files.commands';
 
 /** An opaque cursor: the sort key of the last row of the previous page. */
 const cursorOf = (key: unknown[]) => Buffer.from(JSON.stringify(key)).toString('base64url');
-function keyOf(cursor: string | undefined): unknown[] | undefined {
+/** The key of a cursor; `valid` checks what the list's query casts (a forged cursor is 422, never a failed query). */
+function keyOf(cursor: string | undefined, valid: (key: string[]) => boolean = () => true): string[] | undefined {
   if (!cursor) return undefined;
   try {
     const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(key) && key.length === 2 && key.every((k) => typeof k === 'string')) return key;
+    if (Array.isArray(key) && key.length === 2 && key.every((k) => typeof k === 'string') && valid(key)) return key;
   } catch {
     /* below */
   }
@@ -66,7 +67,8 @@ export class FilesQueries {
   @MessagePattern(Subjects.command('files', 'list_raw'))
   async listRaw(@Payload() data: unknown): Promise<Page<RawFileView>> {
     const q = pageQuerySchema.extend({ user_id: userIdSchema }).parse(data);
-    const key = keyOf(q.cursor);
+    // The timestamp goes to Postgres as ::timestamptz: only the form cursorOf writes.
+    const key = keyOf(q.cursor, ([at]) => !Number.isNaN(Date.parse(at)) && new Date(at).toISOString() === at);
     const params: unknown[] = [q.user_id, q.limit + 1];
     const after = key ? `and (created_at, id::text) > ($${params.push(key[0])}::timestamptz, $${params.push(key[1])})` : '';
     const rows = (await this.db.query(
