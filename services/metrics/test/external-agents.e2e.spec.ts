@@ -74,6 +74,32 @@ describe('external agents (seed 002, real stack)', () => {
     expect(await agent('poa-2')).toMatchObject({ state: 'inactive', types: ['ethereum_metrics'] });
   });
 
+  it('GET /agents/:id/data narrows the documents to from/to (epoch ms or ISO), and a bad range is 422 naming the field', async () => {
+    const data = (query: Record<string, string | number>) => stack.http().get('/api/v1/agents/poa-range/data').query({ type: 'load', ...query }).set('Authorization', as(readKey));
+    expect((await post('data', { id: 'poa-range', type: 'load', data: { n: 1 } })).status).toBe(200);
+    const first = await stack.waitFor('the first document stored', async () => (await data({})).body.items?.[0]);
+    // The second document is stored at least 50 ms later, so a bound 10 ms after the first splits them.
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await post('data', { id: 'poa-range', type: 'load', data: { n: 2 } })).status).toBe(200);
+    await stack.waitFor('the second document stored', async () => (await data({})).body.items?.length === 2);
+    const split = Date.parse(first.t) + 10;
+
+    const all = await data({});
+    const fromSplit = await data({ from: split });
+    const toSplit = await data({ from: new Date(split - 60_000).toISOString(), to: new Date(split).toISOString() });
+    const bad = await Promise.all([data({ from: split, to: split - 1000 }), data({ from: split, to: split }), data({ from: 'yesterday' }), data({ to: 'soon' })]);
+
+    expect(all.body.items.map((d: { data: { n: number } }) => d.data.n)).toEqual([1, 2]);
+    expect(fromSplit.body).toEqual({ agent_id: 'poa-range', items: [expect.objectContaining({ data: { n: 2 } })] });
+    expect(toSplit.body).toEqual({ agent_id: 'poa-range', items: [expect.objectContaining({ data: { n: 1 } })] });
+    expect(bad.map((r) => [r.status, r.body.code, r.body.details?.fields?.[0]?.path])).toEqual([
+      [422, 'VALIDATION_FAILED', 'to'],
+      [422, 'VALIDATION_FAILED', 'to'],
+      [422, 'VALIDATION_FAILED', 'from'],
+      [422, 'VALIDATION_FAILED', 'to'],
+    ]);
+  });
+
   it('answers 415 for any other body type, 422 naming missing fields, 401 without a token, 403 without metrics.ingest', async () => {
     const text = await stack.http().post('/api/v1/agents/ping').set('Authorization', as(ingestKey)).set('Content-Type', 'text/plain').send('id=x');
     const form = await stack.http().post('/api/v1/agents/data').set('Authorization', as(ingestKey)).type('form').send({ id: 'x' });
