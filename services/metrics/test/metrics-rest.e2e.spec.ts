@@ -136,6 +136,33 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
     expect(noFleet.status).toBe(403);
   });
 
+  it('PATCH /alerts/rules/:id changes only the fields sent; 422 for a bad body, 403 without alerts.manage, 404 for an unknown rule or a target the caller cannot see', async () => {
+    const http = stack.http;
+    const manager = await userWith('dave', ['alerts.manage', 'metrics.read']);
+    const created = await http().post('/api/v1/alerts/rules').set('Authorization', as(admin)).send({ name: 'patchable', target: `node:${nodeId}`, field: 'memory_bytes', comparator: '>', threshold: 1e12, for_s: 30 });
+    expect(created.status).toBe(201);
+    const ruleId = created.body.id as string;
+    const patch = (token: string, body: object, id = ruleId) => http().patch(`/api/v1/alerts/rules/${id}`).set('Authorization', as(token)).send(body);
+
+    const changed = await patch(admin, { threshold: 2e12 });
+    const renamed = await patch(manager.token, { name: 'patched' });
+    const badBodies = await Promise.all([patch(admin, { threshold: 'high' }), patch(admin, { comparator: '=>' }), patch(admin, {}), patch(admin, { for_s: -1 })]);
+    const noManage = await patch(bob.token, { threshold: 1 });
+    const unknown = await patch(admin, { threshold: 1 }, '6f1c2b1e-0000-4000-8000-000000000000');
+    const hiddenServer = await patch(manager.token, { target: `server:${serverId}` });
+    const nodeWithoutRead = await patch(manager.token, { target: `node:${nodeId}` });
+    const after = await http().get(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
+    await http().delete(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
+
+    expect([changed.status, changed.body]).toEqual([200, expect.objectContaining({ id: ruleId, threshold: 2e12, for_s: 30, comparator: '>', field: 'memory_bytes', version: created.body.version + 1 })]);
+    expect([renamed.status, renamed.body]).toEqual([200, expect.objectContaining({ name: 'patched', threshold: 2e12, for_s: 30 })]);
+    expect(badBodies.map((r) => [r.status, r.body.code])).toEqual(Array(4).fill([422, 'VALIDATION_FAILED']));
+    expect(badBodies[0].body.details.fields.map((f: { path: string }) => f.path)).toEqual(['threshold']);
+    expect([noManage.status, noManage.body.code]).toEqual([403, 'FORBIDDEN']);
+    expect([unknown.status, hiddenServer.status, nodeWithoutRead.status]).toEqual([404, 404, 403]);
+    expect(after.body).toMatchObject({ name: 'patched', target: `node:${nodeId}`, threshold: 2e12, for_s: 30 });
+  });
+
   it('keeps GET /nodes/:id/metrics and /metrics/history in their shapes', async () => {
     const latest = await stack.http().get(`/api/v1/nodes/${nodeId}/metrics`).set('Authorization', as(admin));
     const history = await stack.http().get(`/api/v1/nodes/${nodeId}/metrics/history?range=6h`).set('Authorization', as(admin));
@@ -229,7 +256,11 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
 
     await http().post(`/api/v1/servers/${burner}/power`).set('Authorization', as(admin)).send({ action: 'start' });
     await stack.waitFor('the alert raised', async () => events.some((e) => e.type === 'alert.raised' && e.data.rule_id === ruleId), 30_000);
-    const firing = await http().get('/api/v1/alerts/rules?firing=true').set('Authorization', as(admin));
+    // As for resolved below: the event is on the bus before the rules' read model has applied it.
+    const firing = await stack.waitFor('the rule listed as firing', async () => {
+      const res = await http().get('/api/v1/alerts/rules?firing=true').set('Authorization', as(admin));
+      return res.body.items?.some((r: { id: string }) => r.id === ruleId) ? res : undefined;
+    }, 10_000);
     await stack.waitFor('the alert resolved', async () => events.some((e) => e.type === 'alert.resolved' && e.data.rule_id === ruleId), 45_000);
     // The event is on the bus before the rules' read model has applied it: wait for the rule to show it.
     const after = await stack.waitFor('the rule shows resolved', async () => {

@@ -33,12 +33,15 @@ const ruleFields = {
   comparator: z.enum(ALERT_COMPARATORS),
   threshold: z.number().finite(),
   /** How long the breach must last before the alert is raised. */
-  for_s: z.number().int().min(0).max(86_400).default(0),
+  for_s: z.number().int().min(0).max(86_400),
 };
 
 /** `POST /alerts/rules` */
-export const createAlertRuleSchema = z.object(ruleFields);
-/** `PATCH /alerts/rules/:id` */
+export const createAlertRuleSchema = z.object({ ...ruleFields, for_s: ruleFields.for_s.default(0) });
+/**
+ * `PATCH /alerts/rules/:id`: only the fields sent. No defaults here: zod 4 fills a default inside
+ * `.partial()`, so a default would reset `for_s` on every PATCH that leaves it out.
+ */
 export const updateAlertRuleSchema = z.object(ruleFields).partial().refine((v) => Object.keys(v).length > 0, { message: 'nothing to change' });
 export type CreateAlertRule = z.infer<typeof createAlertRuleSchema>;
 export type UpdateAlertRule = z.infer<typeof updateAlertRuleSchema>;
