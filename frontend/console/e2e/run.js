@@ -1458,6 +1458,11 @@ function scenarios(ctx) {
         if (await tid('account-picture-error').count()) throw new Error(`the PNG upload shows: ${await tid('account-picture-error').innerText()}`);
         const picture = await fetch(`${ctx.stack.base}/api/v1/users/${userId}/pfp`, { headers: { authorization: `Bearer ${me.accessToken}` } });
         if (picture.status !== 200) throw new Error(`GET /users/${userId}/pfp answered ${picture.status} after the upload`);
+        // Still there on the next visit (the page reads hasPicture from the signed-in user).
+        await page.reload();
+        await tid('account-profile').locator('[data-testid="avatar-img"]').waitFor({ timeout: 10_000 }).catch(() => {
+          throw new Error('after a reload the account page no longer shows the uploaded picture');
+        });
 
         // An own API key: its secret shows once, in the dialog, and works.
         await tid('account-api-key-new').click();
