@@ -36,10 +36,21 @@ import { toApiError, type ApiError } from '../core/api-error';
         } @else if (empty()) {
           <adm-notice data-testid="server-history-empty">No usage is recorded for this server in this range.</adm-notice>
         } @else {
-          <adm-usage-chart [series]="series" [data]="history.data()" [markers]="markers()" data-testid="server-history-chart" />
+          <adm-usage-chart [series]="series" [data]="history.data()" [markers]="markers()" data-testid="server-history-chart" [attr.data-range]="shownRange()" />
+          @if (legend().length) {
+            <ul class="marker-legend" aria-label="Events marked on the chart">
+              @for (m of legend(); track m.label) {
+                <li data-testid="server-history-marker" [attr.data-label]="m.label" [style.color]="m.color">{{ m.label }} ×{{ m.count }}</li>
+              }
+            </ul>
+          }
         }
       </mat-card-content>
     </mat-card>
+  `,
+  styles: `
+    .marker-legend { display: flex; flex-wrap: wrap; gap: 4px 16px; margin: 4px 0 0; padding: 0; list-style: none; font-size: 12px; }
+    .marker-legend li::before { content: ''; display: inline-block; width: 12px; margin-right: 4px; vertical-align: middle; border-top: 2px dashed currentColor; }
   `,
 })
 export class ServerHistory {
@@ -53,11 +64,24 @@ export class ServerHistory {
   protected readonly points = signal(0);
   protected readonly empty = computed(() => !this.loading() && this.points() === 0);
   protected readonly markers = signal<ChartMarker[]>([]);
+  /** The range whose answer is on the chart (the toggle may be ahead of it while loading). */
+  protected readonly shownRange = signal<MetricsRange | null>(null);
+  /** What the dashed lines mean: each marked kind on the chart, in its colour, with how many. */
+  protected readonly legend = computed(() => {
+    const kinds = new Map<string, { label: string; color: string; count: number }>();
+    for (const m of this.markers()) {
+      const kind = kinds.get(m.label) ?? { label: m.label, color: m.color, count: 0 };
+      kind.count++;
+      kinds.set(m.label, kind);
+    }
+    return [...kinds.values()];
+  });
   protected readonly series: ChartSeries[] = [
     { label: 'CPU', color: '#3f51b5' },
     { label: 'Memory', color: '#009688' },
   ];
   protected readonly history = new UsageSeries(2, 1000);
+  private runs = 0;
 
   constructor() {
     effect(() => {
@@ -70,16 +94,29 @@ export class ServerHistory {
   async load(): Promise<void> {
     this.loading.set(true);
     this.error.set(null);
+    const run = ++this.runs;
+    const range = this.range();
+    const to = Date.now();
     try {
-      const [series, markers] = await Promise.all([this.api.history(`server:${this.serverId()}`, this.range()), this.api.serverMarkers(this.serverId())]);
+      const [series, markers] = await Promise.all([this.api.history(`server:${this.serverId()}`, range, to), this.api.serverMarkers(this.serverId(), range, to)]);
+      if (run !== this.runs) return; // a later load (another range) owns the chart
       const limit = this.memoryLimitMb() * 1024 * 1024;
-      this.history.reset(series.points.map((p) => ({ at: p.t, values: [p.cpu_percent, percentOf(p.memory_bytes, limit)] })));
+      const samples = series.points.map((p) => ({ at: Date.parse(p.t), values: [p.cpu_percent, percentOf(p.memory_bytes, limit)] }));
+      // Empty samples at both ends make the x axis the whole range, not only the stretch with usage: a
+      // marker before the first sample (started) or after the last (stopped, crashed) was not drawn.
+      // (A point's time is the start of its step, which may lie before the range.)
+      const from = to - HISTORY_RANGES[range];
+      const gap = (at: number) => ({ at, values: [null, null] });
+      const head = samples.length && from < samples[0].at ? [gap(from)] : [];
+      const tail = samples.length && to > samples[samples.length - 1].at ? [gap(to)] : [];
+      this.history.reset([...head, ...samples, ...tail]);
       this.points.set(series.points.length);
       this.markers.set(markers);
+      this.shownRange.set(range);
     } catch (e) {
-      this.error.set(toApiError(e));
+      if (run === this.runs) this.error.set(toApiError(e));
     } finally {
-      this.loading.set(false);
+      if (run === this.runs) this.loading.set(false);
     }
   }
 }

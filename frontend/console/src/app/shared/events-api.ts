@@ -70,7 +70,11 @@ export class EventsApi {
     return new PagedList<FeedItem>((cursor, limit) => from(this.newestFirst(filter(), cursor, limit)));
   }
 
-  private async newestFirst(f: EventFilter, cursor: string | null, limit: number): Promise<Page<FeedItem>> {
+  /**
+   * One page of the matching events, newest first, ending at `cursor` (a stream sequence; null: the end
+   * of the log now); its `nextCursor` is where the older page ends, null at `f.after` or the first event.
+   */
+  async newestFirst(f: EventFilter, cursor: string | null, limit: number): Promise<Page<FeedItem>> {
     const floor = f.after ? Number(f.after) : 0;
     const top = cursor !== null ? Number(cursor) : ((await firstValueFrom(this.http.get<{ lastSequence?: number }>('/api/v1/events', { params: { limit: 1, after: floor } }))).lastSequence ?? 0);
     return newestFirstPage((after, max) => {
