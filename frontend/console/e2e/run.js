@@ -334,6 +334,10 @@ function scenarios(ctx) {
       // The waits inside are bounded one by one; the step's budget covers them under load.
       timeoutMs: 120_000,
       async run() {
+        // Closing the edit dialog must not fetch the pictures of users who have none (each answered 404).
+        const missingPictures = [];
+        const countMissing = (r) => r.status() === 404 && /^\/api\/v1\/users\/[^/]+\/pfp$/.test(new URL(r.url()).pathname) && missingPictures.push(new URL(r.url()).pathname);
+        page.on('response', countMissing);
         await visit('/admin/users', () => page.locator('h1', { hasText: 'Users' }).waitFor(), '03-admin-users');
         await page.getByText(ADMIN.email).first().waitFor({ timeout: 10_000 });
         // Changing your own email asks for your current password (the API requires it), and then saves.
@@ -403,7 +407,9 @@ function scenarios(ctx) {
           await until('the row to show the user as disabled', async () => (await row.locator('[data-testid="user-status"]').getAttribute('data-state')) === 'disabled', 20_000);
         } finally {
           page.off('request', countPatch);
+          page.off('response', countMissing);
         }
+        if (missingPictures.length) throw new Error(`the users page asked for ${missingPictures.length} picture(s) of users who have none: ${missingPictures.join(', ')}`);
 
         // A page that is not there says so, without a "Try again" that would only fail again.
         const missingId = `${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`;

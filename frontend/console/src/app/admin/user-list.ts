@@ -70,7 +70,7 @@ import { User, UserFilter, UsersApi } from './users-api';
           <ng-container matColumnDef="name">
             <th mat-header-cell *matHeaderCellDef>Name</th>
             <td mat-cell *matCellDef="let u">
-              <span class="who"><adm-avatar [userId]="u.id" [name]="u.name" [hasPicture]="u.hasPicture ?? true" [revision]="avatarRevision()" /> {{ u.name }}</span>
+              <span class="who"><adm-avatar [userId]="u.id" [name]="u.name" [hasPicture]="u.hasPicture ?? true" [revision]="(u.hasPicture ?? true) ? (avatarRevisions().get(u.id) ?? 0) : 0" /> {{ u.name }}</span>
             </td>
           </ng-container>
           <ng-container matColumnDef="email">
@@ -117,7 +117,12 @@ export class UserList {
   protected readonly filter = signal<UserFilter>({ q: '', role: '', disabled: '' });
   protected readonly list = this.api.list(() => this.filter());
   protected readonly roles = signal<Role[]>([]);
-  protected readonly avatarRevision = signal(0);
+  /**
+   * Bumped for a user whose edit dialog closed (it may have uploaded a new picture), so that row's
+   * picture is fetched again. Only rows of users with a picture take it: a user without one would be
+   * asked for a picture the gateway answers 404 to.
+   */
+  protected readonly avatarRevisions = signal<ReadonlyMap<string, number>>(new Map());
   protected readonly canManage = computed(() => this.auth.can('users.manage'));
   protected readonly columns = ['name', 'email', 'roles', 'status', 'created', 'actions'];
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
@@ -145,8 +150,12 @@ export class UserList {
     const data: UserDialogData = { user, roles: this.roles() };
     const ref = this.dialog.open<UserDialog, UserDialogData, User | true>(UserDialog, { data, width: '520px' });
     const result = await firstValueFrom(ref.afterClosed());
-    this.avatarRevision.update((n) => n + 1);
-    if (!result) return;
+    if (user) this.avatarRevisions.update((m) => new Map(m).set(user.id, (m.get(user.id) ?? 0) + 1));
+    if (!result) {
+      // A picture uploaded before Cancel is saved: reload so the row learns it has one.
+      if (user) this.list.reload();
+      return;
+    }
     this.snack.open(user ? 'User saved' : 'User created', undefined, { duration: 3000 });
     if (user) this.list.reload();
     else this.list.first();
