@@ -1035,12 +1035,25 @@ function scenarios(ctx) {
               const m = /^\/api\/v1\/servers\/([0-9a-f-]{36})\/power$/.exec(new URL(r.url()).pathname);
               if (m && r.request().method() === 'POST' && r.ok()) powered.add(m[1]);
             };
+            // Made certain: each power answer (`starting`/`stopping`) is held until the push of the state
+            // after it (`running`/`offline`) reached the browser; the row must keep the newer pushed state.
+            const since = await page.evaluate(() => Date.now());
+            const hold = async (route) => {
+              if (route.request().method() !== 'POST') return route.fallback();
+              const id = /\/servers\/([0-9a-f-]{36})\/power$/.exec(new URL(route.request().url()).pathname)?.[1];
+              const response = await route.fetch();
+              await until(`the ${want} push for ${id} to reach the browser`, () =>
+                page.evaluate(({ id, want, since }) => (window.__statePushes ?? []).some((p) => p.serverId === id && p.state === want && p.recv >= since), { id, want, since }), 40_000).catch(() => undefined);
+              await route.fulfill({ response });
+            };
+            await page.route('**/api/v1/servers/*/power', hold);
             page.on('response', onPower);
             try {
               await tid(`server-bulk-${action}`).click();
-              await until(`bulk ${action} to answer for both servers`, async () => powered.has(ctx.serverId) && powered.has(other.id), 30_000);
+              await until(`bulk ${action} to answer for both servers`, async () => powered.has(ctx.serverId) && powered.has(other.id), 45_000);
             } finally {
               page.off('response', onPower);
+              await page.unroute('**/api/v1/servers/*/power', hold);
             }
             await until(`both rows to show ${want} after bulk ${action}`, async () => (await rowState(ours)) === want && (await rowState(theirs)) === want, 45_000).catch(async (e) => {
               throw new Error(`${e.message}: rows are ${await rowState(ours)} and ${await rowState(theirs)}`);

@@ -140,13 +140,16 @@ export class ServerList {
   protected readonly canCreate = computed(() => this.auth.can('servers.create'));
   protected readonly canPower = computed(() => this.auth.can('servers.power'));
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
+  /** State pushes received per server: a power answer older than a push must not undo it. */
+  private readonly pushes = new Map<string, number>();
 
   constructor() {
     const realtime = inject(Realtime);
     const leave = realtime.join('fleet');
-    const offState = realtime.on<{ serverId: string; state: ServerState }>('server.state', (m) =>
-      this.list.patch((s) => s.id === m.serverId, (s) => ({ ...s, state: m.state })),
-    );
+    const offState = realtime.on<{ serverId: string; state: ServerState }>('server.state', (m) => {
+      this.pushes.set(m.serverId, (this.pushes.get(m.serverId) ?? 0) + 1);
+      this.list.patch((s) => s.id === m.serverId, (s) => ({ ...s, state: m.state }));
+    });
     const offUsage = realtime.on<ServerUsage>('server.usage', (u) =>
       this.list.patch((s) => s.id === u.serverId, (s) => ({ ...s, usage: u })),
     );
@@ -201,7 +204,11 @@ export class ServerList {
     await Promise.all(
       ids.map(async (id) => {
         try {
-          this.changed(await this.api.power(id, action));
+          const pushed = this.pushes.get(id) ?? 0;
+          const server = await this.api.power(id, action);
+          // The answer holds the state right after the action (`starting`); a push that came while it
+          // was under way is newer (a quick server is `running` before its answer arrives).
+          if ((this.pushes.get(id) ?? 0) === pushed) this.changed(server);
         } catch (e) {
           const name = this.list.items().find((s) => s.id === id)?.name ?? id;
           failed.push(`${name}: ${toApiError(e).message}`);
