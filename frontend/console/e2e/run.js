@@ -915,6 +915,48 @@ function scenarios(ctx) {
       },
     },
     {
+      // Issue 12: a running server's history over 1h/6h/24h/7d/30d, annotated with its events: a
+      // "started" marker (server.running) for the start made here; then the fleet chart on the dashboard.
+      name: '15h-server-history',
+      needs: ['11-server-create'],
+      timeoutMs: 120_000,
+      async run() {
+        const { accessToken } = await api(ctx.stack.base, 'POST', '/auth/login', null, { email: ADMIN.email, password: ADMIN.password });
+        const serverState = async () => (await api(ctx.stack.base, 'GET', `/servers/${ctx.serverId}`, accessToken)).state;
+        const wasRunning = (await serverState()) === 'running';
+        if (!wasRunning) await api(ctx.stack.base, 'POST', `/servers/${ctx.serverId}/power`, accessToken, { action: 'start' });
+        await until('the server running', async () => (await serverState()) === 'running', 30_000, 500);
+        try {
+          const chart = (range) => page.locator(`[data-testid="server-history-chart"][data-range="${range}"]`);
+          await page.goto(url(`/servers/${ctx.serverId}`));
+          await tid('server-history-range').waitFor({ timeout: 15_000 });
+          // Usage comes from TELEMETRY every second; a server just started may have none yet, so reload until it shows.
+          await until('the 1h history chart', async () => {
+            if (await chart('1h').isVisible()) return true;
+            await page.reload();
+            await tid('server-history-range').waitFor({ timeout: 10_000 });
+            return chart('1h').isVisible();
+          }, 30_000, 1000);
+          for (const range of ['1h', '6h', '24h', '7d', '30d']) {
+            if (range !== '1h') await tid('server-history-range').locator('mat-button-toggle', { hasText: range }).locator('button').click();
+            await until(`the ${range} history chart`, () => chart(range).isVisible(), 15_000);
+            await chart(range).locator('canvas').first().waitFor({ timeout: 5000 });
+            await until(`a "started" marker on the ${range} chart`, () => page.locator('[data-testid="server-history-marker"][data-label="started"]').isVisible(), 10_000);
+            if (await tid('server-history-empty').isVisible()) throw new Error(`the ${range} history says no usage is recorded`);
+          }
+          await noErrorNotice('server history');
+          await shot('15h-server-history-30d');
+        } finally {
+          if (!wasRunning) {
+            await api(ctx.stack.base, 'POST', `/servers/${ctx.serverId}/power`, accessToken, { action: 'stop' });
+            await until('the server offline again', async () => (await serverState()) === 'offline', 30_000, 500);
+          }
+        }
+        await visit('/dashboard', () => tid('fleet-overview').waitFor({ timeout: 10_000 }), '15h-dashboard-fleet');
+        await until('the fleet chart', () => tid('fleet-chart').locator('canvas').first().isVisible(), 15_000);
+      },
+    },
+    {
       // Issue 14 bug 4: a server the node cannot take is refused in words in the form (no code, no id),
       // and nothing is created; a node without its agent cannot be picked at all.
       name: '15d-server-create-refused',
