@@ -5,8 +5,14 @@ import { join } from 'node:path';
 import { as, startFilesWorld, type FilesWorld } from './server-files-fixture';
 import { sftpBatch, sftpInteractive, type SftpLogin } from './sftp-client';
 
-/** Well below the agent's periodic re-check, which this file sets to a minute: only the pushed `sftp_recheck` can end a session this fast. */
-const AT_ONCE_MS = 3_000;
+/**
+ * Well below the agent's periodic re-check, which this file sets to a minute: only the pushed
+ * `sftp_recheck` can end a session this fast. It usually takes well under a second; the bound
+ * leaves room for a loaded CI machine (3 s was once exceeded there, with every jest worker busy).
+ */
+const AT_ONCE_MS = 15_000;
+/** How long a session that must stay is watched after a change that must not end it. */
+const STAYS_MS = 3_000;
 
 /**
  * Issue 14, with the real OpenSSH client: taking access away ends an open SFTP session at once, by
@@ -108,7 +114,7 @@ describe('sftp (security): revocations end open sessions at once', () => {
 
     // A key no session used: every session stays.
     expect((await removeKey(member.token, unused.id)).status).toBe(204);
-    await new Promise((r) => setTimeout(r, AT_ONCE_MS));
+    await new Promise((r) => setTimeout(r, STAYS_MS));
     expect([await answers(byPassword), await answers(byKept), await answers(byRemoved)]).toEqual([true, true, true]);
 
     expect((await removeKey(member.token, removed.id)).status).toBe(204);
@@ -128,7 +134,7 @@ describe('sftp (security): revocations end open sessions at once', () => {
     const changed = await http().patch('/api/v1/users/me').set('Authorization', as(member.token)).send({ password: newPassword, current_password: member.password });
     expect(changed.status).toBe(200);
 
-    expect(await endsWithin(byPassword, 2_000)).not.toBeNull();
+    expect(await endsWithin(byPassword)).not.toBeNull();
     expect(await answers(byKey)).toBe(true);
     const [old, renewed] = [await sftpBatch(member.port, member.username, { password: member.password }, ['pwd']), await sftpBatch(member.port, member.username, { password: newPassword }, ['pwd'])];
     expect([old.code === 0, renewed.code === 0]).toEqual([false, true]);

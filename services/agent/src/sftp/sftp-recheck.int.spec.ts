@@ -161,6 +161,16 @@ describe('SftpServer.recheckNow', () => {
     expect([await serves(byKey.client), await serves(byNewPassword.client)]).toEqual([true, true]);
   });
 
+  it('asks again shortly after a pushed re-check, so a read model that applies the change a moment late still ends the session', async () => {
+    const danOnSecond = await login('dan', servers[1]);
+    // The push arrives before the auth service's read model holds the change: the first answer still allows.
+    await server.recheckNow({ user_id: users.dan });
+    expect(await serves(danOnSecond.client)).toBe(true);
+    refused.add(`${users.dan}/${servers[1]}`);
+    const closed = new Promise<true>((done) => danOnSecond.client.once('close', () => done(true)));
+    expect(await Promise.race([closed, new Promise<false>((r) => setTimeout(() => r(false), 6_000))])).toBe(true);
+  });
+
   it('refuses a malformed notice', async () => {
     const attempts = [{ server_id: 42 }, { user_id: ['x'] }, { revoked: 'yes' }, null, { user_id: 'not-a-uuid' }, { user_id: users.ann, shell: 'rm -rf /' }].map((cmd) => server.recheckNow(cmd).then(() => 'ok', (e: { code: string }) => e.code));
 

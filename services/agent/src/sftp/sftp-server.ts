@@ -64,6 +64,13 @@ const LOGIN_TIMEOUT_MS = 10_000;
 const DEFINITIVE = new Set(['UNAUTHENTICATED', 'NOT_FOUND', 'FORBIDDEN']);
 /** Sessions re-checked at once by one `sftp_recheck`: a role change re-checks them all, without a burst on the auth service. */
 const RECHECK_CONCURRENCY = 16;
+/**
+ * A pushed `sftp_recheck` follows the nodes service's commit of the change, but the auth service
+ * answers from the users service's read model, which may apply the same event a moment later (on a
+ * loaded machine, seconds): the matching sessions are asked again this long after the push, so that
+ * lag does not leave them to the periodic round.
+ */
+const RECHECK_FOLLOW_UPS_MS = [1_000, 4_000];
 
 /** What the SFTP server needs of its agent. */
 export interface SftpServerOptions {
@@ -164,6 +171,7 @@ export class SftpServer {
   private timer?: NodeJS.Timeout;
   private boundPort = 0;
   private rechecking = false;
+  private readonly followUps = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: SftpServerOptions) {}
 
@@ -192,6 +200,8 @@ export class SftpServer {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    for (const t of this.followUps) clearTimeout(t);
+    this.followUps.clear();
     for (const s of this.sessions) s.client.end();
     this.sessions.clear();
     for (const socket of this.sockets) socket.destroy();
@@ -377,7 +387,18 @@ export class SftpServer {
     if (cmd.revoked) {
       for (const s of matching) this.end(s, 'the access was revoked');
     } else {
-      for (let i = 0; i < matching.length; i += RECHECK_CONCURRENCY) await Promise.all(matching.slice(i, i + RECHECK_CONCURRENCY).map((s) => this.recheckSession(s)));
+      const recheckMatching = async () => {
+        for (let i = 0; i < matching.length; i += RECHECK_CONCURRENCY) await Promise.all(matching.slice(i, i + RECHECK_CONCURRENCY).map((s) => this.recheckSession(s)));
+      };
+      await recheckMatching();
+      for (const ms of RECHECK_FOLLOW_UPS_MS) {
+        const t = setTimeout(() => {
+          this.followUps.delete(t);
+          void recheckMatching();
+        }, ms);
+        t.unref();
+        this.followUps.add(t);
+      }
     }
     return { sessions: matching.length };
   }
