@@ -1,69 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createCipheriv, createHash, randomUUID, type Hash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildServices, serviceCommand } from '../../../infra/scripts/build-services';
 import { startStack, type Stack } from '../../gateway/test/stack-harness';
 import { stackUsers } from '../../gateway/test/stack-users';
 import { uploadStream } from './files-client';
+import { downloadHash, peakRss, pseudoRandom, rssBytes } from './streamed-transfer';
 
 const MiB = 1024 * 1024;
 /** The file moved up and down (GATEWAY_MEMORY_MIB to change it). */
 const SIZE = Number(process.env.GATEWAY_MEMORY_MIB ?? 256) * MiB;
 /** Most the gateway's resident memory may grow while SIZE passes through it: far below SIZE, so holding the file fails. */
 const MAX_GROWTH = 150 * 1000 * 1000;
-
-/** Resident memory of a process, from /proc (Linux). */
-function rssBytes(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? 0) * 1024;
-}
-
-/** Peak RSS of `pid` while `work` runs, sampled every 25 ms. */
-async function peakRss<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; peak: number }> {
-  let peak = rssBytes(pid);
-  const timer = setInterval(() => {
-    try {
-      peak = Math.max(peak, rssBytes(pid));
-    } catch {}
-  }, 25);
-  try {
-    return { result: await work(), peak: Math.max(peak, rssBytes(pid)) };
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-/** `bytes` of reproducible pseudo-random data (AES-256-CTR of zeros, so no chunk repeats), 1 MiB at a time, hashed as it goes. */
-function* pseudoRandom(bytes: number, seed: string, hash: Hash): Generator<Buffer> {
-  const cipher = createCipheriv('aes-256-ctr', createHash('sha256').update(seed).digest(), Buffer.alloc(16));
-  const zeros = Buffer.alloc(MiB);
-  for (let left = bytes; left > 0; left -= MiB) {
-    const block = cipher.update(left >= MiB ? zeros : zeros.subarray(0, left));
-    hash.update(block);
-    yield block;
-  }
-}
-
-/** A streamed GET; resolves with the status, byte count and SHA-256 of the body. */
-function downloadHash(url: URL, token: string): Promise<{ status: number; bytes: number; sha256: string }> {
-  return new Promise((resolve, reject) => {
-    httpRequest(url, { headers: { Authorization: `Bearer ${token}` } }, (res) => {
-      const hash = createHash('sha256');
-      let bytes = 0;
-      res.on('data', (c: Buffer) => {
-        bytes += c.length;
-        hash.update(c);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, sha256: hash.digest('hex') }));
-      res.on('error', reject);
-    })
-      .on('error', reject)
-      .end();
-  });
-}
 
 /**
  * Issue 10's "memory stays flat" for the process that carries the bytes: the gateway (the files
