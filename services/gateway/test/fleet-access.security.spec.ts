@@ -391,13 +391,76 @@ describe('fleet access (security)', () => {
 
     expect((await listed(admin)).map((r) => r.target_name).sort()).toEqual(['admins-echo', 'sec-node']);
     expect((await http().get(`/api/v1/alerts/rules/${ids[0]}`).set('Authorization', as(admin))).body).toMatchObject({ target: `server:${serverId}`, target_name: 'admins-echo' });
-    // metrics.read alone shows the rules but neither the server (not its owner nor a sub-user) nor the node (no nodes.read) by name.
-    const seenByWatcher = await listed(watcher.token);
-    expect(seenByWatcher).toHaveLength(2);
-    expect(seenByWatcher.filter((r) => r.target_name !== undefined)).toEqual([]);
-    expect(JSON.stringify((await http().get(`/api/v1/alerts/rules/${ids[0]}`).set('Authorization', as(watcher.token))).body)).not.toContain('admins-echo');
+    // metrics.read alone sees neither the server (not its owner nor a sub-user) nor the node (no nodes.read): not their rules, not their names.
+    expect(await listed(watcher.token)).toEqual([]);
+    const hidden = await http().get(`/api/v1/alerts/rules/${ids[0]}`).set('Authorization', as(watcher.token));
+    expect(hidden.status).toBe(404);
+    expect(JSON.stringify(hidden.body)).not.toContain('admins-echo');
     for (const id of ids) await http().delete(`/api/v1/alerts/rules/${id}`).set('Authorization', as(admin));
   }, 60_000);
+
+  it("hides alert rules whose target the caller may not see: 404 on GET, PATCH and DELETE, left out of the list (issue 12)", async () => {
+    const http = stack.http;
+    const tenant = await userWith('rule-tenant', ['alerts.manage', 'metrics.read']);
+    const own = await http().post('/api/v1/servers').set('Authorization', as(admin)).send({ name: 'tenants-echo', template_id: NODE_ECHO_TEMPLATE, node_id: nodeId, owner_id: tenant.id, limits: { memory_mb: 64, cpu_percent: 10, disk_mb: 64 } });
+    expect(own.status).toBe(201);
+    const ownId = own.body.id as string;
+    await stack.waitFor('tenants-echo installed', async () => (await http().get(`/api/v1/servers/${ownId}`).set('Authorization', as(admin))).body.state === 'offline', 60_000);
+    clean.push(() => http().delete(`/api/v1/servers/${ownId}`).set('Authorization', as(admin)));
+    const rule = (token: string, name: string, target: string) => http().post('/api/v1/alerts/rules').set('Authorization', as(token)).send({ name, target, field: 'cpu_percent', comparator: '>', threshold: 1000 });
+    const admins = await rule(admin, 'admins echo hot', `server:${serverId}`);
+    const adminsNode = await rule(admin, 'admins node hot', `node:${nodeId}`);
+    const tenants = await rule(tenant.token, 'tenants echo hot', `server:${ownId}`);
+    expect([admins.status, adminsNode.status, tenants.status]).toEqual([201, 201, 201]);
+    const [theirs, node, mine] = [admins.body.id as string, adminsNode.body.id as string, tenants.body.id as string];
+    clean.push(async () => {
+      for (const id of [theirs, node, mine]) await http().delete(`/api/v1/alerts/rules/${id}`).set('Authorization', as(admin));
+    });
+    const ruleUrl = (id: string) => `/api/v1/alerts/rules/${id}`;
+    const listedIds = async (token: string) => ((await http().get('/api/v1/alerts/rules').set('Authorization', as(token))).body.items as { id: string }[]).map((r) => r.id).filter((id) => [theirs, node, mine].includes(id));
+
+    // Another tenant's server rule (and a node rule without nodes.read) answers as a rule that does not exist.
+    const unknown = await http().get(ruleUrl('6f1c2b1e-0000-4000-8000-000000000000')).set('Authorization', as(tenant.token));
+    const read = await http().get(ruleUrl(theirs)).set('Authorization', as(tenant.token));
+    const readNode = await http().get(ruleUrl(node)).set('Authorization', as(tenant.token));
+    const patched = await http().patch(ruleUrl(theirs)).set('Authorization', as(tenant.token)).send({ threshold: 1 });
+    const hijacked = await http().patch(ruleUrl(theirs)).set('Authorization', as(tenant.token)).send({ target: `server:${ownId}` });
+    const deleted = await http().delete(ruleUrl(theirs)).set('Authorization', as(tenant.token));
+    const deletedNode = await http().delete(ruleUrl(node)).set('Authorization', as(tenant.token));
+    expect([unknown.status, unknown.body]).toEqual([404, expect.objectContaining({ error: expect.any(String), code: 'NOT_FOUND' })]);
+    for (const res of [read, readNode, patched, hijacked, deleted, deletedNode]) {
+      expect([res.status, Object.keys(res.body).sort(), res.body.code]).toEqual([404, Object.keys(unknown.body).sort(), 'NOT_FOUND']);
+      expect(JSON.stringify(res.body)).not.toContain('admins');
+    }
+    expect(await listedIds(tenant.token)).toEqual([mine]);
+    const untouched = await http().get(ruleUrl(theirs)).set('Authorization', as(admin));
+    expect([untouched.status, untouched.body]).toEqual([200, expect.objectContaining({ target: `server:${serverId}`, threshold: 1000, version: admins.body.version })]);
+    expect((await http().get(ruleUrl(node)).set('Authorization', as(admin))).status).toBe(200);
+
+    // Their own server's rule they still read and manage; a new target must be one they see too.
+    expect((await http().get(ruleUrl(mine)).set('Authorization', as(tenant.token))).body).toMatchObject({ target: `server:${ownId}`, target_name: 'tenants-echo' });
+    const changed = await http().patch(ruleUrl(mine)).set('Authorization', as(tenant.token)).send({ threshold: 5 });
+    const toHidden = await http().patch(ruleUrl(mine)).set('Authorization', as(tenant.token)).send({ target: `server:${serverId}` });
+    const toNode = await http().patch(ruleUrl(mine)).set('Authorization', as(tenant.token)).send({ target: `node:${nodeId}` });
+    expect([changed.status, changed.body.threshold]).toEqual([200, 5]);
+    expect([toHidden.status, toNode.status]).toEqual([404, 403]);
+
+    // The admin (servers.read and nodes.read) sees every rule.
+    expect((await listedIds(admin)).sort()).toEqual([theirs, node, mine].sort());
+
+    // A sub-user of the admin's server sees its rule (contracts' canSeeServer), not the node's.
+    const added = await http().post(`/api/v1/servers/${serverId}/users`).set('Authorization', as(admin)).send({ user_id: tenant.id, permissions: ['console'] });
+    expect(added.status).toBe(201);
+    const shared = await stack.waitFor('the shared server rule visible to its sub-user', async () => {
+      const res = await http().get(ruleUrl(theirs)).set('Authorization', as(tenant.token));
+      return res.status === 200 ? res : undefined;
+    }, 20_000);
+    expect(shared.body).toMatchObject({ id: theirs, target_name: 'admins-echo' });
+    expect((await listedIds(tenant.token)).sort()).toEqual([theirs, mine].sort());
+    expect((await http().delete(`/api/v1/servers/${serverId}/users/${tenant.id}`).set('Authorization', as(admin))).status).toBeLessThan(300);
+
+    expect((await http().delete(ruleUrl(mine)).set('Authorization', as(tenant.token))).status).toBe(204);
+  }, 120_000);
 
   it('records the address and user agent of the request behind each change, and none for changes made on the bus (issue 14)', async () => {
     const http = stack.http;

@@ -138,7 +138,8 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
 
   it('PATCH /alerts/rules/:id changes only the fields sent; 422 for a bad body, 403 without alerts.manage, 404 for an unknown rule or a target the caller cannot see', async () => {
     const http = stack.http;
-    const manager = await userWith('dave', ['alerts.manage', 'metrics.read']);
+    const manager = await userWith('dave', ['alerts.manage', 'metrics.read', 'nodes.read']);
+    const blind = await userWith('erin', ['alerts.manage', 'metrics.read']);
     const created = await http().post('/api/v1/alerts/rules').set('Authorization', as(admin)).send({ name: 'patchable', target: `node:${nodeId}`, field: 'memory_bytes', comparator: '>', threshold: 1e12, for_s: 30 });
     expect(created.status).toBe(201);
     const ruleId = created.body.id as string;
@@ -150,7 +151,8 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
     const noManage = await patch(bob.token, { threshold: 1 });
     const unknown = await patch(admin, { threshold: 1 }, '6f1c2b1e-0000-4000-8000-000000000000');
     const hiddenServer = await patch(manager.token, { target: `server:${serverId}` });
-    const nodeWithoutRead = await patch(manager.token, { target: `node:${nodeId}` });
+    // Without nodes.read the node's rule is hidden: 404, as for a rule that does not exist.
+    const nodeWithoutRead = await patch(blind.token, { name: 'hijacked' });
     const after = await http().get(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
     await http().delete(`/api/v1/alerts/rules/${ruleId}`).set('Authorization', as(admin));
 
@@ -159,7 +161,7 @@ describe('GET /api/v1/metrics (real stack, real agent)', () => {
     expect(badBodies.map((r) => [r.status, r.body.code])).toEqual(Array(4).fill([422, 'VALIDATION_FAILED']));
     expect(badBodies[0].body.details.fields.map((f: { path: string }) => f.path)).toEqual(['threshold']);
     expect([noManage.status, noManage.body.code]).toEqual([403, 'FORBIDDEN']);
-    expect([unknown.status, hiddenServer.status, nodeWithoutRead.status]).toEqual([404, 404, 403]);
+    expect([unknown.status, hiddenServer.status, nodeWithoutRead.status]).toEqual([404, 404, 404]);
     expect(after.body).toMatchObject({ name: 'patched', target: `node:${nodeId}`, threshold: 2e12, for_s: 30 });
   });
 
