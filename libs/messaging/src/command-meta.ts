@@ -9,6 +9,11 @@ export interface CommandMeta {
   idempotencyKey?: string;
   /** If-Match of the REST request: the aggregate version the caller expects. */
   expectedVersion?: number;
+  /**
+   * A query's consistency floor: the EVENTS sequence of the caller's last write. A replica answers
+   * from a read model that has applied at least this far (read-your-writes across replicas).
+   */
+  minSequence?: number;
 }
 
 const H = {
@@ -16,6 +21,7 @@ const H = {
   correlationId: 'enc-correlation-id',
   idempotencyKey: 'enc-idempotency-key',
   expectedVersion: 'enc-expected-version',
+  minSequence: 'enc-min-sequence',
 } as const;
 
 export function metaToHeaders(meta: CommandMeta): MsgHdrs {
@@ -24,17 +30,20 @@ export function metaToHeaders(meta: CommandMeta): MsgHdrs {
   if (meta.correlationId) h.set(H.correlationId, meta.correlationId);
   if (meta.idempotencyKey) h.set(H.idempotencyKey, meta.idempotencyKey);
   if (meta.expectedVersion !== undefined) h.set(H.expectedVersion, String(meta.expectedVersion));
+  if (meta.minSequence) h.set(H.minSequence, String(meta.minSequence));
   return h;
 }
 
 /** Reads the meta of a command; a command without an actor is attributed to `system`. */
 export function metaFromHeaders(h: MsgHdrs | undefined): CommandMeta {
   const expected = h?.get(H.expectedVersion);
+  const floor = Number(h?.get(H.minSequence) || 0);
   return {
     actor: h?.get(H.actor) || 'system',
     correlationId: h?.get(H.correlationId) || undefined,
     idempotencyKey: h?.get(H.idempotencyKey) || undefined,
     expectedVersion: expected ? Number(expected) : undefined,
+    minSequence: Number.isSafeInteger(floor) && floor > 0 ? floor : undefined,
   };
 }
 

@@ -1,5 +1,5 @@
 import { Controller } from '@nestjs/common';
-import { MessagePattern, Payload } from '@nestjs/microservices';
+import { Ctx, MessagePattern, Payload, type NatsContext } from '@nestjs/microservices';
 import { z } from 'zod';
 import {
   listUsersQuerySchema,
@@ -16,7 +16,7 @@ import {
   type SshKeyView,
   type UserView,
 } from '@encedeus/contracts';
-import { EventStore } from '@encedeus/messaging';
+import { EventStore, metaFromHeaders } from '@encedeus/messaging';
 import { ReadModel } from '../common/read-model';
 import { roleViewFromRow, USER_SELECT, userViewFromRow, type RoleRow, type UserRow } from './views';
 
@@ -44,6 +44,11 @@ function decodeCursor<T>(cursor: string | undefined, schema: z.ZodType<T>): T | 
   return parsed.data;
 }
 
+/** The caller's consistency floor (CommandMeta.minSequence: the sequence of its last write, read-your-writes across replicas). */
+function floor(ctx: NatsContext | undefined): number {
+  return metaFromHeaders(ctx?.getHeaders?.()).minSequence ?? 0;
+}
+
 /** Queries over the `users` read model (`cmd.users.get`, `list`, `role_get`, `role_list`, `get_picture`). */
 @Controller()
 export class UsersQueriesController {
@@ -53,9 +58,9 @@ export class UsersQueriesController {
   ) {}
 
   @MessagePattern(Subjects.command('users', UsersVerbs.get))
-  async get(@Payload() payload: unknown): Promise<UserView> {
+  async get(@Payload() payload: unknown, @Ctx() ctx?: NatsContext): Promise<UserView> {
     const { id } = userIdCommandSchema.parse(payload);
-    await this.readModel.fresh();
+    await this.readModel.fresh(floor(ctx));
     const select = () => this.readModel.query<UserRow>(`${USER_SELECT} where u.id = $1`, [id]);
     let [row] = await select();
     if (!row) {
@@ -72,9 +77,9 @@ export class UsersQueriesController {
   }
 
   @MessagePattern(Subjects.command('users', UsersVerbs.list))
-  async list(@Payload() payload: unknown): Promise<Page<UserView>> {
+  async list(@Payload() payload: unknown, @Ctx() ctx?: NatsContext): Promise<Page<UserView>> {
     const q = listUsersQuerySchema.parse(payload ?? {});
-    await this.readModel.fresh();
+    await this.readModel.fresh(floor(ctx));
     const where: string[] = [];
     const params: unknown[] = [];
     const like = (value: string) => `%${value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -107,9 +112,9 @@ export class UsersQueriesController {
 
   /** `cmd.users.ssh_key_list`: the SSH public keys of a user, oldest first (the auth service matches SFTP logins against them). */
   @MessagePattern(Subjects.command('users', UsersVerbs.sshKeyList))
-  async sshKeys(@Payload() payload: unknown): Promise<SshKeyView[]> {
+  async sshKeys(@Payload() payload: unknown, @Ctx() ctx?: NatsContext): Promise<SshKeyView[]> {
     const { id } = userIdCommandSchema.parse(payload);
-    await this.readModel.fresh();
+    await this.readModel.fresh(floor(ctx));
     const rows = await this.readModel.query<{ id: string; name: string; algorithm: string; fingerprint: string; public_key: string; created_at: Date }>(
       `select id, name, algorithm, fingerprint, public_key, created_at from users.ssh_keys where user_id = $1 order by created_at, id`,
       [id],
@@ -129,18 +134,18 @@ export class UsersQueriesController {
   }
 
   @MessagePattern(Subjects.command('users', UsersVerbs.roleGet))
-  async role(@Payload() payload: unknown): Promise<RoleView> {
+  async role(@Payload() payload: unknown, @Ctx() ctx?: NatsContext): Promise<RoleView> {
     const { id } = userIdCommandSchema.parse(payload);
-    await this.readModel.fresh();
+    await this.readModel.fresh(floor(ctx));
     const [row] = await this.readModel.query<RoleRow>(`select * from users.roles where id = $1`, [id]);
     if (!row) throw new NotFoundError('Role', id);
     return roleViewFromRow(row);
   }
 
   @MessagePattern(Subjects.command('users', UsersVerbs.roleList))
-  async roles(@Payload() payload: unknown): Promise<Page<RoleView>> {
+  async roles(@Payload() payload: unknown, @Ctx() ctx?: NatsContext): Promise<Page<RoleView>> {
     const q = pageQuerySchema.parse(payload ?? {});
-    await this.readModel.fresh();
+    await this.readModel.fresh(floor(ctx));
     const after = decodeCursor(q.cursor, rolesCursorSchema);
     const params: unknown[] = [];
     const where = after ? `where (lower(name), id) > ($${params.push(after[0])}, $${params.push(after[1])}::uuid)` : '';
