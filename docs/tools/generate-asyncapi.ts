@@ -308,6 +308,7 @@ function build(): Obj {
       'enc-correlation-id': { type: 'string', description: 'Copied into `correlationid` of every event the command appends' },
       'enc-idempotency-key': { type: 'string', description: 'Retrying with the same key within the 5-minute window appends the events once' },
       'enc-expected-version': { type: 'string', pattern: '^[0-9]+$', description: 'If-Match of the REST request: the aggregate version the caller expects (412 PRECONDITION_FAILED otherwise)' },
+      'enc-min-sequence': { type: 'string', pattern: '^[0-9]+$', description: "On a query: the EVENTS sequence of the caller's last write; the replica that answers waits (at most 3 s) until its read model has applied it (read-your-writes across replicas)" },
     },
     required: ['enc-actor'],
   };
