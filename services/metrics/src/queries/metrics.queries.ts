@@ -44,7 +44,7 @@ export class MetricsQueries {
     const q = metricsQuerySchema.parse(rest);
     const resolution = resolutionFor(q.from, q.step, Date.now());
     const fleet = q.target === 'fleet';
-    const points = fleet ? await this.store.readFleet(q.from, q.to, q.step, resolution) : await this.store.read(q.target, nodeId, q.from, q.to, q.step, resolution);
+    const points = fleet ? await this.store.readFleet(q.from, q.to, q.step, resolution) : await this.store.read(q.target, nodeId, q.from, q.to, q.step, resolution, METRICS_FIELDS);
     return {
       target: q.target,
       step: q.step,

@@ -1,8 +1,9 @@
 import type { DataSource } from 'typeorm';
-import { METRICS_RETENTION_MS, type MetricsResolution } from '@encedeus/contracts';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import { METRICS_FIELDS, METRICS_RETENTION_MS, type MetricsResolution } from '@encedeus/contracts';
 import { copyRows, copyText, migrateSchema, type Queryable } from '@encedeus/messaging';
 import { ROLLUPS, rollupRows, type Rollup, type RollupRow } from './rollups';
-import { SAMPLE_FIELDS, type Sample } from './samples';
+import { SAMPLE_FIELDS, type Sample, type SampleField } from './samples';
 
 /** The metrics service's own Postgres schema. */
 export const SCHEMA = 'metrics';
@@ -87,6 +88,12 @@ export class MetricsStore {
       for (const rollup of ROLLUPS) {
         await em.query(
           `create table if not exists ${SCHEMA}.${rollup.table} (series text not null, node_id uuid not null, bucket timestamptz not null, n integer not null, ${rollupColumns}, primary key (series, node_id, bucket)) partition by range (bucket)`,
+        );
+        // GET /metrics reads a series' buckets with index-only scans: one day of one series is ~30
+        // contiguous index pages instead of ~100 (and, where rollup passes wrote the day minute by
+        // minute, up to 1,440 scattered heap pages); the index-only read was half as long from a cold cache.
+        await em.query(
+          `create index if not exists ${rollup.table}_points on ${SCHEMA}.${rollup.table} (series, node_id, bucket) include (n, ${METRICS_FIELDS.map((f) => `${f}_sum`).join(', ')})`,
         );
       }
       // External agents' data documents (seed 002), kept like raw samples.
@@ -267,26 +274,64 @@ export class MetricsStore {
 
   /**
    * Points of one series over [from, to) in steps of `stepS` seconds from `resolution`; `nodeId`
-   * keeps only what that node sent. Steps without samples are left out.
+   * keeps only what that node sent. Steps without samples are left out. Only `fields` are read (the
+   * others are null in `values`): `GET /metrics` needs five of the eleven, and a 24 h read at a
+   * 1-minute step is 1,440 rows whose decoding, not the index scan, is most of its time.
    */
-  async read(series: string, nodeId: string | undefined, from: number, to: number, stepS: number, resolution: MetricsResolution): Promise<StoredPoint[]> {
+  async read(
+    series: string,
+    nodeId: string | undefined,
+    from: number,
+    to: number,
+    stepS: number,
+    resolution: MetricsResolution,
+    fields: readonly SampleField[] = SAMPLE_FIELDS,
+  ): Promise<StoredPoint[]> {
     if (resolution === 'raw') {
       const bin = binOf('$5', 't');
-      const rows: Record<string, unknown>[] = await this.db.query(
-        `select ${epochMs(bin)} as b, count(*)::int as n, ${SAMPLE_FIELDS.map((f) => `avg(${f}) as ${f}`).join(', ')}
+      const rows = await this.arrayRows(
+        `select ${epochMs(bin)} as b, count(*)::int as n, ${fields.map((f) => `avg(${f}) as ${f}`).join(', ')}
            from ${SCHEMA}.samples where ${seriesKey('$1')} and series = $1 and ($2::uuid is null or node_id = $2::uuid) and t >= $3 and t < $4 group by ${bin} order by ${bin}`,
         [series, nodeId ?? null, iso(from), iso(to), stepS],
       );
-      return rows.map(toPoint);
+      return rows.map(arrayPoint(fields));
     }
     const where = `series = $1 and ($2::uuid is null or node_id = $2::uuid)`;
-    const source = rollupSource(resolution, where, await this.currentWatermarks(), from, to, 4, `${seriesKey('$1')} and ${where}`);
-    const rows: Record<string, unknown>[] = await this.db.query(
-      `select ${epochMs(binOf('$3', 'at'))} as b, sum(n)::int as n, ${SAMPLE_FIELDS.map((f) => `sum(${f}_sum) / sum(n) as ${f}`).join(', ')}
-         from (${source.sql}) u group by ${binOf('$3', 'at')} order by ${binOf('$3', 'at')}`,
-      [series, nodeId ?? null, stepS, ...source.params],
-    );
-    return rows.map(toPoint);
+    const marks = await this.currentWatermarks();
+    // Where the step is the rollup's own bucket and one node's rows are read, each rollup row below
+    // the rollup's watermark is a point as it stands (the primary key makes it the only row of its
+    // bucket): no grouping, which was half of a 24 h read at a 1-minute step. The rest of the range
+    // (finer rollups, raw samples past the watermark) is grouped as before; the watermark is on a
+    // bucket boundary, so no step falls on both sides.
+    const rollup = ROLLUPS.find((r) => r.name === resolution)!;
+    const direct = nodeId !== undefined && stepS * 1000 === rollup.bucketMs ? Math.min(to, rollupMark(resolution, marks)) : from;
+    const params: unknown[] = [series, nodeId ?? null];
+    const parts: string[] = [];
+    if (direct > from) {
+      const [lo, hi] = [params.push(iso(from)), params.push(iso(direct))];
+      parts.push(
+        `(select ${epochMs('bucket')} as b, n, ${fields.map((f) => `${f}_sum / n as ${f}`).join(', ')}
+            from ${SCHEMA}.${rollup.table} where series = $1 and node_id = $2::uuid and bucket >= $${lo}::timestamptz and bucket < $${hi}::timestamptz)`,
+      );
+    }
+    if (direct < to) {
+      // Every parameter must appear in the statement (Postgres cannot type an unused one): the step only here.
+      const step = `$${params.push(stepS)}`;
+      const source = rollupSource(resolution, where, marks, direct, to, params.length + 1, `${seriesKey('$1')} and ${where}`, fields);
+      params.push(...source.params);
+      parts.push(
+        `(select ${epochMs(binOf(step, 'at'))} as b, sum(n)::int as n, ${fields.map((f) => `sum(${f}_sum) / sum(n) as ${f}`).join(', ')}
+            from (${source.sql}) u group by ${binOf(step, 'at')})`,
+      );
+    }
+    const rows = await this.arrayRows(`${parts.join(' union all ')} order by b`, params);
+    return rows.map(arrayPoint(fields));
+  }
+
+  /** Rows as arrays in column order (no object per row: a history read decodes thousands). */
+  private async arrayRows(sql: string, params: unknown[]): Promise<unknown[][]> {
+    const pool = (this.db.driver as PostgresDriver).master as { query(q: { text: string; values: unknown[]; rowMode: 'array' }): Promise<{ rows: unknown[][] }> };
+    return (await pool.query({ text: sql, values: params, rowMode: 'array' })).rows;
   }
 
   /**
@@ -517,8 +562,9 @@ function rollupSource(
   to: number,
   first: number,
   samplesWhere = where,
+  fields: readonly SampleField[] = SAMPLE_FIELDS,
 ): { sql: string; params: string[] } {
-  const sums = SAMPLE_FIELDS.map((f) => `${f}_sum`).join(', ');
+  const sums = fields.map((f) => `${f}_sum`).join(', ');
   const params: string[] = [];
   const param = (t: number) => `$${first + params.push(iso(t)) - 1}::timestamptz`;
   const parts: string[] = [];
@@ -528,11 +574,11 @@ function rollupSource(
     parts.push(
       table
         ? `select bucket as at, series, node_id, n, ${sums} from ${SCHEMA}.${table} where ${where} and bucket >= ${lo} and bucket < ${hi}`
-        : `select t as at, series, node_id, 1 as n, ${SAMPLE_FIELDS.map((f) => `${f} as ${f}_sum`).join(', ')} from ${SCHEMA}.samples where ${samplesWhere} and t >= ${lo} and t < ${hi}`,
+        : `select t as at, series, node_id, 1 as n, ${fields.map((f) => `${f} as ${f}_sum`).join(', ')} from ${SCHEMA}.samples where ${samplesWhere} and t >= ${lo} and t < ${hi}`,
     );
   };
-  const m1 = marks.get('1m') ?? 0;
-  const h1 = Math.min(marks.get('1h') ?? 0, m1);
+  const m1 = rollupMark('1m', marks);
+  const h1 = rollupMark('1h', marks);
   if (resolution === '1h') {
     segment('rollup_1h', from, Math.min(to, h1));
     segment('rollup_1m', Math.max(from, h1), Math.min(to, m1));
@@ -541,8 +587,14 @@ function rollupSource(
   }
   segment(null, Math.max(from, m1), to);
   // An empty range still answers with the right columns.
-  if (parts.length === 0) parts.push(`select null::timestamptz as at, null::text as series, null::uuid as node_id, 0 as n, ${SAMPLE_FIELDS.map((f) => `null::float8 as ${f}_sum`).join(', ')} where false`);
+  if (parts.length === 0) parts.push(`select null::timestamptz as at, null::text as series, null::uuid as node_id, 0 as n, ${fields.map((f) => `null::float8 as ${f}_sum`).join(', ')} where false`);
   return { sql: parts.join(' union all '), params };
+}
+
+/** Below this time (epoch ms) `rollup` holds every sample: its watermark, and for 1 hour never past the 1-minute one. */
+function rollupMark(rollup: Exclude<MetricsResolution, 'raw'>, marks: Map<string, number>): number {
+  const m1 = marks.get('1m') ?? 0;
+  return rollup === '1m' ? m1 : Math.min(marks.get('1h') ?? 0, m1);
 }
 
 /** The condition that lets a read of one series' raw samples use their index (samples_series_key_t); the name is checked beside it. */
@@ -558,6 +610,12 @@ function binOf(stepParam: string, column: string): string {
 /** Epoch milliseconds of a timestamptz as float8 (`extract` answers numeric, whose arithmetic is several times slower). */
 function epochMs(timestamp: string): string {
   return `date_part('epoch', ${timestamp}) * 1000`;
+}
+
+/** Maps array rows `[b, n, ...fields]` to points whose `values` follow SAMPLE_FIELDS (null where not read). */
+function arrayPoint(fields: readonly SampleField[]): (row: unknown[]) => StoredPoint {
+  const columns = SAMPLE_FIELDS.map((f) => fields.indexOf(f) + 2);
+  return (row) => ({ t: Number(row[0]), n: Number(row[1]), values: columns.map((c) => (c < 2 || row[c] === null ? null : Number(row[c]))) });
 }
 
 function toPoint(r: Record<string, unknown>): StoredPoint {

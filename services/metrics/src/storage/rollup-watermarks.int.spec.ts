@@ -85,6 +85,17 @@ describe('MetricsStore rollups behind watermarks (real Postgres)', () => {
           }),
         );
       }
+      // At the rollup's own step, one node's rollup rows are the points as they stand (no grouping);
+      // without a node the same range is grouped: both equal the raw samples minute by minute.
+      const rawMinutes = await store.read(series, nodeId, from, to, 60, 'raw');
+      for (const node of [nodeId, undefined]) {
+        const minutes = await store.read(series, node, from, to, 60, '1m');
+        expect([pass, node, minutes.map((p) => [p.t, p.n])]).toEqual([pass, node, rawMinutes.map((p) => [p.t, p.n])]);
+        minutes.forEach((p, i) => expect(p.values[0]).toBeCloseTo(rawMinutes[i].values[0]!, 6));
+      }
+      // A range wholly below the 1-minute watermark is read from the rollup rows alone.
+      const settled = await store.read(series, nodeId, base, base + HOUR, 60, '1m');
+      expect(settled.map((p) => [p.t, p.n])).toEqual(rawMinutes.filter((p) => p.t >= base && p.t < base + HOUR).map((p) => [p.t, p.n]));
     }
     for (const rollup of ROLLUPS) {
       const stored = (await store.storedRollups(rollup, from, to)).filter((r) => r.series === series);
