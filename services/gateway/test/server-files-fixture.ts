@@ -69,7 +69,13 @@ export async function startFilesWorld(options: FilesWorldOptions = {}): Promise<
       if (created.status !== 201) throw new Error(`server: ${created.status} ${JSON.stringify(created.body)}`);
       const id = created.body.id as string;
       const state = async () => (await http().get(`/api/v1/servers/${id}`).set('Authorization', as(admin))).body.state as string;
-      await stack.waitFor('installed', async () => (await state()) === 'offline', 60_000);
+      let seen = '';
+      await stack.waitFor('installed', async () => (seen = await state()) === 'offline', 60_000).catch(async (e: Error) => {
+        // What the fleet knew when the install did not end: the server and its node as REST shows them.
+        const server = (await http().get(`/api/v1/servers/${id}`).set('Authorization', as(admin))).body;
+        const node = (await http().get(`/api/v1/nodes/${nodeId}`).set('Authorization', as(admin))).body;
+        throw new Error(`${e.message}\n(server ${id} last seen ${seen}: ${JSON.stringify(server).slice(0, 800)}\nnode: ${JSON.stringify({ status: node.status, online: node.online, last_heartbeat: node.last_heartbeat ?? node.lastHeartbeat })})`);
+      });
       const started = await http().post(`/api/v1/servers/${id}/power`).set('Authorization', as(admin)).send({ action: 'start' });
       if (started.status !== 200) throw new Error(`start: ${started.status} ${JSON.stringify(started.body)}`);
       let last = '';
