@@ -38,7 +38,8 @@ describe('files service stopped mid-upload', () => {
     const upload = uploadStream(new URL('/api/v1/fs/upload', stack.gateway.url), alice, '/half.bin', data.length, [data.subarray(0, 6 * MiB), data.subarray(6 * MiB)], 6 * MiB);
     // The first chunks are in CHUNKS; the service goes away before the commit.
     await upload.written(6 * MiB);
-    await new Promise((r) => setTimeout(r, 500));
+    // Until some of them are stored (a fixed 500 ms was too short on a loaded CI machine: nothing was stored yet).
+    await stack.waitFor('the first chunks of the upload stored', async () => ((await asAdmin.stats()).body.chunks > before.chunks ? true : undefined), 30_000);
     await stack.files!.close();
     upload.finish();
     expect((await upload.answer).status).toBe(503);
