@@ -304,7 +304,7 @@ export class MetricsStore {
     // (finer rollups, raw samples past the watermark) is grouped as before; the watermark is on a
     // bucket boundary, so no step falls on both sides.
     const rollup = ROLLUPS.find((r) => r.name === resolution)!;
-    const direct = nodeId !== undefined && stepS * 1000 === rollup.bucketMs ? Math.min(to, rollupMark(resolution, marks)) : from;
+    const direct = nodeId !== undefined && stepS * 1000 === rollup.bucketMs ? Math.max(from, Math.min(to, rollupMark(resolution, marks))) : from;
     const params: unknown[] = [series, nodeId ?? null];
     const parts: string[] = [];
     if (direct > from) {
@@ -324,6 +324,7 @@ export class MetricsStore {
             from (${source.sql}) u group by ${binOf(step, 'at')})`,
       );
     }
+    if (parts.length === 0) return []; // an empty range
     const rows = await this.arrayRows(`${parts.join(' union all ')} order by b`, params);
     return rows.map(arrayPoint(fields));
   }

@@ -93,9 +93,12 @@ describe('MetricsStore rollups behind watermarks (real Postgres)', () => {
         expect([pass, node, minutes.map((p) => [p.t, p.n])]).toEqual([pass, node, rawMinutes.map((p) => [p.t, p.n])]);
         minutes.forEach((p, i) => expect(p.values[0]).toBeCloseTo(rawMinutes[i].values[0]!, 6));
       }
-      // A range wholly below the 1-minute watermark is read from the rollup rows alone.
+      // A range wholly below the 1-minute watermark is read from the rollup rows alone; one wholly above it from the raw samples alone.
       const settled = await store.read(series, nodeId, base, base + HOUR, 60, '1m');
       expect(settled.map((p) => [p.t, p.n])).toEqual(rawMinutes.filter((p) => p.t >= base && p.t < base + HOUR).map((p) => [p.t, p.n]));
+      const mark = (await store.watermarks())['1m'];
+      const fresh = await store.read(series, nodeId, mark + MINUTE, to, 60, '1m');
+      expect([pass, fresh.map((p) => [p.t, p.n])]).toEqual([pass, rawMinutes.filter((p) => p.t >= mark + MINUTE && p.t < to).map((p) => [p.t, p.n])]);
     }
     for (const rollup of ROLLUPS) {
       const stored = (await store.storedRollups(rollup, from, to)).filter((r) => r.series === series);
