@@ -348,12 +348,12 @@ export class MetricsStore {
            from (${source.sql}) u group by 1, 2`
       : `select date_bin(make_interval(secs => $3), t, timestamptz '1970-01-01 00:00:00+00') as b, series, ${SAMPLE_FIELDS.map((f) => `avg(${f}) as ${f}`).join(', ')}
            from ${SCHEMA}.samples where ${nodeSeries} and t >= $1 and t < $2 group by 1, 2`;
-    const rows: Record<string, unknown>[] = await this.db.query(
+    const rows = await this.arrayRows(
       `select ${epochMs('b')} as b, count(*)::int as n, ${SAMPLE_FIELDS.map((f) => (f === 'cpu_percent' ? `avg(${f})` : `sum(${f})`) + ` as ${f}`).join(', ')}
          from (${perNode}) per_node group by per_node.b order by per_node.b`,
       source ? [stepS, ...source.params] : [iso(from), iso(to), stepS],
     );
-    return rows.map(toPoint);
+    return rows.map(arrayPoint(SAMPLE_FIELDS));
   }
 
   /** The newest raw sample of each series sent by `nodeId` among `series`, at most `maxAgeMs` old. */
@@ -617,10 +617,6 @@ function epochMs(timestamp: string): string {
 function arrayPoint(fields: readonly SampleField[]): (row: unknown[]) => StoredPoint {
   const columns = SAMPLE_FIELDS.map((f) => fields.indexOf(f) + 2);
   return (row) => ({ t: Number(row[0]), n: Number(row[1]), values: columns.map((c) => (c < 2 || row[c] === null ? null : Number(row[c]))) });
-}
-
-function toPoint(r: Record<string, unknown>): StoredPoint {
-  return { t: Number(r.b), n: Number(r.n), values: SAMPLE_FIELDS.map((f) => (r[f] === null ? null : Number(r[f]))) };
 }
 
 /** Merges rollup rows into a rollup table: counts and sums add up, minima and maxima widen. */
