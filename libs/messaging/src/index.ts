@@ -14,7 +14,7 @@ export {
   type Revision,
 } from './event-store';
 export { lockSchemaMigration, migrateSchema, type Queryable } from './schema-migration';
-export { copyRows, copyText, type CopyTarget } from './pg-copy';
+export { BinaryCopyRows, copyBinaryRows, copyRows, copyText, type CopyTarget } from './pg-copy';
 export { AdvisoryLocks, type AdvisoryLocksOptions } from './kernel/advisory-locks';
 export { CommandHandler, type CommandStore, type Decider, type Handled, type HandleOptions } from './kernel/command-handler';
 export { ConsumeLoop, type ConsumeLoopOptions, type StartAt } from './kernel/consume-loop';

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { METRICS_FIELDS, METRICS_RETENTION_MS, type MetricsResolution } from '@encedeus/contracts';
-import { copyRows, copyText, migrateSchema, type Queryable } from '@encedeus/messaging';
+import { BinaryCopyRows, copyBinaryRows, migrateSchema, type Queryable } from '@encedeus/messaging';
 import { ROLLUPS, rollupRows, type Rollup, type RollupRow } from './rollups';
 import { SAMPLE_FIELDS, type Sample, type SampleField } from './samples';
 
@@ -16,8 +16,9 @@ interface PartitionedTable {
   retentionMs: number;
 }
 
+const SAMPLES_TABLE: PartitionedTable = { table: 'samples', per: 'day', retentionMs: METRICS_RETENTION_MS.raw };
 const PARTITIONED: PartitionedTable[] = [
-  { table: 'samples', per: 'day', retentionMs: METRICS_RETENTION_MS.raw },
+  SAMPLES_TABLE,
   { table: 'rollup_1m', per: 'day', retentionMs: METRICS_RETENTION_MS['1m'] },
   { table: 'rollup_1h', per: 'month', retentionMs: METRICS_RETENTION_MS['1h'] },
   { table: 'agent_data', per: 'day', retentionMs: METRICS_RETENTION_MS.raw },
@@ -505,15 +506,28 @@ function toRollupRow(r: Record<string, unknown>): RollupRow {
 
 const SAMPLE_COLUMNS = ['series', 'node_id', 't', ...SAMPLE_FIELDS] as const;
 
-/** Every sample in one COPY (libs/messaging copyRows): about twice the rate of a multi-row INSERT. */
+/**
+ * Every sample in one binary COPY (libs/messaging copyBinaryRows): a multi-row INSERT ran at half the
+ * rate of a text COPY, and the text COPY spent most of its time printing and parsing numbers.
+ */
 async function copySamples(em: Queryable, samples: Sample[]): Promise<void> {
-  let lines = '';
+  // Straight into each day's partition (write made sure it exists; Postgres still checks its bounds):
+  // routing every row through the parent cost a tenth of the load.
+  const byDay = new Map<number, Sample[]>();
   for (const s of samples) {
-    lines += `${copyText(s.series)}\t${copyText(s.nodeId)}\t${iso(s.t)}`;
-    for (const v of s.values) lines += `\t${copyText(v)}`;
-    lines += '\n';
+    const day = Math.floor(s.t / DAY_MS);
+    const group = byDay.get(day);
+    if (group) group.push(s);
+    else byDay.set(day, [s]);
   }
-  await copyRows(em as never, `${SCHEMA}.samples`, SAMPLE_COLUMNS, lines);
+  for (const [day, group] of byDay) {
+    const rows = new BinaryCopyRows(group.length * (64 + 12 * SAMPLE_FIELDS.length));
+    for (const s of group) {
+      rows.row(SAMPLE_COLUMNS.length).text(s.series).uuid(s.nodeId).timestamp(s.t);
+      for (const v of s.values) rows.float8(v);
+    }
+    await copyBinaryRows(em as never, `${SCHEMA}.${partitionOf(SAMPLES_TABLE, day * DAY_MS).name}`, SAMPLE_COLUMNS, rows);
+  }
 }
 
 /** The rollups' watermarks, locked as asked (`for share` by writers, `for update` by rollUp). */

@@ -130,6 +130,23 @@ describe('MetricsStore rollups behind watermarks (real Postgres)', () => {
     }
   });
 
+  it('writes a batch across midnight into both days\' partitions, the sample at 00:00 into the later one', async () => {
+    const series = `server:${randomUUID()}`;
+    const midnight = Math.floor(Date.now() / (24 * HOUR)) * 24 * HOUR - 24 * HOUR; // yesterday's end: below both watermarks
+    const batch = [-10_000, -1, 0, 1, 10_000].map((d, i) => sample(series, midnight + d, i));
+    await write(batch);
+    const day = (t: number) => new Date(t).toISOString().slice(0, 10).replace(/-/g, '');
+    const rows: { p: string; t: Date }[] = await db.query(`select tableoid::regclass::text as p, t from ${SCHEMA}.samples where series = $1 order by t`, [series]);
+    expect(rows.map((r) => [r.p, r.t.getTime()])).toEqual(
+      batch.map((s) => [`${SCHEMA}.samples_d${day(s.t)}`, s.t]),
+    );
+    expect(new Set(rows.map((r) => r.p)).size).toBe(2);
+    // Late samples (below the watermarks) were merged into the rollups as they were written.
+    const [minute] = ROLLUPS;
+    const stored = (await store.storedRollups(minute, midnight - HOUR, midnight + HOUR)).filter((r) => r.series === series);
+    expect(stored.reduce((n, r) => n + r.n, 0)).toBe(batch.length);
+  });
+
   it('copies text with tabs, newlines, backslashes and nulls intact, and loads nothing from a bad row', async () => {
     await db.query('create table copy_check (a text, b float8)');
     const odd = ['tab\there', 'line\nbreak', 'back\\slash\\N', 'cr\rx', 'ünï'];
