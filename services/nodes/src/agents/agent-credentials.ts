@@ -5,10 +5,15 @@ import type { Liveness } from '../liveness/liveness';
 import type { FleetReadModel } from '../queries/fleet.read-model';
 import type { NodesOptions } from '../nodes.options';
 
+/** How long a just-placed server counts as the node's while the read model has not listed it. */
+const RECENT_SERVER_MS = 120_000;
+
 /** Mints each agent's NATS user and pushes fresh credentials to online agents. */
 export class AgentCredentials {
   private readonly logger = new Logger('AgentCredentials');
   private readonly renewals = new Map<string, number>();
+  /** Per node, servers just placed on it (see recentServers) and until when they count. */
+  private readonly recent = new Map<string, Map<string, number>>();
 
   constructor(
     private readonly agents: AgentClient,
@@ -24,9 +29,27 @@ export class AgentCredentials {
   /** An agent's NATS user: its own subjects plus the consoles of the servers it runs. */
   async mint(nodeId: string, include: string[] = []): Promise<string> {
     const rows = await this.readModel.serversOnNode(nodeId);
-    // `include`: servers just created, which the read model may not have applied yet.
-    const ids = [...new Set([...rows.map((r) => r.id), ...include])].sort();
+    const listed = rows.map((r) => r.id);
+    // `include` and the node's recent servers: just created, maybe not applied by the read model yet.
+    const ids = [...new Set([...listed, ...include, ...this.recentServers(nodeId, listed)])].sort();
     return mintUserCreds(this.options.signer, `agent-${nodeId}`, agentPermissions(nodeId, ids), { expiresInSeconds: this.ttlS });
+  }
+
+  /**
+   * Servers placed on `nodeId` by an install (refresh's `include`) that the read model did not list
+   * in `listed` yet, for at most RECENT_SERVER_MS. A sync built from the read model alone, between
+   * the install's refresh and the projection, minted credentials without the new server's consoles
+   * and told the agent to remove the server it was installing: the agent reconnected under the
+   * narrower credentials, the install's reply was refused (PERMISSIONS_VIOLATION) and the server
+   * stayed installing (seen in the fresh-clone CI of 2026-12-02).
+   */
+  recentServers(nodeId: string, listed: readonly string[]): string[] {
+    const recent = this.recent.get(nodeId);
+    if (!recent) return [];
+    const now = Date.now();
+    for (const [id, until] of recent) if (until < now || listed.includes(id)) recent.delete(id);
+    if (recent.size === 0) this.recent.delete(nodeId);
+    return [...recent.keys()];
   }
 
   /** From a heartbeat: re-mints the agent's credentials once less than half of their lifetime is left. */
@@ -45,6 +68,11 @@ export class AgentCredentials {
    * requests to the node wait until the agent confirmed its reconnect (AgentClient.exclusive).
    */
   async refresh(nodeId: string, include: string[] = []): Promise<boolean> {
+    if (include.length > 0) {
+      const recent = this.recent.get(nodeId) ?? new Map<string, number>();
+      for (const id of include) recent.set(id, Date.now() + RECENT_SERVER_MS);
+      this.recent.set(nodeId, recent);
+    }
     if (!this.liveness.isOnline(nodeId)) return false;
     return this.agents.exclusive(nodeId, async () => {
       try {

@@ -20,6 +20,7 @@ import { ZodError } from 'zod';
 import { ConsumeLoop, ensureStreams, KeyedMutex, type CommandHandler, type EventStore } from '@encedeus/messaging';
 import type { AgentClient } from '@encedeus/fleet';
 import { nodeDecider } from '../domain/node.decider';
+import { serverDecider } from '../domain/server.decider';
 import { agentActor, agentServerSpec } from '../domain/agent-server-spec';
 import { rowToServerState } from '../projections/fleet.projection';
 import type { ServerReports } from '../commands/server-reports.handler';
@@ -158,8 +159,16 @@ export class AgentReports {
     this.syncedAt.set(nodeId, Date.now());
     const rows = await this.readModel.serversOnNode(nodeId);
     const servers = rows.map((r) => agentServerSpec(r.id, rowToServerState(r)));
-    const creds = await this.creds.mint(nodeId);
     const versions = new Map<string, number>(rows.map((r) => [r.id, r.version]));
+    // Servers an install just placed here that the read model has not applied yet, from their own
+    // events: a sync without them would have the agent remove them mid-install (AgentCredentials.recentServers).
+    for (const id of this.creds.recentServers(nodeId, rows.map((r) => r.id))) {
+      const { state, revision } = await this.store.load('server', id, serverDecider);
+      if (!state.exists || state.deleted || state.node_id !== nodeId) continue;
+      servers.push(agentServerSpec(id, state));
+      versions.set(id, revision.version);
+    }
+    const creds = await this.creds.mint(nodeId);
     const reply = await this.agents.request<SyncReply>(nodeId, 'sync', { creds, servers }, 120_000);
     await Promise.all(reply.servers.map((o) => this.servers.observed(nodeId, o as ObservedServer & { exit?: ExitFacts }, versions.get(o.id) ?? 0)));
   }
