@@ -166,12 +166,10 @@ export class BinaryCopyRows {
     return this;
   }
 
-  /** The whole load: the rows written so far and the trailer. */
+  /** The whole load: the rows written so far and the trailer (written into the slack every reserve keeps, no copy). */
   toBuffer(): Buffer {
-    const out = Buffer.allocUnsafe(this.length + 2);
-    this.buffer.copy(out, 0, 0, this.length);
-    out.writeInt16BE(-1, this.length);
-    return out;
+    this.buffer.writeInt16BE(-1, this.length);
+    return this.buffer.subarray(0, this.length + 2);
   }
 
   private nullValue(): this {

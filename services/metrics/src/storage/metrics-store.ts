@@ -511,7 +511,7 @@ function toRollupRow(r: Record<string, unknown>): RollupRow {
   };
 }
 
-const SAMPLE_COLUMNS = ['series', 'node_id', 't', ...SAMPLE_FIELDS] as const;
+export const SAMPLE_COLUMNS = ['series', 'node_id', 't', ...SAMPLE_FIELDS] as const;
 
 /**
  * Every sample in one binary COPY (libs/messaging copyBinaryRows): a multi-row INSERT ran at half the
@@ -528,13 +528,18 @@ async function copySamples(em: Queryable, samples: Sample[]): Promise<void> {
     else byDay.set(day, [s]);
   }
   for (const [day, group] of byDay) {
-    const rows = new BinaryCopyRows(group.length * (64 + 12 * SAMPLE_FIELDS.length));
-    for (const s of group) {
-      rows.row(SAMPLE_COLUMNS.length).text(s.series).uuid(s.nodeId).timestamp(s.t);
-      for (const v of s.values) rows.float8(v);
-    }
-    await copyBinaryRows(em as never, `${SCHEMA}.${partitionOf(SAMPLES_TABLE, day * DAY_MS).name}`, SAMPLE_COLUMNS, rows);
+    await copyBinaryRows(em as never, `${SCHEMA}.${partitionOf(SAMPLES_TABLE, day * DAY_MS).name}`, SAMPLE_COLUMNS, sampleCopyRows(group));
   }
+}
+
+/** Samples in COPY's binary format, in the order of SAMPLE_COLUMNS (the bench loads its reference table with the same). */
+export function sampleCopyRows(samples: readonly Sample[]): BinaryCopyRows {
+  const rows = new BinaryCopyRows(samples.length * (64 + 12 * SAMPLE_FIELDS.length));
+  for (const s of samples) {
+    rows.row(SAMPLE_COLUMNS.length).text(s.series).uuid(s.nodeId).timestamp(s.t);
+    for (const v of s.values) rows.float8(v);
+  }
+  return rows;
 }
 
 /** The rollups' watermarks, locked as asked (`for share` by writers, `for update` by rollUp). */

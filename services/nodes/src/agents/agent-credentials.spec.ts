@@ -37,6 +37,14 @@ describe('AgentCredentials.recentServers', () => {
     expect(creds.recentServers(node, [])).toEqual([]);
   });
 
+  it('stops counting a server its events put elsewhere', async () => {
+    const creds = credentials();
+    const [node, server] = [randomUUID(), randomUUID()];
+    await creds.refresh(node, [server]);
+    creds.forgetRecent(node, server);
+    expect(creds.recentServers(node, [])).toEqual([]);
+  });
+
   it('counts nothing for a refresh that names no server (a renewal)', async () => {
     const creds = credentials();
     const node = randomUUID();

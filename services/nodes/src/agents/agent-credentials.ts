@@ -52,6 +52,11 @@ export class AgentCredentials {
     return [...recent.keys()];
   }
 
+  /** Stops counting `serverId` as `nodeId`'s (its events say it was deleted or placed elsewhere). */
+  forgetRecent(nodeId: string, serverId: string): void {
+    this.recent.get(nodeId)?.delete(serverId);
+  }
+
   /** From a heartbeat: re-mints the agent's credentials once less than half of their lifetime is left. */
   renewIfDue(nodeId: string, credsExpiresAt: number | undefined): void {
     const now = Date.now();

@@ -164,7 +164,10 @@ export class AgentReports {
     // events: a sync without them would have the agent remove them mid-install (AgentCredentials.recentServers).
     for (const id of this.creds.recentServers(nodeId, rows.map((r) => r.id))) {
       const { state, revision } = await this.store.load('server', id, serverDecider);
-      if (!state.exists || state.deleted || state.node_id !== nodeId) continue;
+      if (!state.exists || state.deleted || state.node_id !== nodeId) {
+        this.creds.forgetRecent(nodeId, id); // gone or elsewhere already: no consoles for it in the creds below either
+        continue;
+      }
       servers.push(agentServerSpec(id, state));
       versions.set(id, revision.version);
     }
