@@ -5,22 +5,6 @@ import type { MetricsStore } from '../storage/metrics-store';
 
 type AgentDataRow = { agentId: string; type: string; t: number; data: unknown };
 
-/**
- * Numbers larger than this (in magnitude) are kept in the document but make no series value. Sums
- * of larger ones overflow float8 in the rollups (`sum = r.sum + excluded.sum`), and Postgres'
- * avg(float8) squares differences, which overflows from about 1.3e154; at 1e100 neither happens
- * for any count of values, and real readings (a uint256 is below 1.2e77) stay well inside.
- */
-export const MAX_SERIES_MAGNITUDE = 1e100;
-
-/** The finite numbers within ±MAX_SERIES_MAGNITUDE among a document's top-level fields, as values of series `<type>.<field>`. */
-export function numericFields(row: AgentDataRow): { agentId: string; series: string; t: number; value: number }[] {
-  if (typeof row.data !== 'object' || row.data === null) return [];
-  return Object.entries(row.data as Record<string, unknown>).flatMap(([field, value]) =>
-    typeof value === 'number' && Math.abs(value) <= MAX_SERIES_MAGNITUDE ? [{ agentId: row.agentId, series: `${row.type}.${field}`, t: row.t, value }] : [],
-  );
-}
-
 /** The SQLSTATE of a Postgres error (TypeORM's QueryFailedError copies it from the driver). */
 function sqlState(error: unknown): string | undefined {
   const code = (error as { code?: unknown })?.code;
@@ -73,7 +57,7 @@ export class AgentDataWriter {
   /** Writes `rows` in one statement; when Postgres refuses it, each half again. One outcome per row (undefined: stored). */
   private async writeSplitting(rows: AgentDataRow[]): Promise<unknown[]> {
     try {
-      await this.store.writeAgentData(rows, rows.flatMap((row) => numericFields(row)));
+      await this.store.writeAgentData(rows);
       return rows.map(() => undefined);
     } catch (error) {
       const state = sqlState(error);

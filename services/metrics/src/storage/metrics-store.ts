@@ -52,6 +52,12 @@ const fieldColumns = SAMPLE_FIELDS.map((f) => `${f} float8`).join(', ');
 const rollupColumns = SAMPLE_FIELDS.flatMap((f) => [`${f}_sum float8`, `${f}_min float8`, `${f}_max float8`]).join(', ');
 const iso = (t: number) => new Date(t).toISOString();
 
+/**
+ * Numbers larger than this (in magnitude) in an external agent's document are kept in the document
+ * but make no series value (writeAgentData says why).
+ */
+export const MAX_SERIES_MAGNITUDE = 1e100;
+
 /** One point of a read: averages of every field over [t, t + step). */
 export interface StoredPoint {
   t: number;
@@ -376,46 +382,39 @@ export class MetricsStore {
    * `<type>.<field>` (raw values, and their 1-minute and 1-hour rollups: count, sum, min, max merged),
    * all in one transaction. Like telemetry it does not wait for the WAL flush: a database crash may
    * lose the last fraction of a second of agents' reports, never leave half of one.
+   *
+   * A field is a series value when it is a JSON number within ±MAX_SERIES_MAGNITUDE (larger ones
+   * are kept in the document only: their sums would overflow float8 in the rollups, and Postgres'
+   * avg(float8) squares differences, which overflows from about 1.3e154; at 1e100 neither happens for
+   * any count of values, and real readings, a uint256 below 1.2e77, stay well inside).
    */
-  async writeAgentData(rows: { agentId: string; type: string; t: number; data: unknown }[], values: { agentId: string; series: string; t: number; value: number }[]): Promise<void> {
-    if (rows.length === 0 && values.length === 0) return;
-    await this.ensurePartitions([...rows.map((r) => r.t), ...values.map((v) => v.t)]);
-    const params: unknown[] = [rows.map((r) => r.agentId), rows.map((r) => r.type), rows.map((r) => r.t), rows.map((r) => JSON.stringify(r.data))];
-    params.push(values.map((v) => v.agentId), values.map((v) => v.series), values.map((v) => v.t), values.map((v) => v.value));
-    const upserts: string[] = [];
-    for (const [table, bucketMs] of [['agent_values_1m', 60_000], ['agent_values_1h', 3600_000]] as const) {
-      const rollup = new Map<string, { agentId: string; series: string; bucket: number; n: number; sum: number; min: number; max: number }>();
-      for (const v of values) {
-        const bucket = Math.floor(v.t / bucketMs) * bucketMs;
-        const key = `${v.agentId}|${v.series}|${bucket}`;
-        const r = rollup.get(key);
-        if (!r) rollup.set(key, { agentId: v.agentId, series: v.series, bucket, n: 1, sum: v.value, min: v.value, max: v.value });
-        else Object.assign(r, { n: r.n + 1, sum: r.sum + v.value, min: Math.min(r.min, v.value), max: Math.max(r.max, v.value) });
-      }
-      // In key order, so two statements merging the same rows lock them in the same order (no deadlock).
-      const list = [...rollup.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
-      const at = params.length;
-      params.push(list.map((r) => r.agentId), list.map((r) => r.series), list.map((r) => r.bucket), list.map((r) => r.n), list.map((r) => r.sum), list.map((r) => r.min), list.map((r) => r.max));
-      upserts.push(
-        `${table} as (insert into ${SCHEMA}.${table} as r (agent_id, series, bucket, n, sum, min, max)
-           select a, s, to_timestamp(b / 1000.0), n, su, mi, ma from unnest($${at + 1}::text[], $${at + 2}::text[], $${at + 3}::float8[], $${at + 4}::int[], $${at + 5}::float8[], $${at + 6}::float8[], $${at + 7}::float8[]) as u(a, s, b, n, su, mi, ma)
-           on conflict (agent_id, series, bucket) do update set n = r.n + excluded.n, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max))`,
-      );
-    }
-    // One statement, so one round trip and its own transaction: documents, values and both rollups
-    // land together or not at all. Written without waiting for the WAL flush (set_config(..., true)
-    // holds for this transaction): agents report every few seconds, and a crash that loses the last
-    // fraction of a second of their data loses what a missed report would. A named (prepared)
-    // statement: parsing and planning these five parts anew took more of Postgres' time per batch
-    // than running them (bench/metrics-agents).
+  async writeAgentData(rows: readonly { agentId: string; type: string; t: number; data: unknown }[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.ensurePartitions(rows.map((r) => r.t));
+    // The whole batch as one JSON parameter, taken apart by Postgres (json_to_recordset, jsonb_each):
+    // one native JSON.stringify here instead of a dozen array parameters built element by element,
+    // which had been most of this service's CPU per document (bench/metrics-agents). One statement,
+    // so one round trip and its own transaction: documents, values and both rollups land together
+    // or not at all. Written without waiting for the WAL flush (set_config(..., true) holds for
+    // this transaction). Rollup rows are merged in key order, so two statements merging the same
+    // rows lock them in the same order (no deadlock). A named (prepared) statement: parsing and
+    // planning it anew took more of Postgres' time per batch than running it.
+    const merge = (table: string, bucketS: number) =>
+      `${table} as (insert into ${SCHEMA}.${table} as r (agent_id, series, bucket, n, sum, min, max)
+           select a, s, to_timestamp(floor(t / ${bucketS * 1000}) * ${bucketS}) as b, count(*), sum(v), min(v), max(v) from vals group by a, s, b order by a, s, b
+           on conflict (agent_id, series, bucket) do update set n = r.n + excluded.n, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), max = greatest(r.max, excluded.max))`;
     await this.pool.query({
-      name: 'metrics-write-agent-data',
-      text: `with docs as (insert into ${SCHEMA}.agent_data (agent_id, type, t, data) select a, y, to_timestamp(t / 1000.0), d::jsonb from unnest($1::text[], $2::text[], $3::float8[], $4::text[]) as u(a, y, t, d)),
-         vals as (insert into ${SCHEMA}.agent_values (agent_id, series, t, value) select a, s, to_timestamp(t / 1000.0), v from unnest($5::text[], $6::text[], $7::float8[], $8::float8[]) as u(a, s, t, v)),
-         ${upserts.join(',\n         ')},
+      name: 'metrics-write-agent-data-json',
+      text: `with input as materialized (select a, y, t, d from json_to_recordset($1::json) as x(a text, y text, t float8, d jsonb)),
+         docs as (insert into ${SCHEMA}.agent_data (agent_id, type, t, data) select a, y, to_timestamp(t / 1000.0), d from input),
+         vals as materialized (select a, y || '.' || f.key as s, t, f.value::float8 as v from input, jsonb_each(case when jsonb_typeof(d) = 'object' then d else '{}' end) as f
+                  where jsonb_typeof(f.value) = 'number' and abs(f.value::numeric) <= ${MAX_SERIES_MAGNITUDE}),
+         raw as (insert into ${SCHEMA}.agent_values (agent_id, series, t, value) select a, s, to_timestamp(t / 1000.0), v from vals),
+         ${merge('agent_values_1m', 60)},
+         ${merge('agent_values_1h', 3600)},
          unflushed as (select set_config('synchronous_commit', 'off', true) as v)
        select v from unflushed`,
-      values: params,
+      values: [JSON.stringify(rows.map((r) => ({ a: r.agentId, y: r.type, t: r.t, d: r.data })))],
     });
   }
 
