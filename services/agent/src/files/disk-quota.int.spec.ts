@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { type FileHandle, open as openFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { directorySize } from '../drivers/disk-usage';
-import { DiskQuota, DiskQuotas } from './disk-quota';
+import { allocatedBytes, DiskQuota, DiskQuotas, QuotaWriter } from './disk-quota';
 import { compress, decompress } from './server-archives';
 import { ServerFiles } from './server-files';
 
@@ -95,6 +96,33 @@ describe('writes against a server disk limit (a real directory)', () => {
     expect(afterWrite - counted).toBeLessThan(256 * 1024 + 64 * 1024);
     expect(quota.usedBytes).toBeLessThanOrEqual(afterWrite - MIB);
     expect(Math.abs(quota.usedBytes - (await directorySize(root)))).toBeLessThan(64 * 1024);
+  });
+
+  it('settles a write still in flight by what it lands: an upload aborted mid-stream frees no more than it held', async () => {
+    const quota = new DiskQuota(0, MIB);
+    const handle = await openFile(join(root, '.upload.part'), 'wx');
+    // Concurrent chunks of one upload: this write reaches the file only after a stat already begun
+    // (a chunk still in the thread pool when a refused one ends the transfer and settles).
+    let statting: Promise<unknown> = Promise.resolve();
+    const slowWrites = {
+      stat: () => (statting = handle.stat()),
+      write: async (...args: Parameters<FileHandle['write']>) => {
+        await null;
+        await statting;
+        return handle.write(...args);
+      },
+    } as unknown as FileHandle;
+    const writer = await QuotaWriter.of(quota, slowWrites);
+
+    const writing = writer.write(Buffer.alloc(256 * 1024, 1), 0);
+    await writer.settle();
+    await writing;
+    const held = allocatedBytes(await handle.stat());
+    await handle.close();
+
+    expect(held).toBeGreaterThanOrEqual(256 * 1024);
+    // Removing the file (the jail subtracts its blocks) must bring the count back to where it was.
+    expect(quota.usedBytes).toBe(MIB + held);
   });
 
   it('refuses a write past the limit before creating the file (413 DISK_QUOTA_EXCEEDED)', async () => {

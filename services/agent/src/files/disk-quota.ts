@@ -84,9 +84,11 @@ export class DiskQuota {
  * length), and `settle` replaces what was taken by what the file really gained in allocated blocks
  * (an overwrite allocates nothing; a sparse write little). Settled by itself every `settleEvery`
  * bytes, so a long rewrite of an existing file near the limit is not refused for bytes it never adds.
+ * Writes may run concurrently (an upload's chunks in flight, SFTP's pipelined writes).
  */
 export class QuotaWriter {
   private taken = 0;
+  private readonly writing = new Set<Promise<unknown>>();
 
   private constructor(
     private readonly quota: DiskQuota,
@@ -104,15 +106,26 @@ export class QuotaWriter {
     if (this.taken + data.length > this.settleEvery) await this.settle();
     this.quota.take(data.length);
     this.taken += data.length;
-    await this.handle.write(data, 0, data.length, position);
+    const written = this.handle.write(data, 0, data.length, position);
+    this.writing.add(written);
+    try {
+      await written;
+    } finally {
+      this.writing.delete(written);
+    }
   }
 
   /** Counts what the file occupies now instead of what the writes took. Call before closing. */
   async settle(): Promise<void> {
+    // A write in flight has taken its bytes but may not be in the blocks yet: a stat before it lands
+    // would drop them from the count, and removing the file later (its real blocks) would free them
+    // twice. Writes begun during the stat stay taken; the next settle counts them.
+    await Promise.allSettled(this.writing);
+    const taken = this.taken;
     const now = allocatedBytes(await this.handle.stat());
-    this.quota.add(now - this.allocated - this.taken);
+    this.quota.add(now - this.allocated - taken);
     this.allocated = now;
-    this.taken = 0;
+    this.taken -= taken;
   }
 }
 
