@@ -10,7 +10,7 @@ import { MetricsModule as GatewayMetricsModule } from '../services/gateway/src/m
 import { createGatewayApp } from '../services/gateway/src/gateway.app';
 import { testPrincipalModule } from '../services/gateway/test/test-principal';
 import { benchEnv, conditions, record } from './lib/harness';
-import { closedLoop, constantRate, loadLine } from './lib/load';
+import { closedLoop, constantRate, constantRateOnSockets, loadLine } from './lib/load';
 
 /**
  * Issue 12's external-agent figure: `POST /api/v1/agents/data` in MessagePack (seed 002) through the
@@ -69,9 +69,14 @@ export async function run(): Promise<void> {
     // A fleet of agents reports over many connections at once: the gateway's batches fill up.
     const fleet = await closedLoop({ ...ours, connections: 64, duration: 8 });
     const rawFleet = await closedLoop({ ...raw, connections: 64, duration: 5 });
-    const open = await constantRate({ ...ours, rate: RATE, duration: 8, warmup: 2 });
+    // The open loop from a client as light as a load generator in C (wrk2) would be: node:http's
+    // client costs about as much CPU per request as the bare server, on the same two cores.
+    const open = await constantRateOnSockets({ ...ours, rate: RATE, duration: 8, warmup: 2 });
     // The same load generator against the bare server: what the client and the machine add to any p99.
-    const rawOpen = await constantRate({ ...raw, rate: RATE, duration: 8, warmup: 2 });
+    const rawOpen = await constantRateOnSockets({ ...raw, rate: RATE, duration: 8, warmup: 2 });
+    // And from node:http's client, as every run before 2026-12-02 (evening) measured it.
+    const openHttp = await constantRate({ ...ours, rate: RATE, duration: 8, warmup: 2 });
+    const rawOpenHttp = await constantRate({ ...raw, rate: RATE, duration: 8, warmup: 2 });
     // Where the time goes: the same command straight to the metrics service (no HTTP), 16 in flight.
     const document = { id: 'bench-agent-1', type: 'ethereum_metrics', data: { block: 1234567, peers: 25, syncing: false, gas_price: 12.5 } };
     let sentDirect = 0;
@@ -82,18 +87,21 @@ export async function run(): Promise<void> {
       }),
     );
     const directRate = sentDirect / 5;
-    if (closed.non2xx + open.non2xx + fleet.non2xx > 0) throw new Error(`bench: the ingest answered non-2xx: ${JSON.stringify({ closed: closed.statuses, fleet: fleet.statuses, open: open.statuses })}`);
+    if (closed.non2xx + open.non2xx + openHttp.non2xx + fleet.non2xx + open.errors + openHttp.errors > 0) throw new Error(`bench: the ingest answered non-2xx: ${JSON.stringify({ closed: closed.statuses, fleet: fleet.statuses, open: open.statuses, openHttp: openHttp.statuses, errors: open.errors + openHttp.errors })}`);
     record({ bench: BENCH, name: 'external-agent ingest over REST (POST /agents/data, MessagePack), 64 connections', value: fleet.rps, unit: 'req/s', target: { op: '>=', value: 5000 }, raw: { name: 'bare node:http server decoding the same body, 64 connections', value: rawFleet.rps, unit: 'req/s' } });
     record({ bench: BENCH, name: 'the same with 16 connections', value: closed.rps, unit: 'req/s', raw: { name: 'bare node:http server decoding the same body, 16 connections', value: rawClosed.rps, unit: 'req/s' } });
     record({ bench: BENCH, name: 'the same command to the metrics service without HTTP (CommandClient, 16 in flight)', value: directRate, unit: 'req/s', raw: { name: 'bare node:http server decoding the same body, 16 connections', value: rawClosed.rps, unit: 'req/s' } });
-    record({ bench: BENCH, name: `the same at a constant ${RATE} req/s, p99`, value: open.p99, unit: 'ms', target: { op: '<=', value: 20 }, raw: { name: `bare node:http server at the same rate, p99`, value: rawOpen.p99, unit: 'ms' } });
+    record({ bench: BENCH, name: `the same at a constant ${RATE} req/s, p99 (socket client)`, value: open.p99, unit: 'ms', target: { op: '<=', value: 20 }, raw: { name: `bare node:http server at the same rate, p99`, value: rawOpen.p99, unit: 'ms' } });
+    record({ bench: BENCH, name: `the same at a constant ${RATE} req/s, p99 (node:http client)`, value: openHttp.p99, unit: 'ms', raw: { name: `bare node:http server at the same rate, p99`, value: rawOpenHttp.p99, unit: 'ms' } });
     conditions(BENCH, {
-      setup: 'gateway (createGatewayApp, metrics routes, test principal) in the bench process, the metrics service (services/metrics/src/main.ts under ts-node) in a process of its own, one nats-server, local Postgres; load from a child process (autocannon closed loop; bench/lib/rate-child.js open loop after 2 s of warm-up at the same rate, latency from each due time)',
+      setup: 'gateway (createGatewayApp, metrics routes, test principal) in the bench process, the metrics service (services/metrics/src/main.ts under ts-node) in a process of its own, one nats-server, local Postgres; load from a child process (autocannon closed loop; open loop after 2 s of warm-up at the same rate, latency from each due time: bench/lib/socket-rate-child.js, the request bytes on keep-alive sockets and answers read by Content-Length, for the target; bench/lib/rate-child.js, the node:http client, beside it)',
       'closed loop, 64 connections': loadLine(fleet),
       'closed loop, 16 connections': loadLine(closed),
       'bare HTTP, 64 connections': loadLine(rawFleet),
-      'constant rate': loadLine(open),
-      'bare HTTP at the same constant rate': loadLine(rawOpen),
+      'constant rate, socket client': loadLine(open),
+      'bare HTTP at the same constant rate, socket client': loadLine(rawOpen),
+      'constant rate, node:http client': loadLine(openHttp),
+      'bare HTTP at the same constant rate, node:http client': loadLine(rawOpenHttp),
       'bare HTTP': loadLine(rawClosed),
     });
   } finally {

@@ -38,6 +38,11 @@ export function constantRate(options: (RequestOptions | (Omit<RequestOptions, 'u
   return child('rate-child.js', options);
 }
 
+/** constantRate with a lighter client (lib/socket-rate-child.js: the request's bytes on keep-alive sockets, answers read by Content-Length), for a server measured on the same small machine. */
+export function constantRateOnSockets(options: RequestOptions & { rate: number; duration: number; warmup?: number }): Promise<LoadResult> {
+  return child('socket-rate-child.js', options);
+}
+
 export const loadLine = (r: LoadResult) =>
   `${fmt(r.requests)} requests in ${r.durationS} s (${fmt(r.rps)} req/s), p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms; ` +
   `non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}${r.maxInflight !== undefined ? `, at most ${r.maxInflight} in flight` : ''}`;
