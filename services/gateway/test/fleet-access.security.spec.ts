@@ -467,11 +467,25 @@ describe('fleet access (security)', () => {
     const ua = `audit-check/1.0 (${randomUUID()})`;
     const made = await http().post('/api/v1/roles').set('Authorization', as(admin)).set('User-Agent', ua).send({ name: `ua-role-${Date.now()}`, permissions: ['nodes.read'] });
     expect(made.status).toBe(201);
-    const entry = await stack.waitFor('the audit entry with its source', async () => {
+    // A timeout says which half is missing: the audit projection behind the identity one (both follow
+    // EVENTS, and the POST answered once identity had applied it), or the request's source row.
+    const explained = <T>(wait: Promise<T>): Promise<T> =>
+      wait.catch(async (error: Error) => {
+        const db = new Client({ connectionString: stack.env.db.url });
+        await db.connect();
+        try {
+          const checkpoints = (await db.query(`select name, last_sequence from gateway.projection_checkpoints order by name`)).rows.map((r) => `${r.name} at ${r.last_sequence}`);
+          const sources = (await db.query(`select count(*)::int as n from gateway.request_sources where user_agent = any($1)`, [[ua, `${ua} login`]])).rows[0].n;
+          throw new Error(`${error.message}\n(${checkpoints.join(', ')}; request sources with this test's user agents: ${sources})`);
+        } finally {
+          await db.end();
+        }
+      });
+    const entry = await explained(stack.waitFor('the audit entry with its source', async () => {
       const res = await http().get(`/api/v1/audit?subject=${encodeURIComponent(`role/${made.body.id}`)}`).set('Authorization', as(admin));
       const item = (res.body.items as { action: string; ip: string | null; userAgent: string | null }[] | undefined)?.find((e) => e.action === 'role.created');
       return item?.ip ? item : undefined;
-    }, 20_000);
+    }, 20_000));
     expect(entry.ip).toMatch(/127\.0\.0\.1$/);
     expect(entry.userAgent).toBe(ua);
 
@@ -490,11 +504,11 @@ describe('fleet access (security)', () => {
     const before = Number(latest.body.items[0]?.sequence ?? 0);
     const signIn = await http().post('/api/v1/auth/login').set('User-Agent', `${ua} login`).send(STACK_ADMIN);
     expect(signIn.status).toBe(200);
-    const login = await stack.waitFor('the sign-in with its source', async () => {
+    const login = await explained(stack.waitFor('the sign-in with its source', async () => {
       const res = await http().get(`/api/v1/audit?subject=${encodeURIComponent(`session/${me.id}`)}&action=user.logged_in`).set('Authorization', as(admin));
       const item = (res.body.items as { sequence: number; ip: string | null; userAgent: string | null }[] | undefined)?.find((e) => e.sequence > before);
       return item?.userAgent ? item : undefined;
-    }, 20_000);
+    }, 20_000));
     expect(login).toMatchObject({ ip: expect.stringMatching(/127\.0\.0\.1$/), userAgent: `${ua} login` });
 
     // A refused request changes nothing and leaves no source behind.
