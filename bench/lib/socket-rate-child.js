@@ -1,18 +1,19 @@
 'use strict';
-/* global require, process, performance, setTimeout, URL, Buffer */
-// rate-child.js's open loop (request i due at start + i/rate, latency from its due time, warm-up
-// unrecorded) without node:http on the client side: each request is the same bytes written whole to
-// a keep-alive socket, and an answer is read by its status line and Content-Length only. Per
-// request that is one write and one read, which leaves more of a small machine to the server under
-// test than node:http's ClientRequest, IncomingMessage and Agent do (bench/metrics-agents runs the
-// server it measures on the same two cores). One request per socket at a time (no pipelining); a
-// socket is opened whenever none is idle, up to `maxSockets` (256, as rate-child's Agent); beyond
-// that, requests wait for a socket (their latency still counts from their due time). An answer without Content-Length, or a socket that closes
-// mid-answer, counts as an error.
+/* global require, process, URL, Buffer */
+// rate-child.js's open loop (lib/open-loop.js: request i due at start + i/rate, latency from its
+// due time, warm-up unrecorded) without node:http on the client side: each request is the same bytes
+// written whole to a keep-alive socket, and an answer is read by its status line and Content-Length
+// only. Per request that is one write and one read, which leaves more of a small machine to the
+// server under test than node:http's ClientRequest, IncomingMessage and Agent do (bench/
+// metrics-agents runs the server it measures on the same two cores). One request per socket at a
+// time (no pipelining); a socket is opened whenever none is idle, up to `maxSockets` (256, as
+// rate-child's Agent); beyond that, requests wait for a socket (their latency still counts from
+// their due time). An answer without Content-Length, or a socket that closes mid-answer, counts as
+// an error.
 // Input: one JSON argument { url, method?, headers?, body?, bodyBase64?, rate, duration, warmup?, maxSockets? }.
 // Output: one JSON line on stdout, latency in ms (µs resolution) over every response.
 const net = require('node:net');
-const { latencyHistogram, report } = require('./load-report');
+const { openLoop } = require('./open-loop');
 
 const options = JSON.parse(process.argv[2]);
 const target = new URL(options.url);
@@ -25,30 +26,12 @@ const head =
   `Content-Length: ${body.length}\r\n\r\n`;
 const request = Buffer.concat([Buffer.from(head, 'latin1'), body]);
 
-const histogram = latencyHistogram();
-const statuses = {};
-const warmup = Math.round(options.rate * (options.warmup ?? 0));
-const total = warmup + Math.round(options.rate * options.duration);
-const interval = 1000 / options.rate;
-const start = performance.now() + 20;
-const measuredFrom = start + warmup * interval;
-let sent = 0;
-let finished = 0;
-let errors = 0;
-let maxInflight = 0;
 const idle = [];
 const queued = [];
 let queuedHead = 0;
 const nextQueued = () => (queuedHead < queued.length ? queued[queuedHead++] : undefined);
 const maxSockets = options.maxSockets ?? 256;
 let sockets = 0;
-
-function done() {
-  if (++finished < total) return;
-  const seconds = (performance.now() - measuredFrom) / 1000;
-  const non2xx = Object.entries(statuses).reduce((n, [code, count]) => (code >= 200 && code < 300 ? n : n + count), 0);
-  report(histogram, +seconds.toFixed(2), { errors, timeouts: 0, non2xx, statuses, maxInflight });
-}
 
 /** A keep-alive connection; `current` is the request it waits on: { due, recorded }. */
 function open() {
@@ -73,12 +56,10 @@ function open() {
       conn.need = -1;
       const { due, recorded } = conn.current;
       conn.current = undefined;
-      statuses[conn.status] = (statuses[conn.status] || 0) + 1;
-      if (recorded) histogram.recordValue(Math.max(1, Math.round((performance.now() - due) * 1000)));
       const waiting = nextQueued();
       if (waiting) send(conn, waiting);
       else idle.push(conn);
-      done();
+      loop.answered(conn.status, due, recorded);
       if (conn.buffered.length === 0) return;
     }
   });
@@ -100,8 +81,7 @@ function fail(conn) {
   if (waiting) send(open(), waiting);
   if (conn.current === undefined) return;
   conn.current = undefined;
-  errors++;
-  done();
+  loop.failed();
 }
 
 function send(conn, current) {
@@ -109,19 +89,8 @@ function send(conn, current) {
   conn.socket.write(request);
 }
 
-function fire(due, recorded) {
+const loop = openLoop(options, (due, index, recorded) => {
   const conn = idle.pop() ?? (sockets < maxSockets ? open() : undefined);
   if (conn) send(conn, { due, recorded });
   else queued.push({ due, recorded });
-  maxInflight = Math.max(maxInflight, sent + 1 - finished);
-}
-
-function tick() {
-  const now = performance.now();
-  while (sent < total && start + sent * interval <= now) {
-    fire(start + sent * interval, sent >= warmup);
-    sent++;
-  }
-  if (sent < total) setTimeout(tick, Math.max(0, start + sent * interval - performance.now()));
-}
-setTimeout(tick, 20);
+});
