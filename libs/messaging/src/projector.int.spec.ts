@@ -1,7 +1,8 @@
+import { Client } from 'pg';
 import { DataSource, type EntityManager } from 'typeorm';
 import { z } from 'zod';
 import { defineEvent, type RecordedEvent } from '@encedeus/contracts';
-import { startTestEnv, type TestEnv } from '@encedeus/testing';
+import { startTestEnv, waitFor, type TestEnv } from '@encedeus/testing';
 import { EventStore, NO_STREAM, Projector, type Projection, type Revision } from './index';
 
 const tallied = defineEvent('tally.added', z.object({ by: z.number().int() }), 'test: a tally grew');
@@ -147,6 +148,31 @@ describe('Projector', () => {
 
     expect(waits.filter((ok) => !ok)).toHaveLength(0);
     expect(await db.query(`select count(*)::int as n from replicas.tallies where id like 'r%'`)).toEqual([{ n: 40 }]);
+  });
+
+  it('starts over from its checkpoint when a coalesced commit fails on the database, and applies what came after', async () => {
+    const projector = new Projector(await env.connect('admin'), db, new TallyProjection('coalesced'), { coalesceMs: 50 });
+    await projector.start();
+    await waitUntil(projector, last);
+    // The next commit waits on its checkpoint row; ending that commit's connection fails it outside apply (nothing to park).
+    const holder = new Client({ connectionString: env.db.url });
+    await holder.connect();
+    const [{ pid: holderPid }] = (await holder.query('select pg_backend_pid() as pid')).rows;
+    await holder.query('begin');
+    await holder.query(`select 1 from coalesced.projection_checkpoints where name = 'coalesced_tallies' for update`);
+    await store.append('tally', 'lost', NO_STREAM, [{ type: tallied.type, data: { by: 5 } }], { actor: 'system' });
+    const commit = await waitFor('the coalesced commit waiting on the checkpoint', async () => (await db.query('select pid from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [holderPid]))[0]?.pid as number | undefined);
+    await db.query('select pg_terminate_backend($1)', [commit]);
+    await holder.query('rollback');
+    await holder.end();
+
+    await store.append('tally', 'later', NO_STREAM, [{ type: tallied.type, data: { by: 7 } }], { actor: 'system' });
+    // Read the table, not waitFor: a waiter makes the projector commit at once and see the failure itself.
+    const applied = async () => (await db.query(`select id, total from coalesced.tallies where id in ('lost', 'later') order by id`)) as { id: string; total: number }[];
+    await waitFor('both tallies applied', async () => (await applied()).length === 2, 10_000).catch(() => undefined);
+    await projector.stop();
+
+    expect(await applied()).toEqual([{ id: 'later', total: 7 }, { id: 'lost', total: 5 }]);
   });
 
   it('empties and replays its read model when EVENTS was recreated under a kept database', async () => {

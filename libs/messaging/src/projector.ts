@@ -410,7 +410,11 @@ export class Projector {
       timer = undefined;
       const decoded = taken.length > 0 ? this.decodeBatch(taken) : undefined;
       applying = applying.then(() => (decoded ? this.applyBatch(decoded, true) : undefined));
-      applying.catch(() => undefined); // observed where it is awaited; never an unhandled rejection
+      // A failed commit leaves `applying` failed, so no later batch commits past the lost one (the
+      // checkpoint would skip it); the consumer must start over from the checkpoint, as open() does.
+      // A flush nobody awaits (the coalescing timer, a pipelined batch) must still end the consumer,
+      // or every later batch fails unseen and the read model stops until the process restarts.
+      applying.catch((error: Error) => this.consumer?.fail(error));
       return applying;
     };
     this.consumer = new ConsumeLoop({
@@ -443,7 +447,7 @@ export class Projector {
           // Someone waits to read their write: apply now. Otherwise a trickle of events may be
           // gathered for a moment into one transaction instead of one each.
           if (coalesceMs === 0 || this.waiters.size > 0) await flush();
-          else timer ??= setTimeout(() => void flush().catch((e) => this.logger.warn(`batch failed: ${(e as Error).message}`)), coalesceMs);
+          else timer ??= setTimeout(() => void flush(), coalesceMs);
         }
       },
       drained: () => flush(),

@@ -56,6 +56,7 @@ export class ConsumeLoop {
   private loop?: Promise<void>;
   private messages?: ConsumerMessages;
   private last = 0;
+  private failure?: Error;
 
   constructor(private readonly options: ConsumeLoopOptions) {
     this.logger = new Logger(options.name);
@@ -118,24 +119,38 @@ export class ConsumeLoop {
     this.loop = undefined;
   }
 
+  /**
+   * Ends the current consumer as a throwing `handle` would: `onError` gets `error`, and the loop
+   * re-opens after the pause. For work `handle` started and did not await (e.g. a batch committed
+   * on a timer), whose failure would otherwise go unseen. Ignored when stopped.
+   */
+  fail(error: Error): void {
+    if (this.stopped) return;
+    this.failure ??= error;
+    void this.messages?.close().catch(() => undefined);
+  }
+
   private async run(opened: (open: boolean) => void): Promise<void> {
     while (!this.stopped) {
       try {
         const consumer = await this.options.open(this.last);
         if (this.stopped) break;
+        // A failure reported while this consumer was opened belonged to the one before it.
+        this.failure = undefined;
         const messages = await consumer.consume(this.options.consume ?? { max_messages: 1000 });
         this.messages = messages;
         if (this.stopped) void messages.close().catch(() => undefined);
         opened(true);
         try {
           for await (const m of messages) {
-            if (this.stopped) break;
+            if (this.stopped || this.failure) break;
             await this.options.handle(m);
             this.last = Math.max(this.last, m.seq);
           }
         } finally {
           void messages.close().catch(() => undefined);
         }
+        if (this.failure) throw this.failure;
         await this.options.drained?.();
       } catch (error) {
         if (this.stopped || this.options.closed?.()) break;
